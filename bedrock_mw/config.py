@@ -1,0 +1,313 @@
+"""The declarative gateway configuration: pydantic models, file loading and ``${VAR}`` expansion.
+
+Secrets are :class:`pydantic.SecretStr`, so they never show in ``repr``, logs or validation errors.
+The models are validated once, at start-up; the request path reads plain attributes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "AccessKeysAuth",
+    "ApiKeyAuth",
+    "AssumeRole",
+    "ConfigError",
+    "DefaultChainAuth",
+    "GatewayConfig",
+    "KeyLimits",
+    "LimitsConfig",
+    "ObservabilityConfig",
+    "ProbesConfig",
+    "ProviderAuth",
+    "ProviderConfig",
+    "TimeoutConfig",
+    "VirtualKeyConfig",
+    "load_config",
+]
+
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be loaded; the message says where and why, never a secret value."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AssumeRole(_Model):
+    """Assume this role (STS) with the provider's base credentials before calling Bedrock."""
+
+    role_arn: str
+    external_id: SecretStr | None = None
+    session_name: str = "bedrock-mw"
+    duration_s: int = Field(3600, ge=900, le=43200)
+    sts_region: str | None = None
+    sts_endpoint_url: str | None = None
+
+
+class AccessKeysAuth(_Model):
+    """Static IAM access keys, with an optional session token."""
+
+    mode: Literal["access_keys"]
+    access_key_id: str = Field(min_length=1, max_length=128)
+    secret_access_key: SecretStr
+    session_token: SecretStr | None = None
+    assume_role: AssumeRole | None = None
+
+
+class ApiKeyAuth(_Model):
+    """A Bedrock API key, sent as ``Authorization: Bearer``."""
+
+    mode: Literal["api_key"]
+    api_key: SecretStr
+
+
+class DefaultChainAuth(_Model):
+    """botocore's default credential chain: env, profiles, container, IRSA web identity, IMDS."""
+
+    mode: Literal["default_chain"]
+    profile: str | None = None
+    assume_role: AssumeRole | None = None
+
+
+ProviderAuth = Annotated[AccessKeysAuth | ApiKeyAuth | DefaultChainAuth, Field(discriminator="mode")]
+
+
+class TimeoutConfig(_Model):
+    """Per-provider timeouts in seconds. First byte is generous: Bedrock has cold starts."""
+
+    connect_s: float = Field(5.0, gt=0)
+    first_byte_s: float = Field(120.0, gt=0)
+    idle_s: float = Field(60.0, gt=0)
+    total_s: float = Field(900.0, gt=0)
+
+
+class ProviderConfig(_Model):
+    """One AWS account/credential the gateway can call Bedrock with."""
+
+    id: str = Field(min_length=1, max_length=128)
+    auth: ProviderAuth
+    region: str
+    endpoint_url: str | None = None
+    inference_profile_arn: str | None = None
+    timeouts: TimeoutConfig = TimeoutConfig()
+    max_connections: int = Field(64, ge=1, le=10_000)
+
+    @field_validator("region")
+    @classmethod
+    def _region_shape(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region name (like 'us-east-1')")
+        return value
+
+    @field_validator("inference_profile_arn")
+    @classmethod
+    def _profile_arn_shape(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(
+            r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:(application-)?inference-profile/.+$", value
+        ):
+            raise ValueError("must be an inference-profile or application-inference-profile ARN")
+        return value
+
+
+class KeyLimits(_Model):
+    """Per-virtual-key limits; ``None`` means unlimited."""
+
+    max_concurrent: int | None = Field(None, ge=1)
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
+
+
+class VirtualKeyConfig(_Model):
+    """A key the gateway's callers present, bound to an ordered chain of providers."""
+
+    id: str = Field(min_length=1, max_length=128)
+    key: SecretStr | None = None
+    key_sha256: str | None = None
+    providers: list[str] = Field(min_length=1)
+    default_region: str | None = None
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    allowed_models: list[str] | None = None
+    disabled: bool = False
+    limits: KeyLimits = KeyLimits()
+    drop_unsupported_params: bool | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _digest_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256_HEX.match(value.lower()):
+            raise ValueError("must be 64 hex characters (the SHA-256 of the key)")
+        return None if value is None else value.lower()
+
+    @field_validator("default_region")
+    @classmethod
+    def _region_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region name (like 'us-east-1')")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_form(self) -> VirtualKeyConfig:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of 'key' and 'key_sha256'")
+        return self
+
+    @property
+    def digest(self) -> str:
+        """The SHA-256 hex digest the key is stored and compared as."""
+        if self.key_sha256 is not None:
+            return self.key_sha256
+        assert self.key is not None  # guaranteed by _one_key_form
+        return hashlib.sha256(self.key.get_secret_value().encode()).hexdigest()
+
+
+class LimitsConfig(_Model):
+    """Process-wide request limits and where per-key counters live."""
+
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    redis_url: SecretStr | None = None
+    redis_prefix: str = "bedrock-mw"
+
+
+class ProbesConfig(_Model):
+    """Health endpoints, outside virtual-key auth."""
+
+    readyz_path: str = "/readyz"
+    livez_path: str = "/livez"
+    warmup: bool = False
+    warmup_timeout_s: float = Field(30.0, gt=0)
+    warmup_model: str | None = None
+
+
+class ObservabilityConfig(_Model):
+    """Logs, metrics and traces."""
+
+    access_log: bool = True
+    log_bodies: bool = False
+    metrics: bool = False
+    metrics_path: str = "/metrics"
+    tracing: bool = True
+
+
+class GatewayConfig(_Model):
+    """The whole gateway configuration."""
+
+    providers: list[ProviderConfig] = Field(min_length=1)
+    virtual_keys: list[VirtualKeyConfig] = Field(default_factory=list)
+    store_cache_ttl_s: float = Field(30.0, ge=0)
+    drop_unsupported_params: bool = False
+    allow_url_fetch: bool = False
+    supported_betas: list[str] | None = None
+    model_catalogue: dict[str, str] = Field(default_factory=dict)
+    max_cache_points: int = Field(4, ge=0)
+    limits: LimitsConfig = LimitsConfig()
+    probes: ProbesConfig = ProbesConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        provider_ids = [p.id for p in self.providers]
+        dupes = {p for p in provider_ids if provider_ids.count(p) > 1}
+        if dupes:
+            raise ValueError(f"duplicate provider ids: {sorted(dupes)}")
+        key_ids = [k.id for k in self.virtual_keys]
+        dupes = {k for k in key_ids if key_ids.count(k) > 1}
+        if dupes:
+            raise ValueError(f"duplicate virtual key ids: {sorted(dupes)}")
+        known = set(provider_ids)
+        for vk in self.virtual_keys:
+            missing = [p for p in vk.providers if p not in known]
+            if missing:
+                raise ValueError(f"virtual key {vk.id!r} names unknown providers {missing}")
+        return self
+
+    def provider(self, provider_id: str) -> ProviderConfig | None:
+        """The provider with this id, if any."""
+        for p in self.providers:
+            if p.id == provider_id:
+                return p
+        return None
+
+
+def expand_env(value: Any, environ: Mapping[str, str] | None = None, *, where: str = "") -> Any:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string of ``value`` from the environment."""
+    env = os.environ if environ is None else environ
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable {name} is not set (referenced at {where or '<root>'})")
+
+        return _ENV_REF.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: expand_env(v, env, where=f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, env, where=f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _read_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            return json.loads(text)
+        if suffix == ".toml":
+            return tomllib.loads(text)
+        if suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise ConfigError("YAML config files need PyYAML: pip install 'bedrock-mw[yaml]'") from None
+            return yaml.safe_load(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid {suffix[1:].upper()}: {exc}") from None
+    raise ConfigError(f"unknown config file type {suffix!r} (use .json, .toml, .yaml or .yml)")
+
+
+def _describe(exc: ValidationError) -> str:
+    # Errors name the field path and the problem, never the input value (it may be a secret).
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(part) for part in err["loc"])
+        lines.append(f"  {loc or '<root>'}: {err['msg']}")
+    return "invalid gateway config:\n" + "\n".join(lines)
+
+
+def load_config(
+    source: GatewayConfig | Mapping[str, Any] | str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+) -> GatewayConfig:
+    """Load and validate a config from a validated object, a dict, or a JSON/TOML/YAML file path."""
+    if isinstance(source, GatewayConfig):
+        return source
+    raw = _read_file(Path(source)) if isinstance(source, str | os.PathLike) else dict(source)
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a mapping at the top level")
+    expanded = expand_env(raw, environ)
+    try:
+        return GatewayConfig.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None

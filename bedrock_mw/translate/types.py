@@ -1,0 +1,53 @@
+"""Shapes that cross the boundary between translators, the dispatcher and the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class TokenUsage:
+    """Token counts of one call, in Bedrock's terms (input excludes cached tokens)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+
+    @classmethod
+    def from_converse(cls, usage: dict[str, Any] | None) -> TokenUsage:
+        """Read Converse's ``usage`` member (absent counts are zero)."""
+        if not usage:
+            return cls()
+        return cls(
+            int(usage.get("inputTokens") or 0),
+            int(usage.get("outputTokens") or 0),
+            int(usage.get("cacheReadInputTokens") or 0),
+            int(usage.get("cacheWriteInputTokens") or 0),
+        )
+
+
+@dataclass(slots=True)
+class ConverseCall:
+    """A translated Converse/ConverseStream call, without ``modelId`` (that is chosen per attempt).
+
+    ``request`` holds the operation's parameters exactly as botocore takes them (bytes for blobs).
+    ``notes`` are response headers telling the caller what the gateway changed (dropped betas,
+    dropped cache hints, dropped parameters).
+    """
+
+    request: dict[str, Any]
+    stream: bool = False
+    stop_sequences: tuple[str, ...] = ()
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class InvokeCall:
+    """A translated InvokeModel/InvokeModelWithResponseStream call with the family's native body."""
+
+    body: dict[str, Any]
+    stream: bool = False
+    stop_sequences: tuple[str, ...] = ()
+    notes: dict[str, str] = field(default_factory=dict)
