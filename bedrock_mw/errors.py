@@ -69,6 +69,12 @@ class GatewayError(Exception):
         """The HTTP status to answer with."""
         return self.status if self.status is not None else _TABLE[self.kind][0]
 
+    def status_for(self, dialect: Dialect) -> int:
+        """The status in ``dialect``: Anthropic's overloaded is 529, OpenAI's clients expect 503."""
+        if self.status is None and self.kind is ErrorKind.OVERLOADED and dialect == "openai":
+            return 503
+        return self.http_status
+
     def response_headers(self) -> dict[str, str]:
         """Extra headers for the error response (``retry-after`` and any set by the raiser)."""
         headers = dict(self.headers)

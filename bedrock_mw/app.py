@@ -1,0 +1,338 @@
+"""The mountable Starlette sub-application: one route per endpoint, each a straight line.
+
+authenticate → resolve alias and route → translate → dispatch → transcode → respond.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .config import GatewayConfig, load_config
+from .dispatch import Destination, Dispatcher, UpstreamError
+from .errors import Dialect, ErrorKind, GatewayError
+from .families import ChatApi
+from .gateway import Gateway, KeyResolver, RequestContext, UsageHook, new_request_id
+from .guidance import explain
+from .http import ClientDisconnected, SSEResponse, error_response, json_response, read_json, unless_disconnected
+from .limits import Limiter
+from .media import fetch_media
+from .models_list import list_models_payload
+from .observability import PrometheusMetrics
+from .probes import Readiness
+from .stores import AliasStoreSource, CredentialStoreSource
+from .stream.anthropic import AnthropicStreamTranscoder
+from .stream.native import NativeChatStreamTranscoder
+from .stream.openai import OpenAIStreamTranscoder
+from .translate import anthropic, embeddings, native, openai
+from .translate.types import TokenUsage
+
+Handler = Callable[[Gateway, RequestContext], Awaitable[Response]]
+
+
+def _endpoint(
+    gateway: Gateway, dialect: Dialect, name: str, handler: Handler
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: request id, errors in the caller's dialect, a usage record for failures."""
+
+    async def endpoint(request: Request) -> Response:
+        ctx = RequestContext(request, dialect, name, new_request_id(request.headers))
+        try:
+            return await handler(gateway, ctx)
+        except GatewayError as err:
+            await gateway.record(ctx, status=err.status_for(dialect), error_type=err.kind.value)
+            return error_response(err, dialect, ctx.response_headers())
+        except UpstreamError as err:  # a step outside the routing plan (never expected, still mapped)
+            explained = explain(err)
+            await gateway.record(ctx, status=explained.http_status, error_type=explained.kind.value)
+            return error_response(explained, dialect, ctx.response_headers())
+        except ClientDisconnected:
+            await gateway.record(ctx, status=499, error_type="client_disconnected")
+            return Response(status_code=499)
+
+    return endpoint
+
+
+# -- Anthropic Messages ---------------------------------------------------------------------------
+async def messages(gw: Gateway, ctx: RequestContext) -> Response:
+    await gw.authenticate(ctx)
+    body = await read_json(ctx.request, gw.config.limits.max_body_bytes)
+    plan = await gw.route(ctx, body.get("model"))
+    media = await _media(gw, anthropic.image_urls(body))
+    call = anthropic.anthropic_to_converse(
+        body, plan.model.family, _anthropic_options(gw), beta_header=_betas(ctx.request), media=media
+    )
+    ctx.notes.update(call.notes)
+    requested = plan.model.requested
+    message_id = anthropic.new_message_id()
+    if call.stream:
+        stream, first = await gw.open_stream(ctx, lambda a: gw.dispatcher.converse_stream(a, call.request))
+        transcoder = AnthropicStreamTranscoder(model=requested, message_id=message_id, call=call)
+        relay = gw.relay(
+            ctx, stream, first, transcoder.feed, transcoder.finish, transcoder.fail, lambda: transcoder.usage
+        )
+        return SSEResponse(relay, ctx.response_headers())
+    response = await unless_disconnected(
+        ctx.request.receive, lambda: gw.run(ctx, lambda a: gw.dispatcher.converse(a, call.request))
+    )
+    message = anthropic.converse_to_anthropic(response, model=requested, call=call, message_id=message_id)
+    await gw.record(ctx, status=200, usage=TokenUsage.from_converse(response.get("usage")))
+    return json_response(message, headers=ctx.response_headers())
+
+
+async def count_tokens(gw: Gateway, ctx: RequestContext) -> Response:
+    await gw.authenticate(ctx)
+    body = await read_json(ctx.request, gw.config.limits.max_body_bytes)
+    plan = await gw.route(ctx, body.get("model"))
+    media = await _media(gw, anthropic.image_urls(body))
+    input_ = anthropic.anthropic_count_tokens_request(
+        body, plan.model.family, _anthropic_options(gw), beta_header=_betas(ctx.request), media=media
+    )
+    # CountTokens takes base model ids only: a profile, an ARN or an alias is counted on its base model.
+    base = plan.model.base_model_id
+    tokens = await gw.run(ctx, lambda a: gw.dispatcher.count_tokens(Destination(a.provider, a.region, base), input_))
+    await gw.record(ctx, status=200)
+    return json_response({"input_tokens": tokens}, headers=ctx.response_headers())
+
+
+# -- OpenAI Chat Completions ----------------------------------------------------------------------
+async def chat_completions(gw: Gateway, ctx: RequestContext) -> Response:
+    key = await gw.authenticate(ctx)
+    body = await read_json(ctx.request, gw.config.limits.max_body_bytes)
+    plan = await gw.route(ctx, body.get("model"))
+    family = plan.model.family
+    options = _openai_options(gw, key.drop_unsupported_params)
+    requested = plan.model.requested
+    completion_id, created = openai.new_completion_id(), int(time.time())
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage")) if isinstance(
+        body.get("stream_options"), dict
+    ) else False
+    if family.chat_api is ChatApi.INVOKE:
+        native_call = native.openai_to_invoke(body, family, options)
+        ctx.notes.update(native_call.notes)
+        if native_call.stream:
+            stream, first = await gw.open_stream(
+                ctx, lambda a: gw.dispatcher.invoke_model_stream(a, native_call.body)
+            )
+            native_transcoder = NativeChatStreamTranscoder(
+                model=requested, completion_id=completion_id, created=created, call=native_call,
+                include_usage=include_usage, family=family,
+            )
+            relay = gw.relay(
+                ctx, stream, first, _chunks(native_transcoder.feed), native_transcoder.finish,
+                native_transcoder.fail, lambda: native_transcoder.usage,
+            )
+            return SSEResponse(relay, ctx.response_headers())
+        result = await unless_disconnected(
+            ctx.request.receive, lambda: gw.run(ctx, lambda a: gw.dispatcher.invoke_model(a, native_call.body))
+        )
+        completion = native.invoke_to_openai(
+            result.body, family=family, model=requested, call=native_call, completion_id=completion_id,
+            created=created, input_tokens_header=result.input_tokens,
+        )
+        usage = completion.get("usage") or {}
+        await gw.record(
+            ctx, status=200,
+            usage=TokenUsage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+        )
+        return json_response(completion, headers=ctx.response_headers())
+    if family.chat_api is ChatApi.NONE:
+        raise GatewayError(
+            ErrorKind.INVALID_REQUEST, f"model {requested!r} is an embedding model; use /v1/embeddings",
+            param="model",
+        )
+    media = await _media(gw, openai.image_urls(body))
+    call = openai.openai_to_converse(body, family, options, media=media)
+    ctx.notes.update(call.notes)
+    if call.stream:
+        stream, first = await gw.open_stream(ctx, lambda a: gw.dispatcher.converse_stream(a, call.request))
+        transcoder = OpenAIStreamTranscoder(
+            model=requested, completion_id=completion_id, created=created, call=call, include_usage=include_usage
+        )
+        relay = gw.relay(ctx, stream, first, transcoder.feed, transcoder.finish, transcoder.fail, lambda: transcoder.usage)
+        return SSEResponse(relay, ctx.response_headers())
+    response = await unless_disconnected(
+        ctx.request.receive, lambda: gw.run(ctx, lambda a: gw.dispatcher.converse(a, call.request))
+    )
+    completion = openai.converse_to_openai(
+        response, model=requested, call=call, completion_id=completion_id, created=created
+    )
+    await gw.record(ctx, status=200, usage=TokenUsage.from_converse(response.get("usage")))
+    return json_response(completion, headers=ctx.response_headers())
+
+
+def _chunks(feed: Callable[[dict[str, Any]], bytes]) -> Callable[[dict[str, Any]], bytes]:
+    """Adapt InvokeModelWithResponseStream events (``{"chunk": {"bytes": ...}}``) to the native transcoder."""
+
+    def feed_event(event: dict[str, Any]) -> bytes:
+        chunk = event.get("chunk")
+        if not chunk or "bytes" not in chunk:
+            return b""
+        return feed(orjson.loads(chunk["bytes"]))
+
+    return feed_event
+
+
+# -- OpenAI Embeddings ----------------------------------------------------------------------------
+_EMBED_CONCURRENCY = 8
+
+
+async def create_embeddings(gw: Gateway, ctx: RequestContext) -> Response:
+    await gw.authenticate(ctx)
+    body = await read_json(ctx.request, gw.config.limits.max_body_bytes)
+    plan = await gw.route(ctx, body.get("model"))
+    requested = plan.model.requested
+    embed_plan = embeddings.plan_embeddings(body, plan.model.family, model=requested)
+    results: list[Any] = [None] * len(embed_plan.requests)
+    limiter = anyio.Semaphore(_EMBED_CONCURRENCY)
+
+    async def one(index: int, native_body: dict[str, Any]) -> None:
+        async with limiter:
+            results[index] = await gw.run(ctx, lambda a: gw.dispatcher.invoke_model(a, native_body))
+
+    async def all_requests() -> None:
+        async with anyio.create_task_group() as tg:
+            for index, native_body in enumerate(embed_plan.requests):
+                tg.start_soon(one, index, native_body)
+
+    try:
+        await unless_disconnected(ctx.request.receive, all_requests)
+    except BaseExceptionGroup as group:  # several sub-requests failed: report the first
+        raise group.exceptions[0] from None
+    payload = embeddings.embeddings_response(
+        embed_plan, [r.body for r in results], model=requested, token_counts=[r.input_tokens for r in results]
+    )
+    tokens = int((payload.get("usage") or {}).get("prompt_tokens", 0))
+    await gw.record(ctx, status=200, usage=TokenUsage(input_tokens=tokens))
+    return json_response(payload, headers=ctx.response_headers())
+
+
+# -- Models ---------------------------------------------------------------------------------------
+async def list_models(gw: Gateway, ctx: RequestContext) -> Response:
+    key = await gw.authenticate(ctx)
+    payload = await list_models_payload(gw, ctx, key)
+    await gw.record(ctx, status=200)
+    return json_response(payload, headers=ctx.response_headers())
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _betas(request: Request) -> str | None:
+    values = request.headers.getlist("anthropic-beta")
+    return ",".join(values) if values else None
+
+
+def _anthropic_options(gw: Gateway) -> anthropic.AnthropicOptions:
+    cfg = gw.config
+    if cfg.supported_betas is None:
+        return anthropic.AnthropicOptions(allow_url_fetch=cfg.allow_url_fetch, max_cache_points=cfg.max_cache_points)
+    return anthropic.AnthropicOptions(
+        allow_url_fetch=cfg.allow_url_fetch,
+        supported_betas=frozenset(cfg.supported_betas),
+        max_cache_points=cfg.max_cache_points,
+    )
+
+
+def _openai_options(gw: Gateway, per_key_drop: bool | None) -> openai.OpenAIOptions:
+    cfg = gw.config
+    drop = cfg.drop_unsupported_params if per_key_drop is None else per_key_drop
+    return openai.OpenAIOptions(
+        allow_url_fetch=cfg.allow_url_fetch, drop_unsupported_params=drop, max_cache_points=cfg.max_cache_points
+    )
+
+
+async def _media(gw: Gateway, urls: list[str]) -> dict[str, tuple[bytes, str]] | None:
+    if not urls or not gw.config.allow_url_fetch:
+        return None
+    return await fetch_media(urls, max_bytes=gw.config.limits.max_body_bytes)
+
+
+def _dialect_of(request: Request) -> Dialect:
+    if request.url.path.endswith(("/messages", "/count_tokens")) or "anthropic-version" in request.headers:
+        return "anthropic"
+    return "openai"
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    err = GatewayError(ErrorKind.NOT_FOUND, f"no such endpoint: {request.method} {request.url.path}")
+    return error_response(err, _dialect_of(request))
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    err = GatewayError(ErrorKind.INVALID_REQUEST, f"{request.method} is not allowed on {request.url.path}", status=405)
+    return error_response(err, _dialect_of(request))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    err = GatewayError(ErrorKind.API_ERROR, "the gateway failed unexpectedly; the error was logged")
+    return error_response(err, _dialect_of(request))
+
+
+def _metrics_endpoint(metrics: PrometheusMetrics) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return endpoint
+
+
+def create_gateway(
+    config: GatewayConfig | dict[str, Any] | str | os.PathLike[str],
+    *,
+    credential_store: CredentialStoreSource | None = None,
+    alias_store: AliasStoreSource | None = None,
+    usage_hook: UsageHook | None = None,
+    key_resolver: KeyResolver | None = None,
+    dispatcher: Dispatcher | None = None,
+    limiter: Limiter | None = None,
+) -> Starlette:
+    """Build the mountable gateway application.
+
+    ``config`` is a file path (JSON, TOML, YAML), a dict, or a validated :class:`GatewayConfig`.
+    Stores are instances or per-request factories (callables taking the Starlette request).
+    Upstream clients are created lazily, so the app also works with no ASGI lifespan (httpx's
+    ASGI transport); when a lifespan runs, shutdown closes them.
+    """
+    cfg = load_config(config)
+    gateway = Gateway(
+        cfg, credential_store=credential_store, alias_store=alias_store, dispatcher=dispatcher,
+        usage_hook=usage_hook, key_resolver=key_resolver, limiter=limiter,
+    )
+    readiness = Readiness(gateway)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    routes = [
+        Route("/v1/messages", _endpoint(gateway, "anthropic", "messages", messages), methods=["POST"]),
+        Route("/v1/messages/count_tokens", _endpoint(gateway, "anthropic", "count_tokens", count_tokens), methods=["POST"]),
+        Route("/v1/chat/completions", _endpoint(gateway, "openai", "chat_completions", chat_completions), methods=["POST"]),
+        Route("/v1/embeddings", _endpoint(gateway, "openai", "embeddings", create_embeddings), methods=["POST"]),
+        Route("/v1/models", _endpoint(gateway, "openai", "models", list_models), methods=["GET"]),
+        Route(cfg.probes.readyz_path, readiness.readyz, methods=["GET"]),
+        Route(cfg.probes.livez_path, readiness.livez, methods=["GET"]),
+    ]
+    metrics = next((o for o in gateway.observers if isinstance(o, PrometheusMetrics)), None)
+    if metrics is not None:
+        routes.append(Route(cfg.observability.metrics_path, _metrics_endpoint(metrics), methods=["GET"]))
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
+    )
+    app.state.gateway = gateway
+    app.state.readiness = readiness
+    return app

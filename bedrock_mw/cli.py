@@ -1,0 +1,116 @@
+"""The ``bedrock-mw`` command: ``serve``, ``emulator`` and ``check``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .config import ConfigError, GatewayConfig, load_config
+
+_CONFIG_ENV = "BEDROCK_MW_CONFIG"
+
+
+def app_from_env() -> object:
+    """Uvicorn factory for ``serve --workers N``: each worker process builds its own gateway."""
+    from .app import create_gateway
+
+    return create_gateway(os.environ[_CONFIG_ENV])
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ImportError:
+        print("serve needs uvicorn: pip install 'bedrock-mw[server]'", file=sys.stderr)
+        return 2
+    load_config(args.config)  # fail fast, in the parent, with a readable error
+    os.environ[_CONFIG_ENV] = os.path.abspath(args.config)
+    uvicorn.run(
+        "bedrock_mw.cli:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,  # the gateway writes its own access log, without secrets
+    )
+    return 0
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from .testing import run
+
+    run(host=args.host, port=args.port)
+    return 0
+
+
+def routing_table(cfg: GatewayConfig) -> list[str]:
+    """Lines describing each virtual key's provider chain and regions; never a secret."""
+    lines: list[str] = []
+    for p in cfg.providers:
+        endpoint = p.endpoint_url or f"https://bedrock-runtime.{p.region}.amazonaws.com"
+        profile = f", profile {p.inference_profile_arn}" if p.inference_profile_arn else ""
+        lines.append(f"provider {p.id}: auth={p.auth.mode}, region={p.region}, endpoint={endpoint}{profile}")
+    for vk in cfg.virtual_keys:
+        state = " (disabled)" if vk.disabled else ""
+        lines.append(f"key {vk.id}{state}:")
+        for index, provider_id in enumerate(vk.providers):
+            provider = cfg.provider(provider_id)
+            assert provider is not None  # the config validator checked the reference
+            region = (vk.default_region or provider.region) if index == 0 else provider.region
+            role = "primary" if index == 0 else f"fallback {index}"
+            lines.append(f"  {role}: {provider_id} in {region}")
+        for alias, target in vk.model_aliases.items():
+            lines.append(f"  alias {alias} -> {target}")
+        if vk.allowed_models is not None:
+            lines.append(f"  allowed models: {', '.join(vk.allowed_models)}")
+    return lines
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"config OK: {len(cfg.providers)} providers, {len(cfg.virtual_keys)} virtual keys")
+    for line in routing_table(cfg):
+        print(line)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bedrock-mw`` command."""
+    parser = argparse.ArgumentParser(prog="bedrock-mw", description="AWS Bedrock gateway for ASGI apps")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway standalone under uvicorn")
+    serve.add_argument("--config", required=True, help="gateway config file (JSON, TOML or YAML)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=_serve)
+
+    emulator = sub.add_parser("emulator", help="run the built-in Bedrock emulator")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=4010)
+    emulator.set_defaults(func=_emulator)
+
+    check = sub.add_parser("check", help="validate a config and print the routing table")
+    check.add_argument("--config", required=True)
+    check.set_defaults(func=_check)
+
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

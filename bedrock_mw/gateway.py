@@ -1,0 +1,335 @@
+"""The gateway's request pipeline, shared by every route.
+
+A route reads as a straight line: authenticate → resolve the model and plan the route →
+translate → dispatch (with fallback) → transcode → respond. This module holds the steps that are
+the same for every dialect; ``app.py`` holds the routes.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import anyio
+from starlette.requests import Request
+
+from .auth import authenticate, check_model_allowed
+from .config import GatewayConfig, ProviderConfig, VirtualKeyConfig
+from .dispatch import BedrockStream, Dispatcher, UpstreamError
+from .errors import Dialect, ErrorKind, GatewayError
+from .guidance import explain, explain_all
+from .limits import Lease, Limiter, create_limiter
+from .model_ids import Catalogue, resolve_model
+from .observability import Observer, default_observers
+from .routing import Attempt, RoutePlan, is_retryable, plan_route
+from .stores import (
+    AliasStore,
+    AliasStoreSource,
+    CachingAliasStore,
+    CachingCredentialStore,
+    CredentialStore,
+    CredentialStoreSource,
+    StaticAliasStore,
+    StaticCredentialStore,
+    resolve_alias_store,
+    resolve_store,
+)
+from .translate.types import TokenUsage
+
+log = logging.getLogger("bedrock_mw")
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class UsageRecord:
+    """What one request cost and how it went; given to the host's usage hook after the response."""
+
+    request_id: str
+    key_id: str | None
+    endpoint: str
+    model: str | None
+    provider_id: str | None = None
+    region: str | None = None
+    model_id: str | None = None
+    status: int = 200
+    stream: bool = False
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    latency_s: float = 0.0
+    time_to_first_token_s: float | None = None
+    attempts: int = 0
+    error_type: str | None = None
+
+
+UsageHook = Callable[[UsageRecord], Awaitable[None]]
+
+
+class KeyResolver(Protocol):
+    """Host hook: map the host's own authenticated user (on the request) to a virtual key, or None."""
+
+    async def __call__(self, request: Request) -> VirtualKeyConfig | None: ...
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Per-request state that the pipeline fills in as it goes."""
+
+    request: Request
+    dialect: Dialect
+    endpoint: str
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    key: VirtualKeyConfig | None = None
+    credentials: CredentialStore | None = None
+    plan: RoutePlan | None = None
+    served_by: Attempt | None = None
+    attempts: int = 0
+    upstream_request_id: str | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+    first_token_at: float | None = None
+    lease: Lease | None = None
+
+    def response_headers(self) -> dict[str, str]:
+        """Who served the request (provider, region, model id, attempts) plus translator notes."""
+        headers = {"x-request-id": self.request_id, **self.notes}
+        if self.served_by is not None:
+            headers["x-bedrock-mw-provider"] = self.served_by.provider.id
+            headers["x-bedrock-mw-region"] = self.served_by.region
+            headers["x-bedrock-mw-model-id"] = self.served_by.model_id
+        if self.attempts:
+            headers["x-bedrock-mw-attempts"] = str(self.attempts)
+        if self.upstream_request_id:
+            headers["x-amzn-requestid"] = self.upstream_request_id
+        if self.plan is not None and self.plan.skipped:
+            headers["x-bedrock-mw-skipped"] = "; ".join(self.plan.skipped)[:1000]
+        return headers
+
+
+class Gateway:
+    """Everything a request needs: config, stores, the dispatcher, the catalogue and the hooks."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        credential_store: CredentialStoreSource | None = None,
+        alias_store: AliasStoreSource | None = None,
+        dispatcher: Dispatcher | None = None,
+        usage_hook: UsageHook | None = None,
+        key_resolver: KeyResolver | None = None,
+        limiter: Limiter | None = None,
+    ) -> None:
+        self.config = config
+        ttl = config.store_cache_ttl_s
+        if credential_store is None:
+            credential_store = CachingCredentialStore(StaticCredentialStore(config), ttl)
+        self.credential_source: CredentialStoreSource = credential_store
+        self.alias_source: AliasStoreSource = (
+            alias_store if alias_store is not None else StaticAliasStore(config)
+        )
+        self.dispatcher = dispatcher if dispatcher is not None else Dispatcher()
+        self.catalogue = Catalogue(config.model_catalogue)
+        self.usage_hook = usage_hook
+        self.key_resolver = key_resolver
+        self.limiter: Limiter = limiter if limiter is not None else create_limiter(config.limits)
+        obs = config.observability
+        self.observers: list[Observer] = default_observers(obs.metrics, obs.tracing)
+
+    # -- authenticate -------------------------------------------------------------------------
+    async def authenticate(self, ctx: RequestContext) -> VirtualKeyConfig:
+        """The caller's virtual key (or the host user's key, through the host hook)."""
+        store = await resolve_store(self.credential_source, ctx.request)
+        ctx.credentials = store
+        key: VirtualKeyConfig | None = None
+        if self.key_resolver is not None:
+            key = await self.key_resolver(ctx.request)
+        if key is None:
+            key = await authenticate(ctx.request.headers, store)
+        elif key.disabled:
+            raise GatewayError(ErrorKind.AUTHENTICATION, "this account's gateway key is disabled")
+        ctx.key = key
+        # Per-key limits: the lease is released when the request is recorded, streams included.
+        ctx.lease = await self.limiter.acquire(key)
+        return key
+
+    # -- resolve alias and route ----------------------------------------------------------------
+    async def route(self, ctx: RequestContext, model: Any) -> RoutePlan:
+        """Resolve the requested model for this key and plan the attempts (provider, region, model id)."""
+        if not isinstance(model, str) or not model.strip():
+            raise GatewayError(ErrorKind.INVALID_REQUEST, "model: a model name is required", param="model")
+        key = ctx.key
+        assert key is not None and ctx.credentials is not None
+        aliases: AliasStore = await resolve_alias_store(self.alias_source, ctx.request)
+        ref = await resolve_model(model, key, aliases, self.catalogue)
+        check_model_allowed(key, ref)
+        providers: list[ProviderConfig] = []
+        for provider_id in key.providers:
+            provider = await ctx.credentials.get_provider(provider_id)
+            if provider is not None:
+                providers.append(provider)
+        if not providers:
+            raise GatewayError(
+                ErrorKind.BAD_GATEWAY, f"virtual key {key.id!r} has no configured provider available"
+            )
+        plan = plan_route(ref, key, providers)
+        if not plan.attempts:
+            raise GatewayError(
+                ErrorKind.NOT_FOUND,
+                f"model {model!r} is not offered in any region this key can reach: " + "; ".join(plan.skipped),
+                param="model",
+            )
+        ctx.plan = plan
+        return plan
+
+    # -- dispatch, with fallback ----------------------------------------------------------------
+    async def run(self, ctx: RequestContext, call: Callable[[Attempt], Awaitable[T]]) -> T:
+        """Try the plan's attempts in order; fall over on capacity, access and transport failures."""
+        assert ctx.plan is not None
+        failures: list[UpstreamError] = []
+        for attempt in ctx.plan.attempts:
+            ctx.attempts += 1
+            try:
+                result = await call(attempt)
+            except UpstreamError as err:
+                failures.append(err)
+                log.info(
+                    "attempt failed",
+                    extra={
+                        "request_id": ctx.request_id, "provider": attempt.provider.id, "region": attempt.region,
+                        "model_id": attempt.model_id, "error": err.code, "status": err.status,
+                    },
+                )
+                if err.request_id:
+                    ctx.upstream_request_id = err.request_id
+                if not is_retryable(err.status, err.code):
+                    break
+                continue
+            ctx.served_by = attempt
+            return result
+        raise explain_all(failures)
+
+    async def open_stream(
+        self, ctx: RequestContext, opener: Callable[[Attempt], Awaitable[BedrockStream]]
+    ) -> tuple[BedrockStream, dict[str, Any] | None]:
+        """Open a stream and wait for its first event, so a failure before it can still fall over."""
+
+        async def first_event(attempt: Attempt) -> tuple[BedrockStream, dict[str, Any] | None]:
+            stream = await opener(attempt)
+            try:
+                first = await stream.first(attempt.provider.timeouts.first_byte_s)
+            except BaseException:
+                stream.close()
+                raise
+            if stream.request_id:
+                ctx.upstream_request_id = stream.request_id
+            return stream, first
+
+        return await self.run(ctx, first_event)
+
+    async def relay(
+        self,
+        ctx: RequestContext,
+        stream: BedrockStream,
+        first: dict[str, Any] | None,
+        feed: Callable[[dict[str, Any]], bytes],
+        finish: Callable[[], bytes],
+        fail: Callable[[GatewayError], bytes],
+        usage: Callable[[], TokenUsage],
+    ) -> AsyncIterator[bytes]:
+        """Transcode an open stream event by event; the upstream is closed however this ends."""
+        status = 200
+        error_type: str | None = None
+        try:
+            if first is not None:
+                ctx.first_token_at = time.perf_counter()
+                yield feed(first)
+            async for event in stream:
+                yield feed(event)
+            yield finish()
+        except UpstreamError as err:
+            explained = explain(err)
+            status, error_type = explained.http_status, explained.kind.value
+            yield fail(explained)
+        except GatewayError as err:
+            status, error_type = err.http_status, err.kind.value
+            yield fail(err)
+        except BaseException:
+            status, error_type = 499, "client_disconnected"
+            raise
+        finally:
+            stream.close()
+            with anyio.CancelScope(shield=True):
+                await self.record(ctx, status=status, usage=usage(), stream=True, error_type=error_type)
+
+    # -- respond --------------------------------------------------------------------------------
+    async def record(
+        self,
+        ctx: RequestContext,
+        *,
+        status: int,
+        usage: TokenUsage | None = None,
+        stream: bool = False,
+        error_type: str | None = None,
+    ) -> None:
+        """Log the request and hand its usage record to the host hook (errors in the hook are logged)."""
+        now = time.perf_counter()
+        served = ctx.served_by
+        record = UsageRecord(
+            request_id=ctx.request_id,
+            key_id=ctx.key.id if ctx.key else None,
+            endpoint=ctx.endpoint,
+            model=ctx.plan.model.requested if ctx.plan else None,
+            provider_id=served.provider.id if served else None,
+            region=served.region if served else None,
+            model_id=served.model_id if served else None,
+            status=status,
+            stream=stream,
+            usage=usage or TokenUsage(),
+            latency_s=now - ctx.started,
+            time_to_first_token_s=(ctx.first_token_at - ctx.started) if ctx.first_token_at else None,
+            attempts=ctx.attempts,
+            error_type=error_type,
+        )
+        if self.config.observability.access_log:
+            log.info(
+                "request",
+                extra={
+                    "request_id": record.request_id, "key_id": record.key_id, "endpoint": record.endpoint,
+                    "model": record.model, "provider": record.provider_id, "region": record.region,
+                    "status": record.status, "latency_ms": round(record.latency_s * 1000, 2),
+                    "attempts": record.attempts, "input_tokens": record.usage.input_tokens,
+                    "output_tokens": record.usage.output_tokens,
+                },
+            )
+        if ctx.lease is not None:
+            lease, ctx.lease = ctx.lease, None
+            u = record.usage
+            await lease.release(
+                used_tokens=u.input_tokens + u.output_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens
+            )
+        for observer in self.observers:
+            try:
+                observer.observe(record)
+            except Exception:
+                log.exception("observer failed", extra={"request_id": ctx.request_id})
+        if self.usage_hook is not None and ctx.key is not None:
+            try:
+                await self.usage_hook(record)
+            except Exception:
+                log.exception("usage hook failed", extra={"request_id": ctx.request_id})
+
+    async def aclose(self) -> None:
+        """Close every upstream client and the limiter's connections."""
+        await self.dispatcher.aclose()
+        await self.limiter.aclose()
+
+
+def new_request_id(headers: Mapping[str, str]) -> str:
+    """The caller's ``x-request-id`` when it is sane, else a new one."""
+    given = headers.get("x-request-id")
+    if given and len(given) <= 128 and given.isascii() and given.isprintable():
+        return given
+    return "req_" + secrets.token_hex(12)

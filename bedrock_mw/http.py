@@ -1,0 +1,133 @@
+"""HTTP plumbing shared by the routes: bounded body reads, JSON and SSE responses, disconnects."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from .errors import Dialect, ErrorKind, GatewayError, error_body
+
+T = TypeVar("T")
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The request body parsed as JSON; 413 past ``max_bytes`` (checked before and while reading)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise GatewayError(ErrorKind.REQUEST_TOO_LARGE, f"request body exceeds the limit of {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise GatewayError(ErrorKind.REQUEST_TOO_LARGE, f"request body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise GatewayError(ErrorKind.INVALID_REQUEST, "request body is empty; send a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(ErrorKind.INVALID_REQUEST, f"request body is not valid JSON: {exc.msg}") from None
+    if not isinstance(body, dict):
+        raise GatewayError(ErrorKind.INVALID_REQUEST, "request body must be a JSON object")
+    return body
+
+
+def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON response serialised with orjson."""
+    return Response(orjson.dumps(payload), status, dict(headers or {}), media_type="application/json")
+
+
+def error_response(err: GatewayError, dialect: Dialect, headers: Mapping[str, str] | None = None) -> Response:
+    """An error in the caller's dialect, with its status and headers (``retry-after``, request ids)."""
+    merged = dict(headers or {})
+    merged.update(err.response_headers())
+    return Response(error_body(err, dialect), err.status_for(dialect), merged, media_type="application/json")
+
+
+class SSEResponse(Response):
+    """Streams SSE bytes, one ASGI message per upstream event, and stops when the client leaves.
+
+    ``body`` yields bytes; when the client disconnects, the task iterating it is cancelled, so the
+    generator's ``finally`` (which closes the upstream Bedrock stream) runs at once.
+    """
+
+    def __init__(self, body: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
+        self.body_iterator = body
+        self.status_code = 200
+        self.background = None
+        merged = {"cache-control": "no-cache", "x-accel-buffering": "no", **headers}
+        self.init_headers(merged)
+        self.raw_headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with _single_errors():
+            await self._run(receive, send)
+
+    async def _run(self, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as tg:
+
+            async def pump() -> None:
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                async for chunk in self.body_iterator:
+                    if chunk:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                tg.cancel_scope.cancel()
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(pump)
+            tg.start_soon(watch)
+
+
+async def unless_disconnected(receive: Receive, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work``; if the client disconnects first, cancel it (and whatever upstream call it made)."""
+    result: list[T] = []
+    with _single_errors():
+        await _race(receive, work, result)
+    if not result:
+        raise ClientDisconnected()
+    return result[0]
+
+
+async def _race(receive: Receive, work: Callable[[], Awaitable[T]], result: list[T]) -> None:
+    async with anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            result.append(await work())
+            tg.cancel_scope.cancel()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(run)
+        tg.start_soon(watch)
+
+
+@contextlib.contextmanager
+def _single_errors() -> Iterator[None]:
+    # A task group wraps a failure in an ExceptionGroup; the routes want the error itself.
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+
+
+class ClientDisconnected(Exception):
+    """The caller went away before the answer was ready."""

@@ -1,0 +1,163 @@
+"""Metrics and traces, each switched on only when its library is installed.
+
+Both are fed from the finished :class:`UsageRecord`, after the response, so they cost nothing on
+the request path. Prometheus metrics need ``prometheus_client`` (extra ``metrics``); traces need
+``opentelemetry-api`` and follow the OpenTelemetry GenAI semantic conventions. Neither records
+prompt bodies or secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+if TYPE_CHECKING:
+    from .gateway import UsageRecord
+
+_OPERATIONS = {
+    "messages": "chat",
+    "chat_completions": "chat",
+    "embeddings": "embeddings",
+    "count_tokens": "count_tokens",
+}
+
+
+class Observer(Protocol):
+    """Receives every finished request."""
+
+    def observe(self, record: UsageRecord) -> None: ...
+
+
+class PrometheusMetrics:
+    """Request, token, latency and time-to-first-token metrics in a Prometheus registry."""
+
+    def __init__(self, registry: Any = None) -> None:
+        import prometheus_client as prom
+
+        self.registry = registry if registry is not None else prom.CollectorRegistry()
+        labels = ("endpoint", "status", "provider", "region", "model")
+        self.requests = prom.Counter(
+            "bedrock_mw_requests", "Requests served, by outcome", labels, registry=self.registry
+        )
+        self.tokens = prom.Counter(
+            "bedrock_mw_tokens", "Tokens by type", ("type", "provider", "region", "model"), registry=self.registry
+        )
+        self.latency = prom.Histogram(
+            "bedrock_mw_request_seconds", "End-to-end latency", ("endpoint", "provider"), registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.ttft = prom.Histogram(
+            "bedrock_mw_time_to_first_token_seconds", "Time to first streamed event", ("endpoint", "provider"),
+            registry=self.registry, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+        )
+        self.attempts = prom.Counter(
+            "bedrock_mw_upstream_attempts", "Bedrock attempts made (fallbacks included)", ("endpoint",),
+            registry=self.registry,
+        )
+
+    def observe(self, record: UsageRecord) -> None:
+        provider, region, model = record.provider_id or "", record.region or "", record.model_id or ""
+        self.requests.labels(record.endpoint, str(record.status), provider, region, model).inc()
+        usage = record.usage
+        for kind, count in (
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cache_read", usage.cache_read_input_tokens),
+            ("cache_write", usage.cache_write_input_tokens),
+        ):
+            if count:
+                self.tokens.labels(kind, provider, region, model).inc(count)
+        self.latency.labels(record.endpoint, provider).observe(record.latency_s)
+        if record.time_to_first_token_s is not None:
+            self.ttft.labels(record.endpoint, provider).observe(record.time_to_first_token_s)
+        if record.attempts:
+            self.attempts.labels(record.endpoint).inc(record.attempts)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition body and its content type."""
+        import prometheus_client as prom
+
+        return prom.generate_latest(self.registry), prom.CONTENT_TYPE_LATEST
+
+
+class GenAITracer:
+    """One OpenTelemetry span per request, with ``gen_ai.*`` attributes, created after the fact."""
+
+    def __init__(self, tracer: Any = None) -> None:
+        from opentelemetry import trace
+
+        self._trace = trace
+        self._tracer = tracer if tracer is not None else trace.get_tracer("bedrock_mw")
+
+    def observe(self, record: UsageRecord) -> None:
+        operation = _OPERATIONS.get(record.endpoint, record.endpoint)
+        end_ns = time.time_ns()
+        start_ns = end_ns - int(record.latency_s * 1e9)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": operation,
+            "gen_ai.provider.name": "aws.bedrock",
+            "gen_ai.system": "aws.bedrock",
+            "gen_ai.request.model": record.model or "",
+            "gen_ai.response.model": record.model_id or "",
+            "gen_ai.usage.input_tokens": record.usage.input_tokens,
+            "gen_ai.usage.output_tokens": record.usage.output_tokens,
+            "http.response.status_code": record.status,
+            "aws.region": record.region or "",
+            "bedrock_mw.provider": record.provider_id or "",
+            "bedrock_mw.attempts": record.attempts,
+            "bedrock_mw.request_id": record.request_id,
+        }
+        if record.usage.cache_read_input_tokens:
+            attributes["gen_ai.usage.cache_read.input_tokens"] = record.usage.cache_read_input_tokens
+        if record.usage.cache_write_input_tokens:
+            attributes["gen_ai.usage.cache_creation.input_tokens"] = record.usage.cache_write_input_tokens
+        if record.error_type:
+            attributes["error.type"] = record.error_type
+        span = self._tracer.start_span(
+            f"{operation} {record.model or ''}".strip(),
+            kind=self._trace.SpanKind.CLIENT,
+            start_time=start_ns,
+            attributes=attributes,
+        )
+        if record.status >= 400:
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, record.error_type or ""))
+        span.end(end_time=end_ns)
+
+
+def default_observers(metrics: bool, tracing: bool) -> list[Observer]:
+    """The observers whose libraries are installed and which the config switches on."""
+    observers: list[Observer] = []
+    if metrics:
+        try:
+            observers.append(PrometheusMetrics())
+        except ImportError:
+            logging.getLogger("bedrock_mw").warning(
+                "observability.metrics is on but prometheus_client is not installed: pip install 'bedrock-mw[metrics]'"
+            )
+    if tracing:
+        try:
+            observers.append(GenAITracer())
+        except ImportError:
+            pass
+    return observers
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line, with the structured fields the gateway attaches (never secrets)."""
+
+    _SKIP = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update({k: v for k, v in vars(record).items() if k not in self._SKIP})
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(payload, default=str).decode()
