@@ -24,7 +24,7 @@ from .errors import Dialect, ErrorKind, GatewayError
 from .families import ChatApi
 from .gateway import Gateway, KeyResolver, RequestContext, UsageHook, new_request_id
 from .guidance import explain
-from .http import ClientDisconnected, SSEResponse, error_response, json_response, read_json, unless_disconnected
+from .http import ClientDisconnected, SSEResponse, error_response, json_response, unless_disconnected
 from .limits import Limiter
 from .media import fetch_media
 from .models_list import list_models_payload
@@ -66,7 +66,7 @@ def _endpoint(
 # -- Anthropic Messages ---------------------------------------------------------------------------
 async def messages(gw: Gateway, ctx: RequestContext) -> Response:
     await gw.authenticate(ctx)
-    body = await read_json(ctx.request, gw.config.limits.max_body_bytes)
+    body = await gw.read_body(ctx)
     plan = await gw.route(ctx, body.get("model"))
     media = await _media(gw, anthropic.image_urls(body))
     call = anthropic.anthropic_to_converse(
@@ -92,7 +92,7 @@ async def messages(gw: Gateway, ctx: RequestContext) -> Response:
 
 async def count_tokens(gw: Gateway, ctx: RequestContext) -> Response:
     await gw.authenticate(ctx)
-    body = await read_json(ctx.request, gw.config.limits.max_body_bytes)
+    body = await gw.read_body(ctx)
     plan = await gw.route(ctx, body.get("model"))
     media = await _media(gw, anthropic.image_urls(body))
     input_ = anthropic.anthropic_count_tokens_request(
@@ -108,7 +108,7 @@ async def count_tokens(gw: Gateway, ctx: RequestContext) -> Response:
 # -- OpenAI Chat Completions ----------------------------------------------------------------------
 async def chat_completions(gw: Gateway, ctx: RequestContext) -> Response:
     key = await gw.authenticate(ctx)
-    body = await read_json(ctx.request, gw.config.limits.max_body_bytes)
+    body = await gw.read_body(ctx)
     plan = await gw.route(ctx, body.get("model"))
     family = plan.model.family
     options = _openai_options(gw, key.drop_unsupported_params)
@@ -189,7 +189,7 @@ _EMBED_CONCURRENCY = 8
 
 async def create_embeddings(gw: Gateway, ctx: RequestContext) -> Response:
     await gw.authenticate(ctx)
-    body = await read_json(ctx.request, gw.config.limits.max_body_bytes)
+    body = await gw.read_body(ctx)
     plan = await gw.route(ctx, body.get("model"))
     requested = plan.model.requested
     embed_plan = embeddings.plan_embeddings(body, plan.model.family, model=requested)

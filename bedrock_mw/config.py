@@ -193,6 +193,12 @@ class ProbesConfig(_Model):
     warmup_timeout_s: float = Field(30.0, gt=0)
     warmup_model: str | None = None
 
+    @model_validator(mode="after")
+    def _warmup_needs_model(self) -> ProbesConfig:
+        if self.warmup and not self.warmup_model:
+            raise ValueError("warmup is on but warmup_model is not set (name the model to call)")
+        return self
+
 
 class ObservabilityConfig(_Model):
     """Logs, metrics and traces."""

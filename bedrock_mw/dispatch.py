@@ -113,8 +113,10 @@ def _upstream_errors(operation: str, target: Target, *, mid_stream: bool = False
         meta = exc.response.get("ResponseMetadata", {})
         headers = {k.lower(): v for k, v in (meta.get("HTTPHeaders") or {}).items()}
         status = int(meta.get("HTTPStatusCode") or _STREAM_STATUS.get(str(err.get("Code")), 500))
+        code = str(err.get("Code") or "UnknownError")
         raise UpstreamError(
-            code=str(err.get("Code") or "UnknownError"),
+            # Exception events inside a stream are camelCase; name them as Bedrock does elsewhere.
+            code=code[:1].upper() + code[1:],
             message=str(err.get("Message") or exc),
             status=status,
             request_id=meta.get("RequestId") or headers.get("x-amzn-requestid"),
@@ -138,15 +140,10 @@ def _upstream_errors(operation: str, target: Target, *, mid_stream: bool = False
 # same error outside a stream.
 _STREAM_STATUS = {
     "throttlingException": 429,
-    "ThrottlingException": 429,
     "serviceUnavailableException": 503,
-    "ServiceUnavailableException": 503,
     "internalServerException": 500,
-    "InternalServerException": 500,
     "modelStreamErrorException": 424,
-    "ModelStreamErrorException": 424,
     "validationException": 400,
-    "ValidationException": 400,
     "modelTimeoutException": 408,
 }
 
@@ -275,9 +272,9 @@ def _client_config(provider: ProviderConfig) -> AioConfig:
     return AioConfig(
         auth_scheme_preference="httpBearerAuth" if bearer else "sigv4",
         connect_timeout=t.connect_s,
-        # The socket read timeout bounds both the wait for the first byte and each gap in a stream;
-        # the dispatcher's own deadlines make the distinction.
-        read_timeout=max(t.first_byte_s, t.idle_s),
+        # A non-streamed answer sends nothing until it is complete, so the socket may stay silent
+        # for the whole call; the dispatcher's own deadlines enforce first byte, idle and total.
+        read_timeout=t.total_s,
         # The routing plan retries across providers; botocore's own retries would hide throttling.
         retries={"total_max_attempts": 1, "mode": "standard"},
         max_pool_connections=provider.max_connections,

@@ -22,6 +22,7 @@ from .config import GatewayConfig, ProviderConfig, VirtualKeyConfig
 from .dispatch import BedrockStream, Dispatcher, UpstreamError
 from .errors import Dialect, ErrorKind, GatewayError
 from .guidance import explain, explain_all
+from .http import read_json
 from .limits import Lease, Limiter, create_limiter
 from .model_ids import Catalogue, resolve_model
 from .observability import Observer, default_observers
@@ -62,6 +63,7 @@ class UsageRecord:
     time_to_first_token_s: float | None = None
     attempts: int = 0
     error_type: str | None = None
+    key_metadata: dict[str, str] = field(default_factory=dict)
 
 
 UsageHook = Callable[[UsageRecord], Awaitable[None]]
@@ -154,6 +156,13 @@ class Gateway:
         # Per-key limits: the lease is released when the request is recorded, streams included.
         ctx.lease = await self.limiter.acquire(key)
         return key
+
+    async def read_body(self, ctx: RequestContext) -> dict[str, Any]:
+        """The JSON body, bounded by ``limits.max_body_bytes``; logged only when ``log_bodies`` is on."""
+        body: dict[str, Any] = await read_json(ctx.request, self.config.limits.max_body_bytes)
+        if self.config.observability.log_bodies:
+            log.info("request body", extra={"request_id": ctx.request_id, "body": body})
+        return body
 
     # -- resolve alias and route ----------------------------------------------------------------
     async def route(self, ctx: RequestContext, model: Any) -> RoutePlan:
@@ -292,6 +301,7 @@ class Gateway:
             time_to_first_token_s=(ctx.first_token_at - ctx.started) if ctx.first_token_at else None,
             attempts=ctx.attempts,
             error_type=error_type,
+            key_metadata=dict(ctx.key.metadata) if ctx.key else {},
         )
         if self.config.observability.access_log:
             log.info(

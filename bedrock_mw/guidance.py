@@ -156,9 +156,8 @@ _RANK = {
 
 
 def _match(err: UpstreamError) -> _Rule:
-    code = err.code[:1].upper() + err.code[1:]  # stream exception events are camelCase
     for rule in RULES:
-        if rule.code == code and (rule.pattern is None or rule.pattern.search(err.message)):
+        if rule.code == err.code and (rule.pattern is None or rule.pattern.search(err.message)):
             return rule
     return _FALLBACK
 

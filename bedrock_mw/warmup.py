@@ -21,13 +21,14 @@ async def warm_up(gateway: Gateway) -> list[str]:
     if model is None:
         return []
     ref = parse_model_id(model.removeprefix("bedrock/"))
-    primaries = {cfg.provider(vk.providers[0]) for vk in cfg.virtual_keys} - {None}
+    # Each key's primary provider, in the region that key's requests go to (its default_region).
+    primaries = {(vk.providers[0], vk.default_region) for vk in cfg.virtual_keys if not vk.disabled}
     problems: list[str] = []
 
-    async def one(provider_id: str) -> None:
+    async def one(provider_id: str, default_region: str | None) -> None:
         provider = cfg.provider(provider_id)
         assert provider is not None
-        region = ref.region or provider.region
+        region = ref.region or default_region or provider.region
         model_id = ref.model_id
         if ref.kind == "foundation" and ref.family.needs_inference_profile:
             model_id = profile_id_for(ref.base_model_id, region)
@@ -45,8 +46,7 @@ async def warm_up(gateway: Gateway) -> list[str]:
             problems.append(f"warm-up of {model_id} via {provider.id} in {region} timed out")
 
     async with anyio.create_task_group() as tg:
-        for provider in primaries:
-            assert provider is not None
-            tg.start_soon(one, provider.id)
+        for provider_id, default_region in primaries:
+            tg.start_soon(one, provider_id, default_region)
     return problems
 
