@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import anthropic
+import openai
 import pytest
 import uvicorn
 from starlette.types import ASGIApp
@@ -68,3 +70,34 @@ def serve_gateway(bedrock_emulator: BedrockEmulator) -> Iterator[GatewayFactory]
 def gateway(serve_gateway: GatewayFactory) -> ServedApp:
     """A gateway with the plugin's default config: provider `emulator`, key `vk-test`."""
     return serve_gateway()
+
+
+class SDKClients:
+    """Official SDK clients pointed at a served gateway, closed when the test ends."""
+
+    def __init__(self) -> None:
+        self._open: list[Any] = []
+
+    def anthropic(self, gateway: ServedApp, api_key: str = "vk-test", **kw: Any) -> anthropic.AsyncAnthropic:
+        kw.setdefault("max_retries", 0)
+        client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=api_key, **kw)
+        self._open.append(client)
+        return client
+
+    def openai(self, gateway: ServedApp, api_key: str = "vk-test", **kw: Any) -> openai.AsyncOpenAI:
+        kw.setdefault("max_retries", 0)
+        client = openai.AsyncOpenAI(base_url=gateway.url + "/v1", api_key=api_key, **kw)
+        self._open.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._open:
+            await client.close()
+
+
+@pytest.fixture
+async def sdk() -> AsyncIterator[SDKClients]:
+    """Make SDK clients in a test; their connections close before the test's event loop does."""
+    clients = SDKClients()
+    yield clients
+    await clients.aclose()

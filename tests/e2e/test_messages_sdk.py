@@ -11,7 +11,7 @@ import pytest
 
 from bedrock_mw.testing import BedrockEmulator, Fault
 
-from .conftest import GatewayFactory, ServedApp
+from .conftest import GatewayFactory, SDKClients, ServedApp
 
 pytestmark = pytest.mark.anyio
 
@@ -27,14 +27,10 @@ WEATHER_TOOL = {
 }
 
 
-def client(gateway: ServedApp, **kw: Any) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=gateway.url, api_key="vk-test", max_retries=0, **kw)
-
-
 async def test_a_plain_message_comes_back_in_anthropic_shape(
-    gateway: ServedApp, bedrock_emulator: BedrockEmulator
+    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator
 ) -> None:
-    message = await client(gateway).messages.create(
+    message = await sdk.anthropic(gateway).messages.create(
         model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "Hello there"}]
     )
     assert message.content[0].type == "text"
@@ -49,8 +45,10 @@ async def test_a_plain_message_comes_back_in_anthropic_shape(
     assert entry.region == "us-east-1"
 
 
-async def test_a_stream_accumulates_to_the_same_message_as_the_plain_call(gateway: ServedApp) -> None:
-    c = client(gateway)
+async def test_a_stream_accumulates_to_the_same_message_as_the_plain_call(
+    sdk: SDKClients, gateway: ServedApp
+) -> None:
+    c = sdk.anthropic(gateway)
     request: dict[str, Any] = {
         "model": MODEL,
         "max_tokens": 200,
@@ -71,9 +69,9 @@ async def test_a_stream_accumulates_to_the_same_message_as_the_plain_call(gatewa
 
 
 async def test_a_tool_round_trip_with_thinking_passes_the_signed_thinking_back(
-    gateway: ServedApp, bedrock_emulator: BedrockEmulator
+    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator
 ) -> None:
-    c = client(gateway)
+    c = sdk.anthropic(gateway)
     thinking = {"type": "enabled", "budget_tokens": 1024}
     first = await c.messages.create(
         model=MODEL,
@@ -96,7 +94,10 @@ async def test_a_tool_round_trip_with_thinking_passes_the_signed_thinking_back(
         tools=[WEATHER_TOOL],
         messages=[
             {"role": "user", "content": "Please use get_weather for Paris"},
-            {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in first.content]},
+            {
+                "role": "assistant",
+                "content": [block.model_dump(exclude_none=True) for block in first.content],
+            },
             {
                 "role": "user",
                 "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "18 degrees"}],
@@ -110,8 +111,8 @@ async def test_a_tool_round_trip_with_thinking_passes_the_signed_thinking_back(
     assert "reasoningContent" in assistant[0]
 
 
-async def test_cache_control_writes_then_reads_the_prompt_cache(gateway: ServedApp) -> None:
-    c = client(gateway)
+async def test_cache_control_writes_then_reads_the_prompt_cache(sdk: SDKClients, gateway: ServedApp) -> None:
+    c = sdk.anthropic(gateway)
     long_system = "You are a careful assistant. " * 300
     request: dict[str, Any] = {
         "model": MODEL,
@@ -129,8 +130,10 @@ async def test_cache_control_writes_then_reads_the_prompt_cache(gateway: ServedA
     assert second.usage.input_tokens == first.usage.input_tokens
 
 
-async def test_a_stop_sequence_is_reported_as_the_one_that_matched(gateway: ServedApp) -> None:
-    message = await client(gateway).messages.create(
+async def test_a_stop_sequence_is_reported_as_the_one_that_matched(
+    sdk: SDKClients, gateway: ServedApp
+) -> None:
+    message = await sdk.anthropic(gateway).messages.create(
         model=MODEL,
         max_tokens=64,
         stop_sequences=["STOP", "HALT"],
@@ -142,9 +145,9 @@ async def test_a_stop_sequence_is_reported_as_the_one_that_matched(gateway: Serv
 
 
 async def test_count_tokens_matches_the_input_tokens_bedrock_reports(
-    gateway: ServedApp, bedrock_emulator: BedrockEmulator
+    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator
 ) -> None:
-    c = client(gateway)
+    c = sdk.anthropic(gateway)
     request: dict[str, Any] = {
         "model": MODEL,
         "system": "Be brief.",
@@ -155,15 +158,20 @@ async def test_count_tokens_matches_the_input_tokens_bedrock_reports(
     message = await c.messages.create(max_tokens=64, **request)
     assert counted.input_tokens == message.usage.input_tokens
     # CountTokens takes base model ids only: the profile was counted on its base model.
-    assert bedrock_emulator.log.for_operation("count-tokens")[-1].model_id == "anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert (
+        bedrock_emulator.log.for_operation("count-tokens")[-1].model_id
+        == "anthropic.claude-haiku-4-5-20251001-v1:0"
+    )
 
 
 async def test_upstream_throttling_becomes_an_anthropic_rate_limit_error(
-    gateway: ServedApp, bedrock_emulator: BedrockEmulator
+    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator
 ) -> None:
     bedrock_emulator.faults.add(Fault.throttling(retry_after="7"))
     with pytest.raises(anthropic.RateLimitError) as caught:
-        await client(gateway).messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}])
+        await sdk.anthropic(gateway).messages.create(
+            model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}]
+        )
     err = caught.value
     assert err.status_code == 429
     assert err.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
@@ -172,20 +180,22 @@ async def test_upstream_throttling_becomes_an_anthropic_rate_limit_error(
 
 
 async def test_model_access_denied_is_a_permission_error_that_says_how_to_enable_it(
-    gateway: ServedApp, bedrock_emulator: BedrockEmulator
+    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator
 ) -> None:
     bedrock_emulator.faults.add(Fault.access_denied())
     with pytest.raises(anthropic.PermissionDeniedError) as caught:
-        await client(gateway).messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}])
+        await sdk.anthropic(gateway).messages.create(
+            model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}]
+        )
     assert "Model access" in caught.value.message
     assert "us-east-1" in caught.value.message
 
 
 async def test_an_error_in_mid_stream_surfaces_as_an_sdk_error(
-    gateway: ServedApp, bedrock_emulator: BedrockEmulator
+    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator
 ) -> None:
     bedrock_emulator.faults.add(Fault.stream_error(after=3))
-    c = client(gateway)
+    c = sdk.anthropic(gateway)
     seen: list[str] = []
     with pytest.raises(anthropic.APIStatusError) as caught:
         async with c.messages.stream(
@@ -231,7 +241,9 @@ async def test_a_claude_code_shaped_request_is_answered_the_first_time(
         "messages": [
             {
                 "role": "user",
-                "content": [{"type": "text", "text": "hello from the cli", "cache_control": {"type": "ephemeral"}}],
+                "content": [
+                    {"type": "text", "text": "hello from the cli", "cache_control": {"type": "ephemeral"}}
+                ],
             }
         ],
     }
@@ -245,12 +257,14 @@ async def test_a_claude_code_shaped_request_is_answered_the_first_time(
         "accept-encoding": "gzip, br, zstd",
         "content-type": "application/json",
     }
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
-        async with http.stream("POST", "/v1/messages?beta=true", content=orjson.dumps(body), headers=headers) as r:
-            assert r.status_code == 200, await r.aread()
-            assert r.headers["content-type"].startswith("text/event-stream")
-            dropped = r.headers.get("x-bedrock-mw-dropped-betas", "")
-            text = (await r.aread()).decode()
+    async with (
+        httpx.AsyncClient(base_url=gateway.url) as http,
+        http.stream("POST", "/v1/messages?beta=true", content=orjson.dumps(body), headers=headers) as r,
+    ):
+        assert r.status_code == 200, await r.aread()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        dropped = r.headers.get("x-bedrock-mw-dropped-betas", "")
+        text = (await r.aread()).decode()
     events = [line.removeprefix("event: ") for line in text.splitlines() if line.startswith("event: ")]
     assert events[0] == "message_start" and events[-1] == "message_stop"
     assert "error" not in events
@@ -286,9 +300,11 @@ async def test_a_missing_max_tokens_is_refused_before_bedrock_is_called(
     assert bedrock_emulator.log.entries == []
 
 
-async def test_unknown_keys_get_an_anthropic_authentication_error(gateway: ServedApp) -> None:
+async def test_unknown_keys_get_an_anthropic_authentication_error(
+    sdk: SDKClients, gateway: ServedApp
+) -> None:
     with pytest.raises(anthropic.AuthenticationError) as caught:
-        await anthropic.AsyncAnthropic(base_url=gateway.url, api_key="vk-wrong", max_retries=0).messages.create(
+        await sdk.anthropic(gateway, api_key="vk-wrong").messages.create(
             model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "x"}]
         )
     assert "vk-wrong" not in caught.value.message

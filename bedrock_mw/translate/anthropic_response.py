@@ -1,0 +1,113 @@
+"""Converse responses to Anthropic Messages responses; shared with the stream transcoder."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import string
+from typing import Any
+
+from bedrock_mw.errors import ErrorKind, GatewayError
+from bedrock_mw.translate.types import ConverseCall, TokenUsage
+
+# Converse stopReason -> Anthropic stop_reason. Anthropic's "refusal" is what its own classifiers say
+# when they stop a turn; a Bedrock guardrail or content filter is the same event from the client's view.
+STOP_REASONS: dict[str, str] = {
+    "end_turn": "end_turn",
+    "tool_use": "tool_use",
+    "max_tokens": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "guardrail_intervened": "refusal",
+    "content_filtered": "refusal",
+    "model_context_window_exceeded": "model_context_window_exceeded",
+}
+# Bedrock stop reasons that mean the output is broken: reported as an error, never as a normal stop.
+MALFORMED_STOP_REASONS = frozenset({"malformed_model_output", "malformed_tool_use"})
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_message_id() -> str:
+    """A fresh Anthropic-style message id: ``msg_`` and 24 random base62 characters."""
+    return "msg_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+
+
+def anthropic_stop_reason(stop_reason: Any) -> str:
+    """The Anthropic ``stop_reason`` for a Converse ``stopReason`` (unknown future values end the turn)."""
+    if stop_reason in MALFORMED_STOP_REASONS:
+        raise GatewayError(
+            ErrorKind.BAD_GATEWAY,
+            f"Bedrock stopped with {stop_reason}: the model's output could not be parsed; retry the request",
+        )
+    return STOP_REASONS.get(stop_reason, "end_turn") if isinstance(stop_reason, str) else "end_turn"
+
+
+def matched_stop_sequence(stop_reason: str, additional_fields: Any, call: ConverseCall) -> str | None:
+    """Which stop sequence ended the turn: Bedrock's own report, else the only one that was sent."""
+    if stop_reason != "stop_sequence":
+        return None
+    if isinstance(additional_fields, dict):
+        matched = additional_fields.get("stop_sequence")
+        if isinstance(matched, str):
+            return matched
+    return call.stop_sequences[0] if len(call.stop_sequences) == 1 else None
+
+
+def anthropic_usage(usage: TokenUsage) -> dict[str, int]:
+    """Anthropic's usage object; both exclude cached tokens from ``input_tokens``."""
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_creation_input_tokens": usage.cache_write_input_tokens,
+        "cache_read_input_tokens": usage.cache_read_input_tokens,
+    }
+
+
+def anthropic_block(block: Any) -> dict[str, Any] | None:
+    """One Converse output content block as an Anthropic content block (None for kinds it has no form for)."""
+    if not isinstance(block, dict):
+        return None
+    if "text" in block:
+        return {"type": "text", "text": str(block["text"])}
+    if "toolUse" in block:
+        use = block["toolUse"]
+        tool_input = use.get("input")
+        return {
+            "type": "tool_use",
+            "id": use.get("toolUseId", ""),
+            "name": use.get("name", ""),
+            "input": tool_input if isinstance(tool_input, dict) else {},
+        }
+    if "reasoningContent" in block:
+        reasoning = block["reasoningContent"]
+        if "redactedContent" in reasoning:
+            data = reasoning["redactedContent"]
+            encoded = base64.b64encode(data).decode() if isinstance(data, bytes) else ""
+            return {"type": "redacted_thinking", "data": encoded}
+        text = reasoning.get("reasoningText") or {}
+        return {"type": "thinking", "thinking": text.get("text", ""), "signature": text.get("signature", "")}
+    if "citationsContent" in block:
+        parts = block["citationsContent"].get("content") or []
+        return {"type": "text", "text": "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))}
+    return None
+
+
+def converse_to_anthropic(
+    response: dict[str, Any], *, model: str, call: ConverseCall, message_id: str
+) -> dict[str, Any]:
+    """An Anthropic Messages response for what botocore's ``converse()`` returned."""
+    stop_reason = anthropic_stop_reason(response.get("stopReason"))
+    message = (response.get("output") or {}).get("message") or {}
+    content = [b for b in map(anthropic_block, message.get("content") or []) if b is not None]
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": matched_stop_sequence(
+            stop_reason, response.get("additionalModelResponseFields"), call
+        ),
+        "usage": anthropic_usage(TokenUsage.from_converse(response.get("usage"))),
+    }

@@ -1,0 +1,138 @@
+"""Anthropic tool definitions and tool_choice to Converse ``toolConfig``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bedrock_mw.translate.anthropic_content import (
+    TOOL_NAME,
+    ContentContext,
+    as_bool,
+    as_dict,
+    as_list,
+    as_str,
+    fail,
+    is_blank,
+    is_claude,
+)
+
+FORCED_TOOL_WITH_THINKING = "Thinking may not be enabled when tool_choice forces tool use."
+_TOOL_FIELDS = frozenset({"type", "name", "description", "input_schema", "cache_control", "strict"})
+_STRIPPED_TOOL_FIELDS = frozenset(
+    {"defer_loading", "input_examples", "allowed_callers", "eager_input_streaming"}
+)
+
+
+def tool_config(
+    body: dict[str, Any], ctx: ContentContext, thinking: bool, ignored: list[str]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Converse ``toolConfig`` and, when parallel tool use is disabled, the Anthropic tool_choice to pass."""
+    raw_tools = body.get("tools")
+    tools: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for j, item in enumerate([] if raw_tools is None else as_list(raw_tools, "tools")):
+        tools.extend(_tool(item, f"tools.{j}", ctx, names, ignored))
+    if tools and not ctx.family.tools:
+        raise fail("tools", f"model family '{ctx.family.name}' does not support tools")
+    raw_choice = body.get("tool_choice")
+    if raw_choice is None:
+        return ({"tools": tools} if tools else None), None
+    choice = as_dict(raw_choice, "tool_choice")
+    kind = choice.get("type")
+    converse_choice: dict[str, Any]
+    if kind == "auto":
+        converse_choice = {"auto": {}}
+    elif kind == "any":
+        converse_choice = {"any": {}}
+    elif kind == "tool":
+        name = as_str(choice.get("name"), "tool_choice.name")
+        if name not in names:
+            raise fail("tool_choice.name", f"no tool named {name!r} in tools")
+        converse_choice = {"tool": {"name": name}}
+    elif kind == "none":
+        # Converse has no "none": tools stay declared (history may use them), no choice is sent.
+        return ({"tools": tools} if tools else None), None
+    else:
+        raise fail("tool_choice.type", "must be 'auto', 'any', 'tool' or 'none'")
+    if thinking and kind in ("any", "tool"):
+        raise fail("tool_choice", FORCED_TOOL_WITH_THINKING)
+    allowed = {"type", "disable_parallel_tool_use"} | ({"name"} if kind == "tool" else set())
+    extra = set(choice) - allowed
+    if extra:
+        raise fail(f"tool_choice.{sorted(extra)[0]}", "unknown field")
+    if not tools:
+        if kind == "auto":
+            return None, None
+        raise fail("tool_choice", "forces tool use but no tools are given")
+    disable = choice.get("disable_parallel_tool_use")
+    if disable is not None and as_bool(disable, "tool_choice.disable_parallel_tool_use"):
+        if not is_claude(ctx.family):
+            ignored.append("tool_choice.disable_parallel_tool_use")
+            return {"tools": tools, "toolChoice": converse_choice}, None
+        # Converse cannot say it; Claude on Bedrock takes its native tool_choice in the additional fields.
+        # Sending both would conflict, so the native form replaces Converse's toolChoice.
+        native = {"type": kind, "disable_parallel_tool_use": True}
+        if kind == "tool":
+            native["name"] = converse_choice["tool"]["name"]
+        return {"tools": tools}, native
+    return {"tools": tools, "toolChoice": converse_choice}, None
+
+
+def _tool(
+    item: Any, path: str, ctx: ContentContext, names: set[str], ignored: list[str]
+) -> list[dict[str, Any]]:
+    tool = as_dict(item, path)
+    kind = tool.get("type")
+    if kind not in (None, "custom"):
+        raise fail(
+            f"{path}.type",
+            f"Anthropic-defined tool {kind!r} has no Bedrock Converse counterpart; declare a custom tool",
+        )
+    for key in tool:
+        if key in _STRIPPED_TOOL_FIELDS:
+            ignored.append(f"tools.{key}")
+        elif key not in _TOOL_FIELDS:
+            raise fail(f"{path}.{key}", "unknown field")
+    name = as_str(tool.get("name"), f"{path}.name")
+    if not TOOL_NAME.fullmatch(name):
+        raise fail(f"{path}.name", "must be 1-64 characters of letters, digits, '_' or '-'")
+    if name in names:
+        raise fail(f"{path}.name", f"tool names must be unique; {name!r} is repeated")
+    names.add(name)
+    spec: dict[str, Any] = {"name": name}
+    description = tool.get("description")
+    if description is not None and not is_blank(as_str(description, f"{path}.description")):
+        spec["description"] = description
+    spec["inputSchema"] = {"json": as_dict(tool.get("input_schema"), f"{path}.input_schema")}
+    strict = tool.get("strict")
+    if strict is not None:
+        spec["strict"] = as_bool(strict, f"{path}.strict")
+    out: list[dict[str, Any]] = [{"toolSpec": spec}]
+    point = ctx.cache_point(tool.get("cache_control"), f"{path}.cache_control")
+    if point is not None:
+        out.append(point)
+    return out
+
+
+def uses_tools(messages: list[dict[str, Any]]) -> bool:
+    return any("toolUse" in b or "toolResult" in b for m in messages for b in m["content"])
+
+
+def synthesized_tools(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    # Bedrock refuses toolUse/toolResult history without a toolConfig (Claude Code's compaction request
+    # sends such history with no tools): declare each tool the history names, with an open schema.
+    names = dict.fromkeys(b["toolUse"]["name"] for m in messages for b in m["content"] if "toolUse" in b)
+    if not names:
+        names = {"tool": None}
+    return {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": name,
+                    "description": "A tool used earlier in this conversation.",
+                    "inputSchema": {"json": {"type": "object"}},
+                }
+            }
+            for name in names
+        ]
+    }
