@@ -100,7 +100,9 @@ async def count_tokens(gw: Gateway, ctx: RequestContext) -> Response:
     )
     # CountTokens takes base model ids only: a profile, an ARN or an alias is counted on its base model.
     base = plan.model.base_model_id
-    tokens = await gw.run(ctx, lambda a: gw.dispatcher.count_tokens(Destination(a.provider, a.region, base), input_))
+    tokens = await gw.run(
+        ctx, lambda a: gw.dispatcher.count_tokens(Destination(a.provider, a.region, base), input_)
+    )
     await gw.record(ctx, status=200)
     return json_response({"input_tokens": tokens}, headers=ctx.response_headers())
 
@@ -114,9 +116,11 @@ async def chat_completions(gw: Gateway, ctx: RequestContext) -> Response:
     options = _openai_options(gw, key.drop_unsupported_params)
     requested = plan.model.requested
     completion_id, created = openai.new_completion_id(), int(time.time())
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage")) if isinstance(
-        body.get("stream_options"), dict
-    ) else False
+    include_usage = (
+        bool((body.get("stream_options") or {}).get("include_usage"))
+        if isinstance(body.get("stream_options"), dict)
+        else False
+    )
     if family.chat_api is ChatApi.INVOKE:
         native_call = native.openai_to_invoke(body, family, options)
         ctx.notes.update(native_call.notes)
@@ -125,30 +129,47 @@ async def chat_completions(gw: Gateway, ctx: RequestContext) -> Response:
                 ctx, lambda a: gw.dispatcher.invoke_model_stream(a, native_call.body)
             )
             native_transcoder = NativeChatStreamTranscoder(
-                model=requested, completion_id=completion_id, created=created, call=native_call,
-                include_usage=include_usage, family=family,
+                model=requested,
+                completion_id=completion_id,
+                created=created,
+                call=native_call,
+                include_usage=include_usage,
+                family=family,
             )
             relay = gw.relay(
-                ctx, stream, first, _chunks(native_transcoder.feed), native_transcoder.finish,
-                native_transcoder.fail, lambda: native_transcoder.usage,
+                ctx,
+                stream,
+                first,
+                _chunks(native_transcoder.feed),
+                native_transcoder.finish,
+                native_transcoder.fail,
+                lambda: native_transcoder.usage,
             )
             return SSEResponse(relay, ctx.response_headers())
         result = await unless_disconnected(
-            ctx.request.receive, lambda: gw.run(ctx, lambda a: gw.dispatcher.invoke_model(a, native_call.body))
+            ctx.request.receive,
+            lambda: gw.run(ctx, lambda a: gw.dispatcher.invoke_model(a, native_call.body)),
         )
         completion = native.invoke_to_openai(
-            result.body, family=family, model=requested, call=native_call, completion_id=completion_id,
-            created=created, input_tokens_header=result.input_tokens,
+            result.body,
+            family=family,
+            model=requested,
+            call=native_call,
+            completion_id=completion_id,
+            created=created,
+            input_tokens_header=result.input_tokens,
         )
         usage = completion.get("usage") or {}
         await gw.record(
-            ctx, status=200,
+            ctx,
+            status=200,
             usage=TokenUsage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
         )
         return json_response(completion, headers=ctx.response_headers())
     if family.chat_api is ChatApi.NONE:
         raise GatewayError(
-            ErrorKind.INVALID_REQUEST, f"model {requested!r} is an embedding model; use /v1/embeddings",
+            ErrorKind.INVALID_REQUEST,
+            f"model {requested!r} is an embedding model; use /v1/embeddings",
             param="model",
         )
     media = await _media(gw, openai.image_urls(body))
@@ -157,9 +178,15 @@ async def chat_completions(gw: Gateway, ctx: RequestContext) -> Response:
     if call.stream:
         stream, first = await gw.open_stream(ctx, lambda a: gw.dispatcher.converse_stream(a, call.request))
         transcoder = OpenAIStreamTranscoder(
-            model=requested, completion_id=completion_id, created=created, call=call, include_usage=include_usage
+            model=requested,
+            completion_id=completion_id,
+            created=created,
+            call=call,
+            include_usage=include_usage,
         )
-        relay = gw.relay(ctx, stream, first, transcoder.feed, transcoder.finish, transcoder.fail, lambda: transcoder.usage)
+        relay = gw.relay(
+            ctx, stream, first, transcoder.feed, transcoder.finish, transcoder.fail, lambda: transcoder.usage
+        )
         return SSEResponse(relay, ctx.response_headers())
     response = await unless_disconnected(
         ctx.request.receive, lambda: gw.run(ctx, lambda a: gw.dispatcher.converse(a, call.request))
@@ -234,7 +261,9 @@ def _betas(request: Request) -> str | None:
 def _anthropic_options(gw: Gateway) -> anthropic.AnthropicOptions:
     cfg = gw.config
     if cfg.supported_betas is None:
-        return anthropic.AnthropicOptions(allow_url_fetch=cfg.allow_url_fetch, max_cache_points=cfg.max_cache_points)
+        return anthropic.AnthropicOptions(
+            allow_url_fetch=cfg.allow_url_fetch, max_cache_points=cfg.max_cache_points
+        )
     return anthropic.AnthropicOptions(
         allow_url_fetch=cfg.allow_url_fetch,
         supported_betas=frozenset(cfg.supported_betas),
@@ -246,7 +275,9 @@ def _openai_options(gw: Gateway, per_key_drop: bool | None) -> openai.OpenAIOpti
     cfg = gw.config
     drop = cfg.drop_unsupported_params if per_key_drop is None else per_key_drop
     return openai.OpenAIOptions(
-        allow_url_fetch=cfg.allow_url_fetch, drop_unsupported_params=drop, max_cache_points=cfg.max_cache_points
+        allow_url_fetch=cfg.allow_url_fetch,
+        drop_unsupported_params=drop,
+        max_cache_points=cfg.max_cache_points,
     )
 
 
@@ -268,7 +299,9 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
-    err = GatewayError(ErrorKind.INVALID_REQUEST, f"{request.method} is not allowed on {request.url.path}", status=405)
+    err = GatewayError(
+        ErrorKind.INVALID_REQUEST, f"{request.method} is not allowed on {request.url.path}", status=405
+    )
     return error_response(err, _dialect_of(request))
 
 
@@ -304,8 +337,13 @@ def create_gateway(
     """
     cfg = load_config(config)
     gateway = Gateway(
-        cfg, credential_store=credential_store, alias_store=alias_store, dispatcher=dispatcher,
-        usage_hook=usage_hook, key_resolver=key_resolver, limiter=limiter,
+        cfg,
+        credential_store=credential_store,
+        alias_store=alias_store,
+        dispatcher=dispatcher,
+        usage_hook=usage_hook,
+        key_resolver=key_resolver,
+        limiter=limiter,
     )
     readiness = Readiness(gateway)
 
@@ -318,9 +356,19 @@ def create_gateway(
 
     routes = [
         Route("/v1/messages", _endpoint(gateway, "anthropic", "messages", messages), methods=["POST"]),
-        Route("/v1/messages/count_tokens", _endpoint(gateway, "anthropic", "count_tokens", count_tokens), methods=["POST"]),
-        Route("/v1/chat/completions", _endpoint(gateway, "openai", "chat_completions", chat_completions), methods=["POST"]),
-        Route("/v1/embeddings", _endpoint(gateway, "openai", "embeddings", create_embeddings), methods=["POST"]),
+        Route(
+            "/v1/messages/count_tokens",
+            _endpoint(gateway, "anthropic", "count_tokens", count_tokens),
+            methods=["POST"],
+        ),
+        Route(
+            "/v1/chat/completions",
+            _endpoint(gateway, "openai", "chat_completions", chat_completions),
+            methods=["POST"],
+        ),
+        Route(
+            "/v1/embeddings", _endpoint(gateway, "openai", "embeddings", create_embeddings), methods=["POST"]
+        ),
         Route("/v1/models", _endpoint(gateway, "openai", "models", list_models), methods=["GET"]),
         Route(cfg.probes.readyz_path, readiness.readyz, methods=["GET"]),
         Route(cfg.probes.livez_path, readiness.livez, methods=["GET"]),

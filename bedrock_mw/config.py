@@ -15,7 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "AccessKeysAuth",
@@ -163,16 +171,19 @@ class VirtualKeyConfig(_Model):
 
     @model_validator(mode="after")
     def _one_key_form(self) -> VirtualKeyConfig:
-        if (self.key is None) == (self.key_sha256 is None):
-            raise ValueError("give exactly one of 'key' and 'key_sha256'")
+        # Neither is allowed only for keys a host's key_resolver hands out (no presentable secret);
+        # GatewayConfig requires one of them for every key in a config file.
+        if self.key is not None and self.key_sha256 is not None:
+            raise ValueError("give only one of 'key' and 'key_sha256'")
         return self
 
     @property
     def digest(self) -> str:
-        """The SHA-256 hex digest the key is stored and compared as."""
+        """The SHA-256 hex digest the key is stored and compared as ("" for a key with no secret)."""
         if self.key_sha256 is not None:
             return self.key_sha256
-        assert self.key is not None  # guaranteed by _one_key_form
+        if self.key is None:
+            return ""
         return hashlib.sha256(self.key.get_secret_value().encode()).hexdigest()
 
 
@@ -213,7 +224,7 @@ class ObservabilityConfig(_Model):
 class GatewayConfig(_Model):
     """The whole gateway configuration."""
 
-    providers: list[ProviderConfig] = Field(min_length=1)
+    providers: list[ProviderConfig] = Field(default_factory=list)
     virtual_keys: list[VirtualKeyConfig] = Field(default_factory=list)
     store_cache_ttl_s: float = Field(30.0, ge=0)
     drop_unsupported_params: bool = False
@@ -237,8 +248,10 @@ class GatewayConfig(_Model):
             raise ValueError(f"duplicate virtual key ids: {sorted(dupes)}")
         known = set(provider_ids)
         for vk in self.virtual_keys:
+            if vk.key is None and vk.key_sha256 is None:
+                raise ValueError(f"virtual key {vk.id!r} needs 'key' or 'key_sha256'")
             missing = [p for p in vk.providers if p not in known]
-            if missing:
+            if missing and self.providers:
                 raise ValueError(f"virtual key {vk.id!r} names unknown providers {missing}")
         return self
 

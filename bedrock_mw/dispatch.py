@@ -123,7 +123,12 @@ def _upstream_errors(operation: str, target: Target, *, mid_stream: bool = False
             retry_after=_retry_after(headers),
             **where,  # type: ignore[arg-type]
         ) from None
-    except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, TokenRetrievalError) as exc:
+    except (
+        NoCredentialsError,
+        PartialCredentialsError,
+        CredentialRetrievalError,
+        TokenRetrievalError,
+    ) as exc:
         raise UpstreamError("CredentialsError", _safe(exc), 401, **where) from None  # type: ignore[arg-type]
     except (ConnectTimeoutError, EndpointConnectionError) as exc:
         raise UpstreamError("ConnectionError", _safe(exc), 502, **where) from None  # type: ignore[arg-type]
@@ -156,7 +161,12 @@ def _safe(exc: BaseException) -> str:
 def _credential_fingerprint(provider: ProviderConfig) -> str:
     """A digest that changes whenever the provider's credentials or connection settings change."""
     auth = provider.auth
-    parts: list[str] = [auth.mode, provider.endpoint_url or "", str(provider.timeouts), str(provider.max_connections)]
+    parts: list[str] = [
+        auth.mode,
+        provider.endpoint_url or "",
+        str(provider.timeouts),
+        str(provider.max_connections),
+    ]
     if isinstance(auth, AccessKeysAuth):
         parts += [
             auth.access_key_id,
@@ -397,10 +407,10 @@ class BedrockStream:
                         return
             yield event
 
-    async def first(self, timeout: float) -> dict[str, Any] | None:
+    async def first(self, within_s: float) -> dict[str, Any] | None:
         """Wait for the first event (bounded by the first-byte timeout); None if the stream is empty."""
         with _upstream_errors(self._operation, self._target):
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(within_s):
                 try:
                     event: dict[str, Any] = await self._events.__anext__()
                 except StopAsyncIteration:
@@ -460,8 +470,14 @@ class Dispatcher:
             decoded = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise UpstreamError(
-                "InvalidResponse", "Bedrock returned a body that is not JSON", 502, "InvokeModel",
-                target.provider.id, target.region, target.model_id, meta.get("RequestId"),
+                "InvalidResponse",
+                "Bedrock returned a body that is not JSON",
+                502,
+                "InvokeModel",
+                target.provider.id,
+                target.region,
+                target.model_id,
+                meta.get("RequestId"),
             ) from None
         return InvokeResult(
             body=decoded if isinstance(decoded, dict) else {"value": decoded},
@@ -499,4 +515,3 @@ class Dispatcher:
     async def aclose(self) -> None:
         """Close every pooled client."""
         await self.pool.aclose()
-

@@ -30,7 +30,6 @@ from .routing import Attempt, RoutePlan, is_retryable, plan_route
 from .stores import (
     AliasStore,
     AliasStoreSource,
-    CachingAliasStore,
     CachingCredentialStore,
     CredentialStore,
     CredentialStoreSource,
@@ -187,7 +186,8 @@ class Gateway:
         if not plan.attempts:
             raise GatewayError(
                 ErrorKind.NOT_FOUND,
-                f"model {model!r} is not offered in any region this key can reach: " + "; ".join(plan.skipped),
+                f"model {model!r} is not offered in any region this key can reach: "
+                + "; ".join(plan.skipped),
                 param="model",
             )
         ctx.plan = plan
@@ -207,8 +207,12 @@ class Gateway:
                 log.info(
                     "attempt failed",
                     extra={
-                        "request_id": ctx.request_id, "provider": attempt.provider.id, "region": attempt.region,
-                        "model_id": attempt.model_id, "error": err.code, "status": err.status,
+                        "request_id": ctx.request_id,
+                        "provider": attempt.provider.id,
+                        "region": attempt.region,
+                        "model_id": attempt.model_id,
+                        "error": err.code,
+                        "status": err.status,
                     },
                 )
                 if err.request_id:
@@ -307,10 +311,16 @@ class Gateway:
             log.info(
                 "request",
                 extra={
-                    "request_id": record.request_id, "key_id": record.key_id, "endpoint": record.endpoint,
-                    "model": record.model, "provider": record.provider_id, "region": record.region,
-                    "status": record.status, "latency_ms": round(record.latency_s * 1000, 2),
-                    "attempts": record.attempts, "input_tokens": record.usage.input_tokens,
+                    "request_id": record.request_id,
+                    "key_id": record.key_id,
+                    "endpoint": record.endpoint,
+                    "model": record.model,
+                    "provider": record.provider_id,
+                    "region": record.region,
+                    "status": record.status,
+                    "latency_ms": round(record.latency_s * 1000, 2),
+                    "attempts": record.attempts,
+                    "input_tokens": record.usage.input_tokens,
                     "output_tokens": record.usage.output_tokens,
                 },
             )
@@ -318,7 +328,10 @@ class Gateway:
             lease, ctx.lease = ctx.lease, None
             u = record.usage
             await lease.release(
-                used_tokens=u.input_tokens + u.output_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens
+                used_tokens=u.input_tokens
+                + u.output_tokens
+                + u.cache_read_input_tokens
+                + u.cache_write_input_tokens
             )
         for observer in self.observers:
             try:

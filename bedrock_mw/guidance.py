@@ -41,32 +41,37 @@ def _rule(code: str, kind: ErrorKind, advice: str, pattern: str | None = None) -
 # First matching row wins: rows with a message pattern come before the catch-all for their code.
 RULES: tuple[_Rule, ...] = (
     _rule(
-        "ValidationException", ErrorKind.INVALID_REQUEST,
+        "ValidationException",
+        ErrorKind.INVALID_REQUEST,
         "This model has no on-demand throughput in Bedrock: call it through an inference profile, "
         "for example {profile} (or its ARN).",
         r"on-demand throughput",
     ),
     _rule(
-        "ValidationException", ErrorKind.NOT_FOUND,
+        "ValidationException",
+        ErrorKind.NOT_FOUND,
         "Bedrock does not know this model id in {region}. Check the id, or use the model's "
         "inference-profile id (us., eu., apac., global.).",
         r"model identifier is invalid|model id.*(not|in)valid|could not resolve the foundation model",
     ),
     _rule("ValidationException", ErrorKind.INVALID_REQUEST, "Bedrock refused the request as invalid."),
     _rule(
-        "AccessDeniedException", ErrorKind.PERMISSION,
+        "AccessDeniedException",
+        ErrorKind.PERMISSION,
         "This model does not support prompt caching on Bedrock; remove cache_control for it.",
         r"prompt caching",
     ),
     _rule(
-        "AccessDeniedException", ErrorKind.PERMISSION,
+        "AccessDeniedException",
+        ErrorKind.PERMISSION,
         "The AWS account behind provider {provider} has not enabled access to {model} in {region}. "
         "Enable it in the Bedrock console under Model access ({console}), or route this key to a region "
         "or account that has it.",
         r"(don.t|do not) have access to the model|access to the model|model access",
     ),
     _rule(
-        "AccessDeniedException", ErrorKind.PERMISSION,
+        "AccessDeniedException",
+        ErrorKind.PERMISSION,
         "The IAM identity of provider {provider} lacks a permission. It needs {action} on the model "
         "(bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream cover Converse and ConverseStream), "
         "and, for an inference profile, on the profile ARN and on the model in every region the "
@@ -74,66 +79,87 @@ RULES: tuple[_Rule, ...] = (
         r"not authorized to perform|explicit deny|no identity-based policy",
     ),
     _rule(
-        "AccessDeniedException", ErrorKind.PERMISSION,
+        "AccessDeniedException",
+        ErrorKind.PERMISSION,
         "Bedrock denied access for provider {provider} in {region}: check model access and IAM permissions.",
     ),
     _rule(
-        "ThrottlingException", ErrorKind.RATE_LIMIT,
+        "ThrottlingException",
+        ErrorKind.RATE_LIMIT,
         "Bedrock throttled provider {provider} in {region}. Bedrock quotas are per region and per model: "
         "set the key's default_region to where your quota lives, add a fallback provider in another "
         "region, or use a cross-region inference profile (us., eu., global.).",
     ),
     _rule(
-        "ServiceQuotaExceededException", ErrorKind.RATE_LIMIT,
+        "ServiceQuotaExceededException",
+        ErrorKind.RATE_LIMIT,
         "A Bedrock service quota for {model} in {region} is exhausted: request an increase in Service "
         "Quotas, or route to another region.",
     ),
     _rule(
-        "ModelNotReadyException", ErrorKind.OVERLOADED,
+        "ModelNotReadyException",
+        ErrorKind.OVERLOADED,
         "The model is not ready yet in {region} (a cold start); retry shortly.",
     ),
     _rule(
-        "ServiceUnavailableException", ErrorKind.OVERLOADED,
+        "ServiceUnavailableException",
+        ErrorKind.OVERLOADED,
         "Bedrock is unavailable in {region} right now; retry, or add a fallback provider in another region.",
     ),
-    _rule("InternalServerException", ErrorKind.API_ERROR, "Bedrock had an internal error; retry the request."),
-    _rule("ModelTimeoutException", ErrorKind.TIMEOUT, "The model took too long to answer; retry, or ask for less."),
-    _rule("ModelErrorException", ErrorKind.BAD_GATEWAY, "The model failed while answering; retry the request."),
+    _rule(
+        "InternalServerException", ErrorKind.API_ERROR, "Bedrock had an internal error; retry the request."
+    ),
+    _rule(
+        "ModelTimeoutException",
+        ErrorKind.TIMEOUT,
+        "The model took too long to answer; retry, or ask for less.",
+    ),
+    _rule(
+        "ModelErrorException", ErrorKind.BAD_GATEWAY, "The model failed while answering; retry the request."
+    ),
     _rule("ModelStreamErrorException", ErrorKind.BAD_GATEWAY, "The model failed while streaming; retry."),
     _rule(
-        "ResourceNotFoundException", ErrorKind.NOT_FOUND,
+        "ResourceNotFoundException",
+        ErrorKind.NOT_FOUND,
         "Bedrock found no such model or profile in {region}; check the id and the region.",
     ),
     _rule("ConflictException", ErrorKind.INVALID_REQUEST, "Bedrock reported a conflict for this request."),
     _rule(
-        "UnrecognizedClientException", ErrorKind.BAD_GATEWAY,
+        "UnrecognizedClientException",
+        ErrorKind.BAD_GATEWAY,
         "Bedrock did not recognise the AWS credentials of provider {provider}: the gateway's operator must "
         "fix that provider's access key or API key.",
     ),
     _rule(
-        "InvalidSignatureException", ErrorKind.BAD_GATEWAY,
+        "InvalidSignatureException",
+        ErrorKind.BAD_GATEWAY,
         "Bedrock rejected the request signature of provider {provider}: its secret key is wrong.",
     ),
     _rule(
-        "ExpiredTokenException", ErrorKind.BAD_GATEWAY,
+        "ExpiredTokenException",
+        ErrorKind.BAD_GATEWAY,
         "The session token of provider {provider} has expired: the operator must refresh its credentials.",
     ),
     _rule(
-        "MissingAuthenticationTokenException", ErrorKind.BAD_GATEWAY,
+        "MissingAuthenticationTokenException",
+        ErrorKind.BAD_GATEWAY,
         "Provider {provider} sent no credentials Bedrock accepts.",
     ),
     _rule(
-        "CredentialsError", ErrorKind.BAD_GATEWAY,
+        "CredentialsError",
+        ErrorKind.BAD_GATEWAY,
         "Provider {provider} has no usable AWS credentials (its default chain found none, or refreshing them "
         "failed): check the instance role, IRSA, or the configured keys.",
     ),
     _rule(
-        "ConnectionError", ErrorKind.BAD_GATEWAY,
+        "ConnectionError",
+        ErrorKind.BAD_GATEWAY,
         "The gateway could not reach Bedrock in {region} for provider {provider}; check network access and "
         "endpoint_url.",
     ),
     _rule(
-        "Timeout", ErrorKind.TIMEOUT,
+        "Timeout",
+        ErrorKind.TIMEOUT,
         "Bedrock did not answer provider {provider} in {region} in time (the provider's timeouts); Bedrock "
         "can be slow on a cold start.",
     ),
@@ -167,7 +193,11 @@ def _profile_hint(model_id: str, region: str) -> str:
     if region.startswith("us-gov"):
         geo = "us-gov"
     base = model_id.rsplit("/", 1)[-1]
-    return base if base.split(".", 1)[0] in {"us", "eu", "apac", "global", "jp", "au", "ca", "us-gov"} else f"{geo}.{base}"
+    return (
+        base
+        if base.split(".", 1)[0] in {"us", "eu", "apac", "global", "jp", "au", "ca", "us-gov"}
+        else f"{geo}.{base}"
+    )
 
 
 def explain(err: UpstreamError) -> GatewayError:

@@ -21,13 +21,17 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     """The request body parsed as JSON; 413 past ``max_bytes`` (checked before and while reading)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise GatewayError(ErrorKind.REQUEST_TOO_LARGE, f"request body exceeds the limit of {max_bytes} bytes")
+        raise GatewayError(
+            ErrorKind.REQUEST_TOO_LARGE, f"request body exceeds the limit of {max_bytes} bytes"
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise GatewayError(ErrorKind.REQUEST_TOO_LARGE, f"request body exceeds the limit of {max_bytes} bytes")
+            raise GatewayError(
+                ErrorKind.REQUEST_TOO_LARGE, f"request body exceeds the limit of {max_bytes} bytes"
+            )
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
@@ -76,7 +80,9 @@ class SSEResponse(Response):
         async with anyio.create_task_group() as tg:
 
             async def pump() -> None:
-                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                await send(
+                    {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+                )
                 async for chunk in self.body_iterator:
                     if chunk:
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})

@@ -26,11 +26,17 @@ async def _fetch_one(session: aiohttp.ClientSession, url: str, max_bytes: int) -
                 )
             data = await response.content.read(max_bytes + 1)
             if len(data) > max_bytes:
-                raise GatewayError(ErrorKind.REQUEST_TOO_LARGE, f"{url[:200]} is larger than {max_bytes} bytes")
-            media_type = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+                raise GatewayError(
+                    ErrorKind.REQUEST_TOO_LARGE, f"{url[:200]} is larger than {max_bytes} bytes"
+                )
+            media_type = (
+                response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+            )
             return data, media_type
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise GatewayError(ErrorKind.INVALID_REQUEST, f"could not fetch {url[:200]}: {type(exc).__name__}") from None
+        raise GatewayError(
+            ErrorKind.INVALID_REQUEST, f"could not fetch {url[:200]}: {type(exc).__name__}"
+        ) from None
 
 
 async def fetch_media(urls: list[str], *, max_bytes: int) -> dict[str, tuple[bytes, str]]:

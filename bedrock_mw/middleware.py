@@ -42,21 +42,44 @@ class GatewayMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self.app(scope, receive, self._closing_on_shutdown(send))
+            await self._lifespan(scope, receive, send)
             return
         if scope["type"] in ("http", "websocket"):
             root = scope.get("root_path", "")
             path: str = scope["path"]
-            relative = path[len(root):] if root and path.startswith(root) else path
+            relative = path[len(root) :] if root and path.startswith(root) else path
             if self._owns(relative):
                 await self.gateway({**scope, "root_path": root + self.prefix}, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    def _closing_on_shutdown(self, send: Send) -> Send:
-        async def wrapped(message: Message) -> None:
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Take part in the host's lifespan; serve it ourselves when the host does not speak it."""
+        received: list[str] = []
+        sent: list[str] = []
+
+        async def receive_tracked() -> Message:
+            message = await receive()
+            received.append(message["type"])
+            return message
+
+        async def send_closing(message: Message) -> None:
+            sent.append(message["type"])
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await self.gateway.state.gateway.aclose()
             await send(message)
 
-        return wrapped
+        try:
+            await self.app(scope, receive_tracked, send_closing)
+        except Exception:
+            if sent:
+                raise
+            # The host refused the lifespan scope (Django's ASGI handler does): answer the protocol
+            # ourselves so that the gateway's upstream clients still close at shutdown.
+            if "lifespan.startup" not in received:
+                await receive()
+            await send({"type": "lifespan.startup.complete"})
+            while (await receive())["type"] != "lifespan.shutdown":
+                pass
+            await self.gateway.state.gateway.aclose()
+            await send({"type": "lifespan.shutdown.complete"})

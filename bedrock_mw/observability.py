@@ -8,6 +8,7 @@ prompt bodies or secrets.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Protocol
@@ -43,18 +44,29 @@ class PrometheusMetrics:
             "bedrock_mw_requests", "Requests served, by outcome", labels, registry=self.registry
         )
         self.tokens = prom.Counter(
-            "bedrock_mw_tokens", "Tokens by type", ("type", "provider", "region", "model"), registry=self.registry
+            "bedrock_mw_tokens",
+            "Tokens by type",
+            ("type", "provider", "region", "model"),
+            registry=self.registry,
         )
         self.latency = prom.Histogram(
-            "bedrock_mw_request_seconds", "End-to-end latency", ("endpoint", "provider"), registry=self.registry,
+            "bedrock_mw_request_seconds",
+            "End-to-end latency",
+            ("endpoint", "provider"),
+            registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
         )
         self.ttft = prom.Histogram(
-            "bedrock_mw_time_to_first_token_seconds", "Time to first streamed event", ("endpoint", "provider"),
-            registry=self.registry, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            "bedrock_mw_time_to_first_token_seconds",
+            "Time to first streamed event",
+            ("endpoint", "provider"),
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
         )
         self.attempts = prom.Counter(
-            "bedrock_mw_upstream_attempts", "Bedrock attempts made (fallbacks included)", ("endpoint",),
+            "bedrock_mw_upstream_attempts",
+            "Bedrock attempts made (fallbacks included)",
+            ("endpoint",),
             registry=self.registry,
         )
 
@@ -135,13 +147,12 @@ def default_observers(metrics: bool, tracing: bool) -> list[Observer]:
             observers.append(PrometheusMetrics())
         except ImportError:
             logging.getLogger("bedrock_mw").warning(
-                "observability.metrics is on but prometheus_client is not installed: pip install 'bedrock-mw[metrics]'"
+                "observability.metrics is on but prometheus_client is not installed: "
+                "pip install 'bedrock-mw[metrics]'"
             )
     if tracing:
-        try:
+        with contextlib.suppress(ImportError):  # tracing is on by default: only when installed
             observers.append(GenAITracer())
-        except ImportError:
-            pass
     return observers
 
 

@@ -49,4 +49,3 @@ async def warm_up(gateway: Gateway) -> list[str]:
         for provider_id, default_region in primaries:
             tg.start_soon(one, provider_id, default_region)
     return problems
-
