@@ -215,11 +215,19 @@ _EMBED_CONCURRENCY = 8
 
 
 async def create_embeddings(gw: Gateway, ctx: RequestContext) -> Response:
-    await gw.authenticate(ctx)
+    key = await gw.authenticate(ctx)
     body = await gw.read_body(ctx)
     plan = await gw.route(ctx, body.get("model"))
     requested = plan.model.requested
-    embed_plan = embeddings.plan_embeddings(body, plan.model.family, model=requested)
+    drop = (
+        gw.config.drop_unsupported_params
+        if key.drop_unsupported_params is None
+        else key.drop_unsupported_params
+    )
+    embed_plan = embeddings.plan_embeddings(
+        body, plan.model.family, model=requested, drop_unsupported_params=drop
+    )
+    ctx.notes.update(embed_plan.notes)
     results: list[Any] = [None] * len(embed_plan.requests)
     limiter = anyio.Semaphore(_EMBED_CONCURRENCY)
 

@@ -1,0 +1,66 @@
+"""InvokeModelWithResponseStream chunks of Titan Text (and Llama) → OpenAI chunk SSE (sans-IO)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bedrock_mw.families import ModelFamily, NativeBody
+from bedrock_mw.stream.openai import ChunkWriter
+from bedrock_mw.translate.native import native_finish_reason
+from bedrock_mw.translate.types import InvokeCall
+
+METRICS_KEY = "amazon-bedrock-invocationMetrics"
+
+
+class NativeChatStreamTranscoder(ChunkWriter):
+    """Feeds on the decoded JSON of each stream ``chunk.bytes``; emits OpenAI chunk frames."""
+
+    def __init__(
+        self,
+        *,
+        family: ModelFamily,
+        model: str,
+        completion_id: str,
+        created: int,
+        call: InvokeCall,
+        include_usage: bool,
+    ) -> None:
+        super().__init__(
+            model=model, completion_id=completion_id, created=created, include_usage=include_usage
+        )
+        self._family = family
+        titan = family.native_body == NativeBody.TITAN_TEXT
+        self._text_key = "outputText" if titan else "generation"
+        self._reason_key = "completionReason" if titan else "stop_reason"
+        self._input_key = "inputTextTokenCount" if titan else "prompt_token_count"
+        self._output_key = "totalOutputTextTokenCount" if titan else "generation_token_count"
+        self._leading = True  # the models open with whitespace the non-streamed answer trims too
+
+    def feed(self, chunk: dict[str, Any]) -> bytes:
+        """Translate one decoded native chunk into zero or more SSE frames."""
+        if self._closed:
+            return b""
+        self._count(chunk)
+        out = self._start()
+        text = chunk.get(self._text_key) or ""
+        if self._leading:
+            text = text.lstrip()
+            self._leading = not text
+        if text:
+            out += self._chunk({"content": text})
+        reason = chunk.get(self._reason_key)
+        if reason:
+            out += self._finish(native_finish_reason(self._family, reason))
+        return out
+
+    def _count(self, chunk: dict[str, Any]) -> None:
+        # Both families repeat running totals, so the latest value is the count so far.
+        usage = self._usage
+        if chunk.get(self._input_key):
+            usage.input_tokens = int(chunk[self._input_key])
+        if chunk.get(self._output_key):
+            usage.output_tokens = int(chunk[self._output_key])
+        metrics = chunk.get(METRICS_KEY)
+        if isinstance(metrics, dict):  # the last chunk: Bedrock's own totals win
+            usage.input_tokens = int(metrics.get("inputTokenCount") or usage.input_tokens)
+            usage.output_tokens = int(metrics.get("outputTokenCount") or usage.output_tokens)

@@ -1,0 +1,418 @@
+"""OpenAI chat ``messages`` → Converse ``system`` and ``messages`` (content blocks, tool turns, cache points).
+
+Bedrock wants strictly alternating ``user``/``assistant`` turns that start with ``user``; OpenAI allows
+any order, so consecutive turns of the same Bedrock role are merged and tool messages become
+``toolResult`` blocks of a user turn. Everything is validated here, before Bedrock is called.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+import orjson
+
+from bedrock_mw.errors import invalid
+from bedrock_mw.families import ModelFamily
+
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
+_DATA_URL = re.compile(r"data:([^;,]*)((?:;[^;,]*)*),(.*)", re.DOTALL)
+_DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\-()\[\] ]+")
+
+IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
+DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "text/plain": "txt",
+    "text/markdown": "md",
+    "text/html": "html",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+}
+CACHE_TTLS = frozenset({"5m", "1h"})
+
+
+def is_remote_url(url: object) -> TypeGuard[str]:
+    """True for an image URL the gateway would have to fetch (anything but ``data:``)."""
+    return isinstance(url, str) and not url.startswith("data:")
+
+
+def decode_data_url(url: str, param: str) -> tuple[bytes, str]:
+    """The bytes and media type of a base64 ``data:`` URL."""
+    match = _DATA_URL.fullmatch(url)
+    if match is None or ";base64" not in match.group(2).lower():
+        raise invalid(f"{param} must be a base64 data: URL", param=param)
+    try:
+        data = base64.b64decode(match.group(3), validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid(f"{param} holds invalid base64 data", param=param) from None
+    return data, match.group(1).lower()
+
+
+def cache_point(marker: object, param: str) -> dict[str, Any]:
+    """A Converse ``cachePoint`` for an OpenAI-side ``cache_control`` marker (validated)."""
+    if not isinstance(marker, dict) or marker.get("type") != "ephemeral":
+        raise invalid(f'{param} must be {{"type": "ephemeral"}}', param=param)
+    point: dict[str, Any] = {"type": "default"}
+    ttl = marker.get("ttl")
+    if ttl is not None:
+        if not isinstance(ttl, str) or ttl not in CACHE_TTLS:
+            raise invalid(f"{param}.ttl must be one of 5m, 1h", param=f"{param}.ttl")
+        point["ttl"] = ttl
+    return {"cachePoint": point}
+
+
+@dataclass(slots=True)
+class CacheMarkers:
+    """Counts ``cache_control`` markers and turns them into cache points when the family caches."""
+
+    enabled: bool
+    requested: int = 0
+
+    def after(self, blocks: list[dict[str, Any]], holder: Mapping[str, Any], param: str) -> None:
+        """Append a cache point to ``blocks`` when ``holder`` carries ``cache_control``."""
+        marker = holder.get("cache_control")
+        if marker is None:
+            return
+        point = cache_point(marker, f"{param}.cache_control")
+        self.requested += 1
+        if self.enabled:
+            blocks.append(point)
+
+
+@dataclass(slots=True)
+class ConvertedMessages:
+    """The Converse ``system`` and ``messages`` of one request, plus facts the caller checks."""
+
+    system: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    folded_system: bool = False
+    has_tool_blocks: bool = False
+
+
+class MessageTranslator:
+    """Translates one request's ``messages`` list; use :func:`translate_messages`."""
+
+    def __init__(
+        self,
+        family: ModelFamily,
+        *,
+        fold_system: bool,
+        allow_url_fetch: bool,
+        media: Mapping[str, tuple[bytes, str]] | None,
+        cache: CacheMarkers,
+    ) -> None:
+        self.family = family
+        self.fold_system = fold_system
+        self.allow_url_fetch = allow_url_fetch
+        self.media = media or {}
+        self.cache = cache
+        self.out = ConvertedMessages()
+        self._first_turn_index = 0
+        self._open_tool_calls: set[str] = set()
+        self._document_names: set[str] = set()
+
+    def run(self, messages: object) -> ConvertedMessages:
+        if not isinstance(messages, list) or not messages:
+            raise invalid("messages must be a non-empty array", param="messages")
+        for i, message in enumerate(messages):
+            self._message(message, f"messages[{i}]", i)
+        turns = self.out.messages
+        if not turns:
+            raise invalid("messages must contain at least one user message", param="messages")
+        if turns[0]["role"] != "user":
+            param = f"messages[{self._first_turn_index}]"
+            raise invalid(
+                f"{param}: the conversation must start with a user message (Bedrock requires it)",
+                param=f"{param}.role",
+            )
+        if self.out.folded_system:
+            # Families without a system prompt get the instructions as the opening text of the
+            # first user turn, in order, so nothing the caller wrote is lost.
+            preface = [b for b in self.out.system if "text" in b]
+            turns[0]["content"][:0] = preface
+            self.out.system = []
+        return self.out
+
+    # -- one message -------------------------------------------------------------------------
+
+    def _message(self, message: object, param: str, index: int) -> None:
+        if not isinstance(message, dict):
+            raise invalid(f"{param} must be an object", param=param)
+        role = message.get("role")
+        if role in ("system", "developer"):
+            self._system(message, param)
+        elif role == "user":
+            blocks = self._user_content(message.get("content"), f"{param}.content")
+            self.cache.after(blocks, message, param)
+            self._append("user", blocks, param, index)
+        elif role == "assistant":
+            self._assistant(message, param, index)
+        elif role == "tool":
+            self._tool(message, param, index)
+        elif role == "function":
+            raise invalid(f"{param}: role 'function' is deprecated; use tool messages", param=f"{param}.role")
+        else:
+            raise invalid(
+                f"{param}.role must be one of system, developer, user, assistant, tool", param=f"{param}.role"
+            )
+
+    def _system(self, message: dict[str, Any], param: str) -> None:
+        if not self.family.system_prompt and not self.fold_system:
+            raise invalid(
+                f"{param}: model family {self.family.name} takes no system prompt "
+                "(set drop_unsupported_params to fold it into the first user message)",
+                param=f"{param}.role",
+            )
+        self.out.folded_system = not self.family.system_prompt
+        blocks: list[dict[str, Any]] = []
+        content = message.get("content")
+        if isinstance(content, str):
+            if content:
+                blocks.append({"text": content})
+        elif isinstance(content, list) and content:
+            for j, part in enumerate(content):
+                part_param = f"{param}.content[{j}]"
+                text = _text_part(part, part_param)
+                if text:
+                    blocks.append({"text": text})
+                self.cache.after(blocks, part, part_param)
+        else:
+            raise invalid(f"{param}.content must be a string or an array of text parts", f"{param}.content")
+        self.cache.after(blocks, message, param)
+        self.out.system.extend(blocks)
+
+    def _assistant(self, message: dict[str, Any], param: str, index: int) -> None:
+        blocks: list[dict[str, Any]] = []
+        content = message.get("content")
+        if isinstance(content, str):
+            if content:
+                blocks.append({"text": content})
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                part_param = f"{param}.content[{j}]"
+                if isinstance(part, dict) and part.get("type") == "refusal":
+                    text = part.get("refusal")
+                    if not isinstance(text, str):
+                        raise invalid(f"{part_param}.refusal must be a string", param=f"{part_param}.refusal")
+                else:
+                    text = _text_part(part, part_param)
+                if text:
+                    blocks.append({"text": text})
+                self.cache.after(blocks, part, part_param)
+        elif content is not None:
+            raise invalid(f"{param}.content must be a string, an array or null", param=f"{param}.content")
+        tool_calls = message.get("tool_calls")
+        if tool_calls is not None:
+            blocks.extend(self._tool_calls(tool_calls, f"{param}.tool_calls"))
+        if not any("cachePoint" not in b for b in blocks):
+            raise invalid(f"{param} has neither content nor tool_calls", param=f"{param}.content")
+        self.cache.after(blocks, message, param)
+        self._append("assistant", blocks, param, index)
+
+    def _tool_calls(self, tool_calls: object, param: str) -> list[dict[str, Any]]:
+        if not isinstance(tool_calls, list):
+            raise invalid(f"{param} must be an array", param=param)
+        if tool_calls and not self.family.tools:
+            raise invalid(f"{param}: model family {self.family.name} does not support tools", param=param)
+        self._open_tool_calls = set()
+        blocks = []
+        for k, call in enumerate(tool_calls):
+            call_param = f"{param}[{k}]"
+            if not isinstance(call, dict) or call.get("type", "function") != "function":
+                raise invalid(f"{call_param} must be a function tool call", param=call_param)
+            call_id = call.get("id")
+            if not isinstance(call_id, str) or not _TOOL_USE_ID.fullmatch(call_id):
+                raise invalid(f"{call_param}.id must match [a-zA-Z0-9_.:-]{{1,64}}", param=f"{call_param}.id")
+            function = call.get("function")
+            if not isinstance(function, dict):
+                raise invalid(f"{call_param}.function must be an object", param=f"{call_param}.function")
+            name = function.get("name")
+            if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+                raise invalid(
+                    f"{call_param}.function.name must match [a-zA-Z0-9_-]{{1,64}}",
+                    param=f"{call_param}.function.name",
+                )
+            arguments = parse_arguments(function.get("arguments"), f"{call_param}.function.arguments")
+            blocks.append({"toolUse": {"toolUseId": call_id, "name": name, "input": arguments}})
+            self._open_tool_calls.add(call_id)
+        self.out.has_tool_blocks = self.out.has_tool_blocks or bool(blocks)
+        return blocks
+
+    def _tool(self, message: dict[str, Any], param: str, index: int) -> None:
+        call_id = message.get("tool_call_id")
+        if not isinstance(call_id, str) or call_id not in self._open_tool_calls:
+            raise invalid(
+                f"{param}.tool_call_id must name a tool call of the preceding assistant message",
+                param=f"{param}.tool_call_id",
+            )
+        content = message.get("content")
+        result: list[dict[str, Any]] = []
+        after: list[dict[str, Any]] = []
+        if isinstance(content, str):
+            result.append({"text": content})
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                part_param = f"{param}.content[{j}]"
+                result.append({"text": _text_part(part, part_param)})
+                # A tool result cannot hold a cache point: it goes right after the result block.
+                self.cache.after(after, part, part_param)
+        else:
+            raise invalid(f"{param}.content must be a string or an array of text parts", f"{param}.content")
+        blocks = [{"toolResult": {"toolUseId": call_id, "content": result}}, *after]
+        self.cache.after(blocks, message, param)
+        self.out.has_tool_blocks = True
+        self._append("user", blocks, param, index)
+
+    # -- user content parts ------------------------------------------------------------------
+
+    def _user_content(self, content: object, param: str) -> list[dict[str, Any]]:
+        if isinstance(content, str):
+            if not content:
+                raise invalid(f"{param} must not be empty", param=param)
+            return [{"text": content}]
+        if not isinstance(content, list) or not content:
+            raise invalid(f"{param} must be a string or a non-empty array of content parts", param=param)
+        blocks: list[dict[str, Any]] = []
+        for j, part in enumerate(content):
+            part_param = f"{param}[{j}]"
+            if not isinstance(part, dict):
+                raise invalid(f"{part_param} must be an object", param=part_param)
+            kind = part.get("type")
+            if kind == "text":
+                text = _text_part(part, part_param)
+                if text:
+                    blocks.append({"text": text})
+            elif kind == "image_url":
+                blocks.append(self._image(part.get("image_url"), f"{part_param}.image_url"))
+            elif kind == "file":
+                blocks.append(self._document(part.get("file"), f"{part_param}.file"))
+            elif kind == "input_audio":
+                raise invalid(f"{part_param}: audio input is not supported on Bedrock", param=part_param)
+            else:
+                raise invalid(
+                    f"{part_param}.type must be text, image_url or file", param=f"{part_param}.type"
+                )
+            self.cache.after(blocks, part, part_param)
+        if not any("cachePoint" not in b for b in blocks):
+            raise invalid(f"{param} must not be empty", param=param)
+        return blocks
+
+    def _image(self, image: object, param: str) -> dict[str, Any]:
+        if not self.family.images:
+            raise invalid(f"{param}: model family {self.family.name} does not accept images", param=param)
+        url = image.get("url") if isinstance(image, dict) else None
+        if not isinstance(url, str) or not url:
+            raise invalid(f"{param}.url must be a string", param=f"{param}.url")
+        if url.startswith("data:"):
+            data, media_type = decode_data_url(url, f"{param}.url")
+        elif self.allow_url_fetch and url in self.media:
+            data, media_type = self.media[url]
+        else:
+            raise invalid(
+                f"{param}.url: remote image URLs are not fetched by this gateway; send a base64 data: URL",
+                param=f"{param}.url",
+            )
+        image_format = IMAGE_FORMATS.get(media_type.split(";")[0].strip().lower())
+        if image_format is None:
+            raise invalid(f"{param}: image type {media_type!r} is not png, jpeg, gif or webp", f"{param}.url")
+        return {"image": {"format": image_format, "source": {"bytes": data}}}
+
+    def _document(self, file: object, param: str) -> dict[str, Any]:
+        if not self.family.documents:
+            raise invalid(f"{param}: model family {self.family.name} does not accept documents", param=param)
+        if not isinstance(file, dict):
+            raise invalid(f"{param} must be an object", param=param)
+        file_data = file.get("file_data")
+        if not isinstance(file_data, str):
+            raise invalid(
+                f"{param}.file_data (a base64 data: URL) is required; file_id is not supported", param
+            )
+        data, media_type = decode_data_url(file_data, f"{param}.file_data")
+        filename = file.get("filename")
+        filename = filename if isinstance(filename, str) else ""
+        doc_format = DOCUMENT_FORMATS.get(media_type)
+        if doc_format is None and "." in filename:
+            extension = filename.rsplit(".", 1)[1].lower()
+            doc_format = extension if extension in DOCUMENT_FORMATS.values() else None
+        if doc_format is None:
+            raise invalid(f"{param}: unsupported document type {media_type!r}", param=f"{param}.file_data")
+        return {
+            "document": {
+                "format": doc_format,
+                "name": self._document_name(filename),
+                "source": {"bytes": data},
+            }
+        }
+
+    def _document_name(self, filename: str) -> str:
+        # Bedrock allows only letters, digits, single spaces, hyphens, parentheses and brackets,
+        # and names must be unique within a request.
+        stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+        base = " ".join(_DOC_NAME_BAD.sub("-", stem).split())[:180] or "document"
+        name, n = base, 1
+        while name in self._document_names:
+            n += 1
+            name = f"{base} ({n})"
+        self._document_names.add(name)
+        return name
+
+    def _append(self, role: str, blocks: list[dict[str, Any]], param: str, index: int) -> None:
+        turns = self.out.messages
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            if not turns:
+                self._first_turn_index = index
+            turns.append({"role": role, "content": blocks})
+
+
+def _text_part(part: object, param: str) -> str:
+    if not isinstance(part, dict) or part.get("type") != "text":
+        raise invalid(f"{param} must be a text part", param=param)
+    text = part.get("text")
+    if not isinstance(text, str):
+        raise invalid(f"{param}.text must be a string", param=f"{param}.text")
+    return text
+
+
+def parse_arguments(arguments: object, param: str) -> dict[str, Any]:
+    """A tool call's ``arguments`` JSON string as the ``toolUse.input`` object Bedrock wants."""
+    if not isinstance(arguments, str):
+        raise invalid(f"{param} must be a JSON string", param=param)
+    try:
+        value = orjson.loads(arguments) if arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        raise invalid(f"{param} is not valid JSON", param=param) from None
+    if not isinstance(value, dict):
+        raise invalid(f"{param} must encode a JSON object", param=param)
+    return value
+
+
+def translate_messages(
+    messages: object,
+    family: ModelFamily,
+    *,
+    fold_system: bool,
+    allow_url_fetch: bool,
+    media: Mapping[str, tuple[bytes, str]] | None,
+    cache: CacheMarkers,
+) -> ConvertedMessages:
+    """Translate and validate an OpenAI ``messages`` array for Converse."""
+    translator = MessageTranslator(
+        family, fold_system=fold_system, allow_url_fetch=allow_url_fetch, media=media, cache=cache
+    )
+    return translator.run(messages)

@@ -1,0 +1,346 @@
+"""OpenAI chat-completions request → Converse call: messages, tools, response format, reasoning.
+
+Every rule here is documented in ``docs/openai.md``; shared parameters are read by
+``openai_params`` and messages translated by ``openai_messages``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from bedrock_mw.errors import invalid
+from bedrock_mw.families import ModelFamily, NativeBody
+from bedrock_mw.translate.openai_messages import (
+    TOOL_NAME,
+    CacheMarkers,
+    ConvertedMessages,
+    is_remote_url,
+    translate_messages,
+)
+from bedrock_mw.translate.openai_params import (
+    DROPPED_CACHE_HEADER,
+    DROPPED_PARAMS_HEADER,
+    JSON_OBJECT_INSTRUCTION,
+    OpenAIOptions,
+    read_chat_params,
+    require_object,
+)
+from bedrock_mw.translate.types import ConverseCall
+
+FOLDED_SYSTEM_HEADER = "x-bedrock-mw-system-folded"
+STRUCTURED_OUTPUT_NOTE = "x-bedrock-mw-structured-output"
+
+THINKING_BUDGETS = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 16384,
+    "xhigh": 32768,
+    "max": 65536,
+}
+# gpt-oss on Bedrock takes reasoning_effort low/medium/high only.
+GPT_OSS_EFFORT = {
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
+# Room left for the visible answer when thinking is on and the caller set no token limit.
+THINKING_ANSWER_TOKENS = 4096
+SERVICE_TIERS = {"auto": None, "default": None, "flex": "flex", "priority": "priority"}
+_METADATA_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \t\n:_@$#=/+,-.")
+
+
+def image_urls(body: dict[str, Any]) -> list[str]:
+    """The remote (non-``data:``) image URLs of a request, for the app to fetch when it allows it."""
+    urls: list[str] = []
+    messages = body.get("messages") if isinstance(body, dict) else None
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                image = part.get("image_url")
+                url = image.get("url") if isinstance(image, dict) else None
+                if is_remote_url(url) and url not in urls:
+                    urls.append(url)
+    return urls
+
+
+def openai_to_converse(
+    body: Any,
+    family: ModelFamily,
+    options: OpenAIOptions,
+    *,
+    media: Mapping[str, tuple[bytes, str]] | None = None,
+) -> ConverseCall:
+    """Translate and validate an OpenAI chat-completions body into Converse parameters."""
+    body = require_object(body)
+    params = read_chat_params(body, options)
+    notes: dict[str, str] = {}
+    dropped = list(params.dropped)
+    cache = CacheMarkers(enabled=family.prompt_caching)
+    converted = translate_messages(
+        body.get("messages"),
+        family,
+        fold_system=options.drop_unsupported_params,
+        allow_url_fetch=options.allow_url_fetch,
+        media=media,
+        cache=cache,
+    )
+    request: dict[str, Any] = {"messages": converted.messages}
+    if converted.folded_system:
+        notes[FOLDED_SYSTEM_HEADER] = "true"
+
+    tools, uses_tools = _tool_config(body, family, converted, cache)
+    structured = _response_format(body.get("response_format"), family, request, converted, tools)
+    if tools is not None:
+        request["toolConfig"] = tools
+    if converted.system:
+        request["system"] = converted.system
+    if structured:
+        notes[STRUCTURED_OUTPUT_NOTE] = structured
+    if params.stream and (uses_tools or structured == "tool") and not family.streamed_tools:
+        raise invalid(
+            f"model family {family.name} cannot stream tool use; send stream: false", param="stream"
+        )
+
+    inference: dict[str, Any] = {}
+    if params.max_tokens is not None:
+        inference["maxTokens"] = params.max_tokens
+    if params.temperature is not None:
+        inference["temperature"] = params.temperature
+    if params.top_p is not None:
+        inference["topP"] = params.top_p
+    if params.stop:
+        inference["stopSequences"] = list(params.stop)
+    if _reasoning(body.get("reasoning_effort"), family, request, inference, options):
+        dropped.append("reasoning_effort")
+    if inference:
+        request["inferenceConfig"] = inference
+    _metadata(body, request)
+
+    if cache.requested:
+        if not family.prompt_caching:
+            notes[DROPPED_CACHE_HEADER] = str(cache.requested)
+        elif cache.requested > options.max_cache_points:
+            raise invalid(
+                f"at most {options.max_cache_points} cache_control markers allowed, got {cache.requested}",
+                param="messages",
+            )
+    if dropped:
+        notes[DROPPED_PARAMS_HEADER] = ",".join(dropped)
+    return ConverseCall(request=request, stream=params.stream, stop_sequences=params.stop, notes=notes)
+
+
+def _tool_config(
+    body: dict[str, Any], family: ModelFamily, converted: ConvertedMessages, cache: CacheMarkers
+) -> tuple[dict[str, Any] | None, bool]:
+    """Converse ``toolConfig`` (or None) and whether the model may call the caller's tools."""
+    tools = body.get("tools")
+    choice = body.get("tool_choice")
+    if tools is None or tools == []:
+        if choice not in (None, "none", "auto"):
+            raise invalid("tool_choice needs tools", param="tool_choice")
+        return None, False
+    if not isinstance(tools, list):
+        raise invalid("tools must be an array", param="tools")
+    if not family.tools:
+        raise invalid(f"model family {family.name} does not support tools", param="tools")
+    specs: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for i, tool in enumerate(tools):
+        param = f"tools[{i}]"
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            raise invalid(f"{param}.type must be 'function'", param=f"{param}.type")
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            raise invalid(f"{param}.function must be an object", param=f"{param}.function")
+        name = function.get("name")
+        if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+            raise invalid(f"{param}.function.name must match [a-zA-Z0-9_-]{{1,64}}", f"{param}.function.name")
+        if name in names:
+            raise invalid(f"{param}.function.name {name!r} is used twice", param=f"{param}.function.name")
+        names.add(name)
+        spec: dict[str, Any] = {"name": name, "inputSchema": {"json": _schema(function, param)}}
+        description = function.get("description")
+        if description is not None and not isinstance(description, str):
+            raise invalid(f"{param}.function.description must be a string", f"{param}.function.description")
+        if description:
+            spec["description"] = description
+        specs.append({"toolSpec": spec})
+        cache.after(specs, tool, param)
+
+    config: dict[str, Any] = {"tools": specs}
+    if choice is None or choice == "auto":
+        pass
+    elif choice == "none":
+        # Bedrock has no "none": without tool blocks in the history the tools are simply not sent;
+        # with them Bedrock insists on a toolConfig, so the tools stay (on "auto").
+        if not converted.has_tool_blocks:
+            return None, False
+    elif choice == "required":
+        config["toolChoice"] = {"any": {}}
+    elif isinstance(choice, dict) and choice.get("type") == "function":
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or name not in names:
+            raise invalid("tool_choice.function.name must name one of the tools", "tool_choice.function.name")
+        config["toolChoice"] = {"tool": {"name": name}}
+    else:
+        raise invalid("tool_choice must be none, auto, required or a function choice", param="tool_choice")
+    return config, True
+
+
+def _schema(function: dict[str, Any], param: str) -> dict[str, Any]:
+    schema = function.get("parameters")
+    if schema is None:
+        return {"type": "object", "properties": {}}
+    if not isinstance(schema, dict):
+        raise invalid(
+            f"{param}.function.parameters must be a JSON Schema object", f"{param}.function.parameters"
+        )
+    return schema
+
+
+def _response_format(
+    response_format: object,
+    family: ModelFamily,
+    request: dict[str, Any],
+    converted: ConvertedMessages,
+    tools: dict[str, Any] | None,
+) -> str | None:
+    """Apply ``response_format``; the structured-output mode used ("native", "tool") or None."""
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        # Converse has no schema-less JSON mode: the model is told, in the system prompt where the
+        # family has one and otherwise at the end of the last user turn.
+        instruction = {"text": JSON_OBJECT_INSTRUCTION}
+        if family.system_prompt:
+            converted.system.append(instruction)
+        else:
+            last_user = next(t for t in reversed(converted.messages) if t["role"] == "user")
+            last_user["content"].append(instruction)
+        return None
+    if kind != "json_schema":
+        raise invalid("response_format.type must be text, json_object or json_schema", "response_format.type")
+    assert isinstance(response_format, dict)  # for mypy: kind was read from it
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, dict):
+        raise invalid("response_format.json_schema must be an object", param="response_format.json_schema")
+    name = spec.get("name")
+    if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+        raise invalid(
+            "response_format.json_schema.name must match [a-zA-Z0-9_-]{1,64}",
+            "response_format.json_schema.name",
+        )
+    schema = spec.get("schema", {"type": "object"})
+    if not isinstance(schema, dict):
+        raise invalid(
+            "response_format.json_schema.schema must be an object", "response_format.json_schema.schema"
+        )
+    description = spec.get("description")
+    if description is not None and not isinstance(description, str):
+        raise invalid(
+            "response_format.json_schema.description must be a string", "response_format.json_schema"
+        )
+    if family.structured_output:
+        definition: dict[str, Any] = {"schema": orjson.dumps(schema).decode(), "name": name}
+        if description:
+            definition["description"] = description
+        request["outputConfig"] = {
+            "textFormat": {"type": "json_schema", "structure": {"jsonSchema": definition}}
+        }
+        return "native"
+    # No native structured output: force a tool whose input is the answer (read back as content).
+    if not family.tools:
+        raise invalid(
+            f"model family {family.name} supports neither structured output nor tools",
+            param="response_format",
+        )
+    if tools is not None:
+        raise invalid(
+            f"response_format json_schema together with tools needs native structured output, "
+            f"which model family {family.name} lacks",
+            param="response_format",
+        )
+    spec_out: dict[str, Any] = {"name": name, "inputSchema": {"json": schema}}
+    spec_out["description"] = description or "Return the final answer in this structure."
+    request["toolConfig"] = {"tools": [{"toolSpec": spec_out}], "toolChoice": {"tool": {"name": name}}}
+    return "tool"
+
+
+def structured_tool_name(request: dict[str, Any], notes: Mapping[str, str]) -> str | None:
+    """The name of the forced tool standing in for ``json_schema`` output, if the call uses one."""
+    if notes.get(STRUCTURED_OUTPUT_NOTE) != "tool":
+        return None
+    name: str = request["toolConfig"]["toolChoice"]["tool"]["name"]
+    return name
+
+
+def _reasoning(
+    effort: object,
+    family: ModelFamily,
+    request: dict[str, Any],
+    inference: dict[str, Any],
+    options: OpenAIOptions,
+) -> bool:
+    """Apply ``reasoning_effort``; True when it was dropped on the caller's opt-in."""
+    if effort is None or effort == "none":
+        return False
+    if not isinstance(effort, str) or effort not in THINKING_BUDGETS:
+        raise invalid(
+            f"reasoning_effort must be one of none, {', '.join(THINKING_BUDGETS)}", "reasoning_effort"
+        )
+    if not family.reasoning:
+        raise invalid(f"model family {family.name} does not reason", param="reasoning_effort")
+    if family.native_body == NativeBody.ANTHROPIC:
+        budget = THINKING_BUDGETS[effort]
+        max_tokens = inference.get("maxTokens")
+        if max_tokens is None:
+            inference["maxTokens"] = budget + THINKING_ANSWER_TOKENS
+        elif max_tokens <= budget:
+            # OpenAI's limit counts reasoning tokens too: the budget shrinks to fit under it.
+            budget = max_tokens - 1
+            if budget < THINKING_BUDGETS["minimal"]:
+                raise invalid(
+                    "max_completion_tokens must exceed 1024 to leave room for reasoning",
+                    "max_completion_tokens",
+                )
+        fields = request.setdefault("additionalModelRequestFields", {})
+        fields["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        return False
+    if family.name == "openai-gpt-oss":
+        request.setdefault("additionalModelRequestFields", {})["reasoning_effort"] = GPT_OSS_EFFORT[effort]
+        return False
+    # The family reasons by design but offers no knob the gateway knows how to turn.
+    if not options.drop_unsupported_params:
+        raise invalid(f"reasoning_effort cannot be set on model family {family.name}", "reasoning_effort")
+    return True
+
+
+def _metadata(body: dict[str, Any], request: dict[str, Any]) -> None:
+    metadata = body.get("metadata")
+    if metadata is not None and metadata != {}:
+        if not isinstance(metadata, dict) or len(metadata) > 16:
+            raise invalid("metadata must be an object of at most 16 string pairs", param="metadata")
+        for key, value in metadata.items():
+            if not isinstance(value, str) or not 1 <= len(key) <= 256 or len(value) > 256:
+                raise invalid(f"metadata.{key} must be a string of at most 256 characters", f"metadata.{key}")
+            if not set(key) <= _METADATA_CHARS or not set(value) <= _METADATA_CHARS:
+                raise invalid(f"metadata.{key} holds characters Bedrock does not accept", f"metadata.{key}")
+        request["requestMetadata"] = dict(metadata)
+    tier = body.get("service_tier")
+    if tier is not None:
+        if not isinstance(tier, str) or tier not in SERVICE_TIERS:
+            raise invalid("service_tier must be auto, default, flex or priority on Bedrock", "service_tier")
+        if SERVICE_TIERS[tier] is not None:
+            request["serviceTier"] = {"type": SERVICE_TIERS[tier]}
