@@ -146,17 +146,35 @@ def plan_route(ref: ModelRef, key: VirtualKeyConfig, providers: Sequence[Provide
         )
     attempts: list[Attempt] = []
     skipped: list[str] = []
+    geo_mismatch: str | None = None
     for index, provider in enumerate(providers):
         through_profile = _profile_attempt(ref, provider)
         if through_profile is not None:
             attempts.append(through_profile)
             continue
         region = ref.region or (key.default_region if index == 0 else None) or provider.region
+        if index == 0 and ref.geo is not None and ref.region is None and not geo_serves(ref.geo, region):
+            # The caller chose a geography (often for data residency): the primary is not moved out
+            # of it; fallbacks may still be, as they exist to reach other regions.
+            skipped.append(
+                f"provider {provider.id!r} ({region}): a '{ref.geo}.' profile is not served from {region}"
+            )
+            geo_mismatch = region
+            continue
         model_id, why = _model_id_at(ref, region, fallback=index > 0)
         if model_id is None:
             skipped.append(f"provider {provider.id!r} ({region}): {why}")
             continue
         attempts.append(Attempt(provider, region, model_id))
+    if not attempts and geo_mismatch is not None and ref.geo is not None:
+        raise GatewayError(
+            ErrorKind.INVALID_REQUEST,
+            f"model {ref.requested!r} is a '{ref.geo}.' inference profile, but this key's requests go "
+            f"to {geo_mismatch!r}; use {profile_id_for(ref.base_model_id, geo_mismatch)!r} there, or pin "
+            f"a region in the profile's geography with 'bedrock/<region>/{ref.model_id}' "
+            "(or the key's default_region)",
+            param="model",
+        )
     return RoutePlan(ref, tuple(attempts), tuple(skipped))
 
 

@@ -91,11 +91,12 @@ PLAN_CASES: list[tuple[str, list[ProviderConfig], dict[str, Any], list[tuple[str
         {},
         [("us-east", "us-east-1", "us." + SONNET_46), ("us-west", "us-west-2", "us." + SONNET_46)],
     ),
+    # The primary is not moved out of the chosen geography; a fallback in it serves the request.
     (
         "us." + SONNET_46,
-        [EU],
+        [EU, US_EAST],
         {"default_region": "eu-central-1"},
-        [("eu", "eu-central-1", "eu." + SONNET_46)],
+        [("us-east", "us-east-1", "us." + SONNET_46)],
     ),
     (
         "global." + SONNET_46,
@@ -185,6 +186,13 @@ def test_no_attempt_left_gives_an_empty_plan_with_every_reason() -> None:
     plan = plan_route(parse_model_id(OPUS_41), _key(), [EU, SAO_PAULO])
     assert plan.attempts == ()
     assert len(plan.skipped) == 2
+
+
+def test_a_geo_profile_outside_every_region_the_key_reaches_is_a_400_naming_the_region() -> None:
+    with pytest.raises(GatewayError) as caught:
+        _plan("us." + SONNET_46, [EU], default_region="eu-central-1")
+    assert caught.value.kind is ErrorKind.INVALID_REQUEST
+    assert "eu-central-1" in caught.value.message and "eu." + SONNET_46 in caught.value.message
 
 
 def test_a_geo_profile_pinned_to_a_region_outside_it_is_a_400() -> None:
