@@ -1,0 +1,172 @@
+"""The ``bedrock-mw`` command: ``serve`` with the issue's config file, and ``check``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bedrock_mw.cli import main
+from bedrock_mw.testing import (
+    EMULATOR_ACCESS_KEY_ID,
+    EMULATOR_API_KEY,
+    EMULATOR_SECRET_ACCESS_KEY,
+    BedrockEmulator,
+)
+
+TEAM_B_KEY = "vk-team-b-secret"
+
+
+def issue_config(endpoint_url: str) -> dict[str, Any]:
+    """The configuration shape from the foundation issue, pointed at the emulator."""
+    return {
+        "providers": [
+            {
+                "id": "bedrock-us",
+                "auth": {
+                    "mode": "access_keys",
+                    "access_key_id": EMULATOR_ACCESS_KEY_ID,
+                    "secret_access_key": "${AWS_SECRET}",
+                    "session_token": None,
+                },
+                "region": "us-east-1",
+                "endpoint_url": endpoint_url,
+                "inference_profile_arn": "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+                "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            },
+            {
+                "id": "bedrock-eu",
+                "auth": {"mode": "api_key", "api_key": "${BEDROCK_API_KEY}"},
+                "region": "eu-west-1",
+                "endpoint_url": endpoint_url,
+            },
+            {
+                "id": "bedrock-pod",
+                "auth": {"mode": "default_chain"},
+                "region": "us-west-2",
+                "endpoint_url": endpoint_url,
+            },
+        ],
+        "virtual_keys": [
+            {
+                "id": "team-a",
+                "key": "vk-team-a-secret",
+                "providers": ["bedrock-us", "bedrock-eu"],
+                "default_region": "us-east-1",
+                "model_aliases": {"claude-haiku": "bedrock/us.anthropic.claude-haiku-4-5-20251001"},
+            },
+            {
+                "id": "team-b",
+                "key_sha256": hashlib.sha256(TEAM_B_KEY.encode()).hexdigest(),
+                "providers": ["bedrock-eu"],
+                "allowed_models": ["anthropic.claude-*", "amazon.titan-embed-*"],
+            },
+        ],
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(bedrock_emulator: BedrockEmulator, tmp_path: Path) -> Any:
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(issue_config(bedrock_emulator.endpoint_url)))
+    port = free_port()
+    env = {
+        **os.environ,
+        "AWS_SECRET": EMULATOR_SECRET_ACCESS_KEY,
+        "BEDROCK_API_KEY": EMULATOR_API_KEY,
+        # The pod provider's default chain finds these, as it would an instance role.
+        "AWS_ACCESS_KEY_ID": EMULATOR_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": EMULATOR_SECRET_ACCESS_KEY,
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+    command = [sys.executable, "-m", "bedrock_mw.cli", "serve", "--config", str(path), "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/livez", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("bedrock-mw serve did not start")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_serve_starts_with_the_issue_config_and_answers_readyz(
+    served: str, bedrock_emulator: BedrockEmulator
+) -> None:
+    ready = httpx.get(served + "/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    r = httpx.post(
+        served + "/v1/messages",
+        headers={"x-api-key": "vk-team-a-secret"},
+        json={"model": "claude-haiku", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    # bedrock-us has an inference-profile ARN for this model: the request went to the ARN.
+    assert bedrock_emulator.log.entries[-1].model_id.startswith("arn:aws:bedrock:us-east-1:")
+    b = httpx.post(
+        served + "/v1/embeddings",
+        headers={"authorization": f"Bearer {TEAM_B_KEY}"},
+        json={"model": "amazon.titan-embed-text-v2:0", "input": "hello"},
+        timeout=10,
+    )
+    assert b.status_code == 200, b.text
+    assert bedrock_emulator.log.entries[-1].auth_kind == "bearer"
+    denied = httpx.post(
+        served + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {TEAM_B_KEY}"},
+        json={"model": "amazon.nova-lite-v1:0", "messages": [{"role": "user", "content": "x"}]},
+        timeout=10,
+    )
+    assert denied.status_code == 403
+
+
+def test_check_prints_the_routing_table_and_no_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET", "super-secret-value-123")
+    monkeypatch.setenv("BEDROCK_API_KEY", "bedrock-api-key-456")
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(issue_config("http://127.0.0.1:4010")))
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "key team-a:" in out and "primary: bedrock-us in us-east-1" in out
+    assert "fallback 1: bedrock-eu in eu-west-1" in out
+    for secret in ("super-secret-value-123", "bedrock-api-key-456", "vk-team-a-secret"):
+        assert secret not in out
+
+
+def test_check_names_a_missing_environment_variable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        '[[providers]]\nid = "p"\nregion = "us-east-1"\n[providers.auth]\nmode = "api_key"\n'
+        'api_key = "${SURELY_NOT_SET_ANYWHERE}"\n'
+    )
+    assert main(["check", "--config", str(path)]) == 1
+    assert "SURELY_NOT_SET_ANYWHERE" in capsys.readouterr().err
