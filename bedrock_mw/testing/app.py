@@ -25,6 +25,7 @@ from .operations import HANDLERS, Call, JsonReply, Reply, StreamReply
 from .request_log import LogEntry
 from .sigv4 import SignedRequest
 from .state import EmulatorState
+from .sts import assume_role, is_sts_request
 
 CONTROL_PREFIX = "/_emulator/"
 _YIELD_EVERY = 16
@@ -74,7 +75,25 @@ class EmulatorApp:
         if scope["path"].startswith(CONTROL_PREFIX):
             await handle_control(self.state, scope, receive, send)
             return
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        if is_sts_request(scope["method"], scope["path"], headers):
+            await self._sts(scope, receive, send, headers)
+            return
         await self._serve(scope, receive, send)
+
+    async def _sts(self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[str, str]]) -> None:
+        body = await read_body(receive)
+        signed = SignedRequest(
+            scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
+        )
+        now = datetime.now(UTC) if self.state.settings.check_clock_skew else None
+        status, xml, assumed = assume_role(signed, self.state.keyring, now)
+        if assumed is not None:
+            self.state.assumed_roles.append(assumed)
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/xml")]}
+        )
+        await send({"type": "http.response.body", "body": xml})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -169,7 +169,9 @@ def _check_date(amz_date: str, auth: Authorization, now: datetime | None) -> Non
         )
 
 
-def verify_sigv4(request: SignedRequest, keyring: Keyring, now: datetime | None) -> SigV4Identity:
+def verify_sigv4(
+    request: SignedRequest, keyring: Keyring, now: datetime | None, service: str = SIGNING_SERVICE
+) -> SigV4Identity:
     """Check a SigV4-signed request (`now` None skips the clock-skew check); raise as AWS would."""
     auth = parse_authorization(request.header("authorization") or "")
     amz_date = request.header("x-amz-date")
@@ -183,10 +185,10 @@ def verify_sigv4(request: SignedRequest, keyring: Keyring, now: datetime | None)
     token = request.header("x-amz-security-token")
     if key is None or token != key.session_token:
         raise BedrockError("UnrecognizedClientException", _INVALID_TOKEN)
-    if auth.service != SIGNING_SERVICE:
+    if auth.service != service:
         raise BedrockError(
             "InvalidSignatureException",
-            f"Credential should be scoped to correct service: '{SIGNING_SERVICE}'.",
+            f"Credential should be scoped to correct service: '{service}'.",
         )
     _check_date(amz_date, auth, now)
     expected = compute_signature(request, auth, key.secret_access_key, amz_date)

@@ -10,6 +10,7 @@ from .credentials import Keyring
 from .faults import FaultBook
 from .prompt_cache import PromptCache
 from .request_log import RequestLog
+from .sts import AssumedRole
 
 
 @dataclass
@@ -33,6 +34,7 @@ class EmulatorState:
     settings: EmulatorSettings = field(default_factory=EmulatorSettings)
     counters: Counter[str] = field(default_factory=Counter)
     open_streams: int = 0
+    assumed_roles: list[AssumedRole] = field(default_factory=list)
     warm: set[tuple[str, str]] = field(default_factory=set)
     # Set on shutdown so hanging requests let go instead of holding the server open.
     closing: threading.Event = field(default_factory=threading.Event)
@@ -44,3 +46,4 @@ class EmulatorState:
         self.cache.clear()
         self.counters.clear()
         self.warm.clear()
+        self.assumed_roles.clear()

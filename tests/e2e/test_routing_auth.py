@@ -450,3 +450,39 @@ async def test_a_host_user_maps_to_a_key_without_presenting_one(bedrock_emulator
     assert ok.status_code == 200, ok.text
     assert anonymous.status_code == 401
     await app.state.gateway.aclose()
+
+
+@pytest.mark.parametrize("base_mode", ["access_keys", "default_chain"])
+async def test_assume_role_signs_bedrock_calls_with_the_roles_temporary_credentials(
+    serve_gateway: GatewayFactory,
+    bedrock_emulator: BedrockEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    base_mode: str,
+) -> None:
+    role = {
+        "role_arn": "arn:aws:iam::210987654321:role/bedrock-invoker",
+        "external_id": "tenant-42",
+        "session_name": "gateway",
+        "sts_endpoint_url": bedrock_emulator.endpoint_url,
+    }
+    assumed = provider(bedrock_emulator, "p", "us-east-1")
+    if base_mode == "default_chain":
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", EMULATOR_ACCESS_KEY_ID)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", EMULATOR_SECRET_ACCESS_KEY)
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        assumed["auth"] = {"mode": "default_chain"}
+    assumed["auth"] = {**assumed["auth"], "assume_role": role}
+    gateway = serve_gateway(
+        {"providers": [assumed], "virtual_keys": [{"id": "k", "key": "vk-test", "providers": ["p"]}]}
+    )
+    for _ in range(2):
+        r = await post(gateway, message("amazon.nova-lite-v1:0"))
+        assert r.status_code == 200, r.text
+    (call,) = bedrock_emulator.state.assumed_roles  # assumed once, then reused until near expiry
+    assert (call.role_arn, call.external_id, call.session_name) == (role["role_arn"], "tenant-42", "gateway")
+    assert call.caller_access_key_id == EMULATOR_ACCESS_KEY_ID
+    entries = bedrock_emulator.log.entries
+    assert {e.access_key_id for e in entries} == {call.issued_access_key_id}
+    assert all(e.session_token_present for e in entries)
