@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from bedrock_mw.errors import GatewayError, openai_error_event
+from bedrock_mw.errors import ErrorKind, GatewayError, openai_error_event
 from bedrock_mw.translate.openai_request import structured_tool_name
 from bedrock_mw.translate.openai_response import finish_reason, openai_usage
 from bedrock_mw.translate.types import ConverseCall, TokenUsage
@@ -75,7 +75,12 @@ class ChunkWriter:
         """End a stream that completed: owed finish chunk, usage chunk if asked for, ``[DONE]``."""
         if self._closed:
             return b""
-        out = self._finish(self._finish_reason or "stop")
+        if not self._finished:
+            # The upstream ended without a stop: a truncated answer must not look complete.
+            return self.fail(
+                GatewayError(ErrorKind.BAD_GATEWAY, "Bedrock ended the stream before the model stopped")
+            )
+        out = b""
         if self._include_usage:
             usage_chunk = {
                 **self._head,

@@ -190,12 +190,20 @@ def test_usage_chunk_has_no_choices_and_precedes_done() -> None:
     assert tail[-2]["usage"]["prompt_tokens_details"] == {"cached_tokens": 4}
 
 
-def test_finish_owes_a_finish_chunk_when_no_message_stop_came() -> None:
+def test_a_stream_that_ends_before_the_model_stopped_ends_in_an_error_not_done() -> None:
     t = transcoder()
     t.feed({"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": "x"}}})
     tail = frames(t.finish())
-    assert tail[0]["choices"][0]["finish_reason"] == "stop"
-    assert tail[-1] == "[DONE]"
+    assert tail == [
+        {
+            "error": {
+                "message": "Bedrock ended the stream before the model stopped",
+                "type": "server_error",
+                "param": None,
+                "code": "bad_gateway",
+            }
+        }
+    ]
 
 
 def test_fail_sends_an_error_frame_and_never_done() -> None:
