@@ -170,3 +170,28 @@ def test_check_names_a_missing_environment_variable(
     )
     assert main(["check", "--config", str(path)]) == 1
     assert "SURELY_NOT_SET_ANYWHERE" in capsys.readouterr().err
+
+
+def test_the_emulator_command_serves_bedrock_on_the_given_port() -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "bedrock_mw.cli", "emulator", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert health.status_code == 200
+        unsigned = httpx.post(
+            f"http://127.0.0.1:{port}/model/amazon.nova-lite-v1:0/converse", json={}, timeout=5
+        )
+        assert unsigned.status_code == 403
+        assert unsigned.headers["x-amzn-errortype"].startswith("MissingAuthenticationTokenException")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

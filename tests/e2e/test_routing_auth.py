@@ -486,3 +486,42 @@ async def test_assume_role_signs_bedrock_calls_with_the_roles_temporary_credenti
     entries = bedrock_emulator.log.entries
     assert {e.access_key_id for e in entries} == {call.issued_access_key_id}
     assert all(e.session_token_present for e in entries)
+
+
+async def test_rotated_provider_credentials_rebuild_the_pooled_client(
+    bedrock_emulator: BedrockEmulator,
+) -> None:
+    current = {"secret": "wrong-secret-before-rotation"}
+
+    class RotatingStore:
+        async def get_virtual_key(self, digest: str) -> VirtualKeyConfig | None:
+            if digest == hashlib.sha256(b"vk-test").hexdigest():
+                return VirtualKeyConfig(id="k", key_sha256=digest, providers=["p"])
+            return None
+
+        async def get_provider(self, provider_id: str) -> ProviderConfig | None:
+            cfg = provider(bedrock_emulator, "p", "us-east-1")
+            cfg["auth"]["secret_access_key"] = current["secret"]
+            return ProviderConfig.model_validate(cfg)
+
+    app = bedrock_mw.create_gateway({}, credential_store=RotatingStore())
+    pool = app.state.gateway.dispatcher.pool
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+        before = await http.post(
+            "/v1/messages", json=message("amazon.nova-lite-v1:0"), headers={"x-api-key": "vk-test"}
+        )
+        assert before.status_code == 502
+        assert "InvalidSignatureException" in before.json()["error"]["message"]
+        assert "wrong-secret" not in before.text
+        current["secret"] = EMULATOR_SECRET_ACCESS_KEY
+        after = await http.post(
+            "/v1/messages", json=message("amazon.nova-lite-v1:0"), headers={"x-api-key": "vk-test"}
+        )
+        assert after.status_code == 200, after.text
+        again = await http.post(
+            "/v1/messages", json=message("amazon.nova-lite-v1:0"), headers={"x-api-key": "vk-test"}
+        )
+        assert again.status_code == 200
+    assert len(pool) == 1  # the old client was closed and replaced, not kept beside the new one
+    await app.state.gateway.aclose()
+    assert len(pool) == 0
