@@ -1,0 +1,1 @@
+"""Benchmarks for the gateway: ``python -m bench`` (see docs/benchmarks.md)."""

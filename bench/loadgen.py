@@ -1,0 +1,281 @@
+"""The load generator: a raw asyncio HTTP/1.1 client over keep-alive sockets, run in its own process.
+
+It is deliberately small (no HTTP library, one socket per concurrent caller, uvloop when installed) so
+that on a two-core machine it takes as little CPU from the server under test as it can.
+
+Run as ``python -m bench.loadgen SPEC_JSON``. It talks to the orchestrator in JSON lines on stdout
+and waits for a line on stdin at each phase boundary, so the orchestrator can sample the server's
+CPU time and memory at exactly the edges of the measured window:
+
+* ``closed``: ``concurrency`` callers loop requests; warm-up, then ``{"phase": "warm"}``; after the
+  go line, a window of ``duration_s`` seconds; then ``{"phase": "done", "result": ...}``.
+* ``stream``: ``concurrency`` callers run ``count`` streamed requests in all (after ``warmup_count``),
+  recording time to first body byte and SSE events received.
+* ``hold``: open ``count`` streams, read each one's first event, keep draining them, report
+  ``{"phase": "holding"}``, and close them all after the go line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from bench.stats import percentile
+
+
+def _request_bytes(spec: dict[str, Any]) -> bytes:
+    body = orjson.dumps(spec["body"])
+    lines = [
+        f"POST {spec['path']} HTTP/1.1",
+        f"host: {spec['host']}:{spec['port']}",
+        "content-type: application/json",
+        f"content-length: {len(body)}",
+        *(f"{k}: {v}" for k, v in spec.get("headers", {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; requests on it are sequential."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
+        return self.reader, self.writer
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def head(self, raw: bytes) -> tuple[int, dict[bytes, bytes]]:
+        """Send a request and read the status line and headers."""
+        reader, writer = await self._connect()
+        writer.write(raw)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        headers: dict[bytes, bytes] = {}
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name:
+                headers[name.strip().lower()] = value.strip()
+        return status, headers
+
+    async def body_chunks(self, headers: dict[bytes, bytes]) -> Any:
+        """Yield the body: one item for a content-length body, one per chunk for a chunked one."""
+        reader = self.reader
+        assert reader is not None
+        if b"content-length" in headers:
+            yield await reader.readexactly(int(headers[b"content-length"]))
+        elif headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    await reader.readuntil(b"\r\n")
+                    return
+                yield (await reader.readexactly(size + 2))[:-2]
+        else:
+            yield await reader.read()
+            self.close()
+            return
+        if headers.get(b"connection", b"").lower() == b"close":
+            self.close()
+
+
+async def _closed(spec: dict[str, Any]) -> dict[str, Any]:
+    raw = _request_bytes(spec)
+    conns = [Connection(spec["host"], spec["port"]) for _ in range(spec["concurrency"])]
+    window: list[float] = [float("inf"), float("inf")]  # start, end of the measured window
+    latencies: list[float] = []
+    errors = 0
+    stop = False
+
+    async def caller(conn: Connection) -> None:
+        nonlocal errors
+        while not stop:
+            started = time.perf_counter()
+            status, headers = await conn.head(raw)
+            async for _ in conn.body_chunks(headers):
+                pass
+            ended = time.perf_counter()
+            if window[0] <= started and ended <= window[1]:
+                latencies.append(ended - started)
+                if status != 200:
+                    errors += 1
+
+    tasks = [asyncio.ensure_future(caller(c)) for c in conns]
+    await asyncio.sleep(spec["warmup_s"])
+    await _phase("warm")
+    window[0] = time.perf_counter()
+    window[1] = window[0] + spec["duration_s"]
+    await asyncio.sleep(spec["duration_s"])
+    stop = True
+    await asyncio.gather(*tasks)
+    for c in conns:
+        c.close()
+    return _latency_result(latencies, spec["duration_s"], errors)
+
+
+def _latency_result(latencies: list[float], seconds: float, errors: int) -> dict[str, Any]:
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / seconds,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
+async def _one_stream(conn: Connection, raw: bytes) -> tuple[float, int, int]:
+    """(time to first body byte, SSE events, status) of one streamed request."""
+    started = time.perf_counter()
+    status, headers = await conn.head(raw)
+    ttfb = 0.0
+    events = 0
+    async for chunk in conn.body_chunks(headers):
+        if not ttfb:
+            ttfb = time.perf_counter() - started
+        events += chunk.count(b"\n\n")
+    return ttfb, events, status
+
+
+async def _stream(spec: dict[str, Any]) -> dict[str, Any]:
+    raw = _request_bytes(spec)
+    conns = [Connection(spec["host"], spec["port"]) for _ in range(spec["concurrency"])]
+
+    async def run(total: int) -> list[tuple[float, int, int]]:
+        remaining = [total]
+        out: list[tuple[float, int, int]] = []
+
+        async def caller(conn: Connection) -> None:
+            while remaining[0] > 0:
+                remaining[0] -= 1
+                out.append(await _one_stream(conn, raw))
+
+        await asyncio.gather(*(caller(c) for c in conns))
+        return out
+
+    await run(spec["warmup_count"])
+    await _phase("warm")
+    started = time.perf_counter()
+    results = await run(spec["count"])
+    seconds = time.perf_counter() - started
+    for c in conns:
+        c.close()
+    ttfbs = [r[0] for r in results]
+    events = sum(r[1] for r in results)
+    return {
+        "streams": len(results),
+        "errors": sum(1 for r in results if r[2] != 200),
+        "events": events,
+        "seconds": seconds,
+        "events_per_s": events / seconds,
+        "ttfb_p50_ms": percentile(ttfbs, 50) * 1000,
+        "ttfb_p99_ms": percentile(ttfbs, 99) * 1000,
+    }
+
+
+async def _hold(spec: dict[str, Any]) -> dict[str, Any]:
+    raw = _request_bytes(spec)
+    count = spec["count"]
+    opened = asyncio.Semaphore(spec.get("open_concurrency", 64))
+    first: list[float] = []
+    failed = 0
+    all_open = asyncio.Event()
+    conns = [Connection(spec["host"], spec["port"]) for _ in range(count)]
+
+    async def holder(conn: Connection) -> None:
+        nonlocal failed
+        try:
+            async with opened:
+                started = time.perf_counter()
+                status, headers = await conn.head(raw)
+                chunks = conn.body_chunks(headers)
+                await chunks.__anext__()
+                if status != 200:
+                    failed += 1
+                    return
+                first.append(time.perf_counter() - started)
+        except (OSError, asyncio.IncompleteReadError, StopAsyncIteration):
+            failed += 1
+            return
+        finally:
+            if len(first) + failed == count:
+                all_open.set()
+        # Keep reading, as a real client would, so no buffer grows on the server for want of a reader.
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            async for _ in chunks:
+                pass
+
+    tasks = [asyncio.ensure_future(holder(c)) for c in conns]
+    await all_open.wait()
+    await _phase("holding", open=len(first), failed=failed)
+    for task in tasks:
+        task.cancel()
+    for c in conns:
+        c.close()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {
+        "open": len(first),
+        "failed": failed,
+        "first_event_p50_ms": percentile(first, 50) * 1000,
+        "first_event_p99_ms": percentile(first, 99) * 1000,
+    }
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(orjson.dumps(payload) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+async def _phase(name: str, **extra: Any) -> None:
+    """Tell the orchestrator a phase ended and wait for its go-ahead (a line on stdin)."""
+    _emit({"phase": name, **extra})
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+MODES = {"closed": _closed, "stream": _stream, "hold": _hold}
+
+
+def raise_fd_limit() -> int:
+    """Raise the open-file soft limit to the hard limit (1,000 held streams need ~2,000 sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when installed (less CPU per request), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def main(argv: list[str]) -> int:
+    spec = orjson.loads(argv[1])
+    raise_fd_limit()
+    loop = new_event_loop()
+    try:
+        result = loop.run_until_complete(MODES[spec["mode"]](spec))
+    finally:
+        loop.close()
+    _emit({"phase": "done", "result": result})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

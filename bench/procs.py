@@ -1,0 +1,276 @@
+"""The processes under test: the emulator, the gateway, LiteLLM's proxy, and phased load generators."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+from bedrock_mw.testing import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
+
+HOST = "127.0.0.1"
+MODEL = "claude-haiku-4-5"
+MODEL_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+VIRTUAL_KEY = "vk-bench"
+# LiteLLM refuses to start without a master key, and refuses a weak one; this one guards loopback only.
+LITELLM_KEY = "sk-" + "5e" * 32
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+
+
+@dataclass
+class Server:
+    """A server process and where it listens."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ps(self) -> psutil.Process:
+        return psutil.Process(self.proc.pid)
+
+    def cpu_s(self) -> float:
+        """User plus system CPU seconds used so far by the process and its children."""
+        procs = [self.ps, *self.ps.children(recursive=True)]
+        total = 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
+    def rss(self) -> int:
+        """Resident set size in bytes (of the process and its children)."""
+        total = 0
+        for p in [self.ps, *self.ps.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += p.memory_info().rss
+        return total
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    out = log.open("ab")
+    return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy())
+
+
+def start_emulator(workdir: Path) -> Server:
+    """The built-in emulator, standalone, no artificial delay."""
+    port = free_port()
+    proc = _spawn(
+        [sys.executable, "-m", "bedrock_mw.cli", "emulator", "--host", HOST, "--port", str(port)],
+        workdir / "emulator.log",
+    )
+    server = Server("emulator", proc, port)
+    _wait_http(server.url + "/_emulator/health", proc)
+    return server
+
+
+def gateway_config(emulator: Server) -> dict[str, Any]:
+    """The gateway's config: one provider (the emulator), one key; defaults everywhere else."""
+    return {
+        "providers": [
+            {
+                "id": "emulator",
+                "auth": {
+                    "mode": "access_keys",
+                    "access_key_id": EMULATOR_ACCESS_KEY_ID,
+                    "secret_access_key": EMULATOR_SECRET_ACCESS_KEY,
+                },
+                "region": "us-east-1",
+                "endpoint_url": emulator.url,
+                # 1,000 held streams need 1,000 upstream connections; the default pool is 64.
+                "max_connections": 1100,
+            }
+        ],
+        "virtual_keys": [{"id": "bench", "key": VIRTUAL_KEY, "providers": ["emulator"]}],
+    }
+
+
+def start_gateway(emulator: Server, workdir: Path) -> Server:
+    """``bedrock-mw serve``: one worker; uvicorn picks uvloop and httptools when they are installed."""
+    config = workdir / "gateway.json"
+    config.write_bytes(orjson.dumps(gateway_config(emulator)))
+    port = free_port()
+    proc = _spawn(
+        [
+            sys.executable,
+            "-m",
+            "bedrock_mw.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        workdir / "gateway.log",
+    )
+    server = Server("gateway", proc, port)
+    _wait_http(server.url + "/livez", proc)
+    return server
+
+
+def litellm_command() -> list[str] | None:
+    """How to start LiteLLM's proxy: ``$BENCH_LITELLM``, else ``litellm`` beside this Python or on PATH."""
+    given = os.environ.get("BENCH_LITELLM")
+    if given:
+        return [given]
+    beside = Path(sys.executable).with_name("litellm")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("litellm")
+    return [found] if found else None
+
+
+def start_litellm(emulator: Server, workdir: Path) -> Server | None:
+    """LiteLLM's proxy on the same emulator, one worker; None when LiteLLM is not installed."""
+    command = litellm_command()
+    if command is None:
+        return None
+    config = workdir / "litellm.yaml"
+    # LiteLLM's proxy reads YAML; JSON is YAML.
+    config.write_bytes(
+        orjson.dumps(
+            {
+                "model_list": [
+                    {
+                        "model_name": MODEL,
+                        "litellm_params": {
+                            "model": f"bedrock/converse/{MODEL_ID}",
+                            "aws_access_key_id": EMULATOR_ACCESS_KEY_ID,
+                            "aws_secret_access_key": EMULATOR_SECRET_ACCESS_KEY,
+                            "aws_region_name": "us-east-1",
+                            "aws_bedrock_runtime_endpoint": emulator.url,
+                        },
+                    }
+                ],
+                "litellm_settings": {"telemetry": False, "drop_params": True},
+                "general_settings": {"disable_spend_logs": True, "master_key": LITELLM_KEY},
+            }
+        )
+    )
+    port = free_port()
+    env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+    proc = _spawn(
+        [*command, "--config", str(config), "--host", HOST, "--port", str(port), "--num_workers", "1"],
+        workdir / "litellm.log",
+        env,
+    )
+    server = Server("litellm", proc, port)
+    try:
+        _wait_http(server.url + "/health/liveliness", proc, timeout_s=120)
+    except RuntimeError:
+        server.stop()
+        return None
+    return server
+
+
+def add_fault(emulator: Server, fault: dict[str, Any]) -> None:
+    """Add a fault through the emulator's control API."""
+    request = urllib.request.Request(
+        emulator.url + "/_emulator/faults", data=orjson.dumps(fault), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+def clear_faults(emulator: Server) -> None:
+    """Remove every fault."""
+    request = urllib.request.Request(emulator.url + "/_emulator/faults", method="DELETE")
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+class Phased:
+    """A load generator (or floor) process, stepped through its phases by JSON lines."""
+
+    def __init__(self, module: str, spec: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, orjson.dumps(spec).decode()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def expect(self, phase: str) -> dict[str, Any]:
+        """Wait for the next phase line; it must be ``phase``."""
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise RuntimeError(f"load generator exited ({self.proc.returncode}) before {phase!r}")
+        message: dict[str, Any] = orjson.loads(line)
+        if message["phase"] != phase:
+            raise RuntimeError(f"expected phase {phase!r}, got {message!r}")
+        return message
+
+    def go(self) -> None:
+        """Let the process start its next phase."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.flush()
+
+    def finish(self) -> dict[str, Any]:
+        """The final result."""
+        result: dict[str, Any] = self.expect("done")["result"]
+        self.proc.wait()
+        return result
+
+
+@contextlib.contextmanager
+def running(*servers: Server | None) -> Iterator[None]:
+    """Stop the servers however the block ends."""
+    try:
+        yield
+    finally:
+        for server in servers:
+            if server is not None:
+                server.stop()

@@ -1,0 +1,53 @@
+"""The benchmark's in-process pieces run and report (no timing is asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import report
+from bench.micro import converse_events, run_micro, transcode_anthropic, transcode_openai
+from bench.stats import percentile, spread
+
+
+def test_a_thousand_event_stream_is_a_thousand_deltas_plus_its_frame() -> None:
+    events = converse_events(1000)
+    assert len(events) == 1004
+    assert sum("contentBlockDelta" in e for e in events) == 1000
+
+
+def test_both_transcoders_take_the_whole_stream() -> None:
+    events = converse_events(10)
+    assert transcode_anthropic(events) == len(events)
+    assert transcode_openai(events) == len(events)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile([], 50) == 0.0
+    assert spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+
+
+def test_quick_micro_results_render_into_the_docs_section(tmp_path: Path) -> None:
+    micro = run_micro(min_s=0.01, reps=1)
+    assert set(micro) == {
+        "transcode_anthropic_stream",
+        "transcode_openai_stream",
+        "translate_anthropic_request",
+        "translate_openai_request",
+    }
+    results = {
+        "machine": {"nproc": 2, "cpu": "test", "python": "3.11", "platform": "linux", "packages": {"x": "1"}},
+        "settings": {"reps": 1, "duration_s": 0.1, "warmup_s": 0.1},
+        "micro": micro,
+    }
+    table = report.render(results)
+    assert "transcode_anthropic_stream" in table
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"# Benchmarks\n\nprose\n\n{report.START}\nold\n{report.END}\n\nmore prose\n")
+    report.write_docs(doc, table)
+    text = doc.read_text()
+    assert "old" not in text
+    assert text.startswith("# Benchmarks\n\nprose")
+    assert text.endswith("more prose\n")
