@@ -295,14 +295,24 @@ async def _media(gw: Gateway, urls: list[str]) -> dict[str, tuple[bytes, str]] |
     return await fetch_media(urls, max_bytes=gw.config.limits.max_body_bytes)
 
 
+_OPENAI_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/models")
+_ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
+
+
 def _dialect_of(request: Request) -> Dialect:
-    if request.url.path.endswith(("/messages", "/count_tokens")) or "anthropic-version" in request.headers:
+    """The dialect to answer an unrouted request in: the endpoint's own, else the client's headers."""
+    path = request.url.path.rstrip("/")
+    if path.endswith(_ANTHROPIC_PATHS):
         return "anthropic"
-    return "openai"
+    if path.endswith(_OPENAI_PATHS):
+        return "openai"
+    return "anthropic" if "anthropic-version" in request.headers else "openai"
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    err = GatewayError(ErrorKind.NOT_FOUND, f"no such endpoint: {request.method} {request.url.path}")
+    err = GatewayError(
+        ErrorKind.NOT_FOUND, f"no such endpoint: {request.method} {request.url.path}", code="unknown_url"
+    )
     return error_response(err, _dialect_of(request))
 
 

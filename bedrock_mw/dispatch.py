@@ -512,6 +512,15 @@ class BedrockStream:
             self._raw.close()
 
 
+def request_id_of(result: object) -> str | None:
+    """The AWS request id of a successful call's result, whatever the operation returned."""
+    if isinstance(result, dict):
+        rid = (result.get("ResponseMetadata") or {}).get("RequestId")
+        return str(rid) if rid else None
+    rid = getattr(result, "request_id", None)
+    return str(rid) if rid else None
+
+
 class Dispatcher:
     """Makes Bedrock Runtime calls for one target at a time; the routing plan loops over targets."""
 

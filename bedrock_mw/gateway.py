@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from .auth import authenticate, check_model_allowed
 from .config import GatewayConfig, ProviderConfig, VirtualKeyConfig
-from .dispatch import BedrockStream, Dispatcher, UpstreamError
+from .dispatch import BedrockStream, Dispatcher, UpstreamError, request_id_of
 from .errors import Dialect, ErrorKind, GatewayError
 from .guidance import explain, explain_all
 from .http import read_json
@@ -221,6 +221,7 @@ class Gateway:
                     break
                 continue
             ctx.served_by = attempt
+            ctx.upstream_request_id = request_id_of(result) or ctx.upstream_request_id
             return result
         raise explain_all(failures)
 
