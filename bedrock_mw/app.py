@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +23,7 @@ from .errors import Dialect, ErrorKind, GatewayError
 from .families import ChatApi
 from .gateway import Gateway, KeyResolver, RequestContext, UsageHook, new_request_id
 from .guidance import explain
-from .http import ClientDisconnected, SSEResponse, error_response, json_response, unless_disconnected
+from .http import ClientDisconnected, error_response, json_response, unless_disconnected
 from .limits import Limiter
 from .media import fetch_media
 from .models_list import list_models_payload
@@ -73,18 +72,11 @@ async def messages(gw: Gateway, ctx: RequestContext) -> Response:
         body, plan.model.family, _anthropic_options(gw), beta_header=_betas(ctx.request), media=media
     )
     ctx.notes.update(call.notes)
-    requested = plan.model.requested
-    message_id = anthropic.new_message_id()
+    requested, message_id = plan.model.requested, anthropic.new_message_id()
     if call.stream:
-        stream, first = await gw.open_stream(ctx, lambda a: gw.dispatcher.converse_stream(a, call.request))
         transcoder = AnthropicStreamTranscoder(model=requested, message_id=message_id, call=call)
-        relay = gw.relay(
-            ctx, stream, first, transcoder.feed, transcoder.finish, transcoder.fail, lambda: transcoder.usage
-        )
-        return SSEResponse(relay, ctx.response_headers())
-    response = await unless_disconnected(
-        ctx.request.receive, lambda: gw.run(ctx, lambda a: gw.dispatcher.converse(a, call.request))
-    )
+        return await gw.stream(ctx, lambda a: gw.dispatcher.converse_stream(a, call.request), transcoder)
+    response = await gw.call(ctx, lambda a: gw.dispatcher.converse(a, call.request))
     message = anthropic.converse_to_anthropic(response, model=requested, call=call, message_id=message_id)
     await gw.record(ctx, status=200, usage=TokenUsage.from_converse(response.get("usage")))
     return json_response(message, headers=ctx.response_headers())
@@ -100,7 +92,7 @@ async def count_tokens(gw: Gateway, ctx: RequestContext) -> Response:
     )
     # CountTokens takes base model ids only: a profile, an ARN or an alias is counted on its base model.
     base = plan.model.base_model_id
-    tokens = await gw.run(
+    tokens = await gw.call(
         ctx, lambda a: gw.dispatcher.count_tokens(Destination(a.provider, a.region, base), input_)
     )
     await gw.record(ctx, status=200)
@@ -112,85 +104,38 @@ async def chat_completions(gw: Gateway, ctx: RequestContext) -> Response:
     key = await gw.authenticate(ctx)
     body = await gw.read_body(ctx)
     plan = await gw.route(ctx, body.get("model"))
-    family = plan.model.family
     options = _openai_options(gw, key.drop_unsupported_params)
-    requested = plan.model.requested
-    completion_id, created = openai.new_completion_id(), int(time.time())
-    include_usage = (
-        bool((body.get("stream_options") or {}).get("include_usage"))
-        if isinstance(body.get("stream_options"), dict)
-        else False
-    )
-    if family.chat_api is ChatApi.INVOKE:
-        native_call = native.openai_to_invoke(body, family, options)
-        ctx.notes.update(native_call.notes)
-        if native_call.stream:
-            stream, first = await gw.open_stream(
-                ctx, lambda a: gw.dispatcher.invoke_model_stream(a, native_call.body)
-            )
-            native_transcoder = NativeChatStreamTranscoder(
-                model=requested,
-                completion_id=completion_id,
-                created=created,
-                call=native_call,
-                include_usage=include_usage,
-                family=family,
-            )
-            relay = gw.relay(
-                ctx,
-                stream,
-                first,
-                _chunks(native_transcoder.feed),
-                native_transcoder.finish,
-                native_transcoder.fail,
-                lambda: native_transcoder.usage,
-            )
-            return SSEResponse(relay, ctx.response_headers())
-        result = await unless_disconnected(
-            ctx.request.receive,
-            lambda: gw.run(ctx, lambda a: gw.dispatcher.invoke_model(a, native_call.body)),
-        )
-        completion = native.invoke_to_openai(
-            result.body,
-            family=family,
-            model=requested,
-            call=native_call,
-            completion_id=completion_id,
-            created=created,
-            input_tokens_header=result.input_tokens,
-        )
-        usage = completion.get("usage") or {}
-        await gw.record(
-            ctx,
-            status=200,
-            usage=TokenUsage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
-        )
-        return json_response(completion, headers=ctx.response_headers())
-    if family.chat_api is ChatApi.NONE:
+    chat_api = plan.model.family.chat_api
+    if chat_api is ChatApi.INVOKE:
+        return await _chat_via_invoke(gw, ctx, body, options)
+    if chat_api is ChatApi.NONE:
         raise GatewayError(
             ErrorKind.INVALID_REQUEST,
-            f"model {requested!r} is an embedding model; use /v1/embeddings",
+            f"model {plan.model.requested!r} is an embedding model; use /v1/embeddings",
             param="model",
         )
+    return await _chat_via_converse(gw, ctx, body, options)
+
+
+async def _chat_via_converse(
+    gw: Gateway, ctx: RequestContext, body: dict[str, Any], options: openai.OpenAIOptions
+) -> Response:
+    assert ctx.plan is not None
+    requested, family = ctx.plan.model.requested, ctx.plan.model.family
     media = await _media(gw, openai.image_urls(body))
     call = openai.openai_to_converse(body, family, options, media=media)
     ctx.notes.update(call.notes)
+    completion_id, created = openai.new_completion_id(), int(time.time())
     if call.stream:
-        stream, first = await gw.open_stream(ctx, lambda a: gw.dispatcher.converse_stream(a, call.request))
         transcoder = OpenAIStreamTranscoder(
             model=requested,
             completion_id=completion_id,
             created=created,
             call=call,
-            include_usage=include_usage,
+            include_usage=_include_usage(body),
         )
-        relay = gw.relay(
-            ctx, stream, first, transcoder.feed, transcoder.finish, transcoder.fail, lambda: transcoder.usage
-        )
-        return SSEResponse(relay, ctx.response_headers())
-    response = await unless_disconnected(
-        ctx.request.receive, lambda: gw.run(ctx, lambda a: gw.dispatcher.converse(a, call.request))
-    )
+        return await gw.stream(ctx, lambda a: gw.dispatcher.converse_stream(a, call.request), transcoder)
+    response = await gw.call(ctx, lambda a: gw.dispatcher.converse(a, call.request))
     completion = openai.converse_to_openai(
         response, model=requested, call=call, completion_id=completion_id, created=created
     )
@@ -198,16 +143,47 @@ async def chat_completions(gw: Gateway, ctx: RequestContext) -> Response:
     return json_response(completion, headers=ctx.response_headers())
 
 
-def _chunks(feed: Callable[[dict[str, Any]], bytes]) -> Callable[[dict[str, Any]], bytes]:
-    """Adapt InvokeModelWithResponseStream events (``{"chunk": {"bytes": ...}}``) to the native transcoder."""
+async def _chat_via_invoke(
+    gw: Gateway, ctx: RequestContext, body: dict[str, Any], options: openai.OpenAIOptions
+) -> Response:
+    """Families served by InvokeModel with their native body (Titan Text)."""
+    assert ctx.plan is not None
+    requested, family = ctx.plan.model.requested, ctx.plan.model.family
+    call = native.openai_to_invoke(body, family, options)
+    ctx.notes.update(call.notes)
+    completion_id, created = openai.new_completion_id(), int(time.time())
+    if call.stream:
+        transcoder = NativeChatStreamTranscoder(
+            model=requested,
+            completion_id=completion_id,
+            created=created,
+            call=call,
+            include_usage=_include_usage(body),
+            family=family,
+        )
+        return await gw.stream(ctx, lambda a: gw.dispatcher.invoke_model_stream(a, call.body), transcoder)
+    result = await gw.call(ctx, lambda a: gw.dispatcher.invoke_model(a, call.body))
+    completion = native.invoke_to_openai(
+        result.body,
+        family=family,
+        model=requested,
+        call=call,
+        completion_id=completion_id,
+        created=created,
+        input_tokens_header=result.input_tokens,
+    )
+    usage = completion.get("usage") or {}
+    await gw.record(
+        ctx,
+        status=200,
+        usage=TokenUsage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+    )
+    return json_response(completion, headers=ctx.response_headers())
 
-    def feed_event(event: dict[str, Any]) -> bytes:
-        chunk = event.get("chunk")
-        if not chunk or "bytes" not in chunk:
-            return b""
-        return feed(orjson.loads(chunk["bytes"]))
 
-    return feed_event
+def _include_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
 # -- OpenAI Embeddings ----------------------------------------------------------------------------

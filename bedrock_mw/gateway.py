@@ -16,13 +16,14 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 from starlette.requests import Request
+from starlette.responses import Response
 
 from .auth import authenticate, check_model_allowed
 from .config import GatewayConfig, ProviderConfig, VirtualKeyConfig
 from .dispatch import BedrockStream, Dispatcher, UpstreamError, request_id_of
 from .errors import Dialect, ErrorKind, GatewayError
 from .guidance import explain, explain_all
-from .http import read_json
+from .http import SSEResponse, read_json, unless_disconnected
 from .limits import Lease, Limiter, create_limiter
 from .model_ids import Catalogue, resolve_model
 from .observability import Observer, default_observers
@@ -38,6 +39,7 @@ from .stores import (
     resolve_alias_store,
     resolve_store,
 )
+from .stream import StreamTranscoder
 from .translate.types import TokenUsage
 
 log = logging.getLogger("bedrock_mw")
@@ -243,15 +245,26 @@ class Gateway:
 
         return await self.run(ctx, first_event)
 
+    async def call(self, ctx: RequestContext, call: Callable[[Attempt], Awaitable[T]]) -> T:
+        """A non-streamed call through the plan, abandoned at once if the caller disconnects."""
+        return await unless_disconnected(ctx.request.receive, lambda: self.run(ctx, call))
+
+    async def stream(
+        self,
+        ctx: RequestContext,
+        opener: Callable[[Attempt], Awaitable[BedrockStream]],
+        transcoder: StreamTranscoder,
+    ) -> Response:
+        """Open a stream through the plan (falling over before its first event) and relay it as SSE."""
+        upstream, first = await self.open_stream(ctx, opener)
+        return SSEResponse(self.relay(ctx, upstream, first, transcoder), ctx.response_headers())
+
     async def relay(
         self,
         ctx: RequestContext,
         stream: BedrockStream,
         first: dict[str, Any] | None,
-        feed: Callable[[dict[str, Any]], bytes],
-        finish: Callable[[], bytes],
-        fail: Callable[[GatewayError], bytes],
-        usage: Callable[[], TokenUsage],
+        transcoder: StreamTranscoder,
     ) -> AsyncIterator[bytes]:
         """Transcode an open stream event by event; the upstream is closed however this ends."""
         status = 200
@@ -259,24 +272,26 @@ class Gateway:
         try:
             if first is not None:
                 ctx.first_token_at = time.perf_counter()
-                yield feed(first)
+                yield transcoder.feed(first)
             async for event in stream:
-                yield feed(event)
-            yield finish()
+                yield transcoder.feed(event)
+            yield transcoder.finish()
         except UpstreamError as err:
             explained = explain(err)
             status, error_type = explained.http_status, explained.kind.value
-            yield fail(explained)
+            yield transcoder.fail(explained)
         except GatewayError as err:
             status, error_type = err.http_status, err.kind.value
-            yield fail(err)
+            yield transcoder.fail(err)
         except BaseException:
             status, error_type = 499, "client_disconnected"
             raise
         finally:
             stream.close()
             with anyio.CancelScope(shield=True):
-                await self.record(ctx, status=status, usage=usage(), stream=True, error_type=error_type)
+                await self.record(
+                    ctx, status=status, usage=transcoder.usage, stream=True, error_type=error_type
+                )
 
     # -- respond --------------------------------------------------------------------------------
     async def record(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from bedrock_mw.families import ModelFamily, NativeBody
 from bedrock_mw.stream.openai import ChunkWriter
 from bedrock_mw.translate.native import native_finish_reason
@@ -36,7 +38,14 @@ class NativeChatStreamTranscoder(ChunkWriter):
         self._output_key = "totalOutputTextTokenCount" if titan else "generation_token_count"
         self._leading = True  # the models open with whitespace the non-streamed answer trims too
 
-    def feed(self, chunk: dict[str, Any]) -> bytes:
+    def feed(self, event: dict[str, Any]) -> bytes:
+        """Translate one InvokeModelWithResponseStream event (``{"chunk": {"bytes": ...}}``)."""
+        chunk = event.get("chunk")
+        if not chunk or "bytes" not in chunk:
+            return b""
+        return self.feed_chunk(orjson.loads(chunk["bytes"]))
+
+    def feed_chunk(self, chunk: dict[str, Any]) -> bytes:
         """Translate one decoded native chunk into zero or more SSE frames."""
         if self._closed:
             return b""

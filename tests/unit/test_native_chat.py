@@ -204,7 +204,7 @@ def test_titan_stream_golden() -> None:
     t = titan_stream(include_usage=True)
     out = (
         b"".join(
-            t.feed(c)
+            t.feed_chunk(c)
             for c in [
                 {
                     "outputText": "\n",
@@ -244,12 +244,12 @@ def test_titan_stream_golden() -> None:
 def test_titan_stream_length_and_failure() -> None:
     t = titan_stream()
     first = frames(
-        t.feed({"outputText": "abc", "completionReason": "LENGTH", "totalOutputTextTokenCount": 9})
+        t.feed_chunk({"outputText": "abc", "completionReason": "LENGTH", "totalOutputTextTokenCount": 9})
     )
     assert first[-1]["choices"][0]["finish_reason"] == "length"
     assert t.usage.output_tokens == 9
     t2 = titan_stream()
-    t2.feed({"outputText": "abc"})
+    t2.feed_chunk({"outputText": "abc"})
     error = frames(t2.fail(GatewayError(ErrorKind.TIMEOUT, "slow")))
     assert error == [
         {"error": {"message": "slow", "type": "timeout_error", "param": None, "code": "timeout"}}
@@ -266,10 +266,10 @@ def test_llama_stream() -> None:
         call=InvokeCall(body={}),
         include_usage=False,
     )
-    out = t.feed(
+    out = t.feed_chunk(
         {"generation": "Hi", "prompt_token_count": 4, "generation_token_count": 1, "stop_reason": None}
     )
-    out += t.feed(
+    out += t.feed_chunk(
         {"generation": "!", "prompt_token_count": None, "generation_token_count": 2, "stop_reason": "stop"}
     )
     out += t.finish()
