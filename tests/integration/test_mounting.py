@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route
 
 from bedrock_mw import GatewayMiddleware, create_gateway, gateway_lifespan
 from bedrock_mw.testing import BedrockEmulator
-from example_app.sdk_clients import anthropic_client, asgi_http_client, openai_client, sdk_http_module
+from bedrock_mw.testing.sdk import anthropic_client, asgi_http_client, openai_client, sdk_http_module
 
 pytestmark = pytest.mark.anyio
 
