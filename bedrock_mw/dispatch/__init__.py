@@ -1,8 +1,10 @@
-"""The dispatcher: the only module that imports aiobotocore.
+"""The dispatcher: the only package that imports aiobotocore.
 
 It owns one Bedrock Runtime client per (provider, region, endpoint, credentials), created on first
 use and reused, and turns every botocore failure into an :class:`UpstreamError` in exactly one place
-(:func:`_upstream_errors`), so no foreign exception type reaches the app.
+(:func:`_upstream_errors`), so no foreign exception type reaches the app. Converse and ConverseStream,
+the hot calls, go through a lean client (``_runtime``, ``_wire``) built on botocore's own wire
+pieces; aiobotocore resolves endpoints and credentials and makes every other call.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import aiohttp
 import anyio
 import orjson
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredentials
 from aiobotocore.session import AioSession
+from botocore.credentials import Credentials
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -34,7 +38,8 @@ from botocore.exceptions import (
 )
 from botocore.tokens import FrozenAuthToken
 
-from .config import AccessKeysAuth, ApiKeyAuth, AssumeRole, DefaultChainAuth, ProviderConfig
+from ..config import AccessKeysAuth, ApiKeyAuth, AssumeRole, DefaultChainAuth, ProviderConfig
+from ._runtime import RuntimeClient
 
 log = logging.getLogger("bedrock_mw.dispatch")
 
@@ -131,14 +136,16 @@ def _upstream_errors(operation: str, target: Target, *, mid_stream: bool = False
         TokenRetrievalError,
     ) as exc:
         raise UpstreamError("CredentialsError", _safe(exc), 401, **where) from None  # type: ignore[arg-type]
-    except (ConnectTimeoutError, EndpointConnectionError) as exc:
+    except (ConnectTimeoutError, EndpointConnectionError, aiohttp.ConnectionTimeoutError) as exc:
+        # (aiohttp's connect timeout is also a TimeoutError: it is a connection failure, not a slow answer.)
         raise UpstreamError("ConnectionError", _safe(exc), 502, **where) from None  # type: ignore[arg-type]
     except (ReadTimeoutError, TimeoutError) as exc:
         raise UpstreamError("Timeout", _safe(exc) or "no answer in time", 504, **where) from None  # type: ignore[arg-type]
     except BotoCoreError as exc:
         raise UpstreamError("ConnectionError", _safe(exc), 502, **where) from None  # type: ignore[arg-type]
-    except OSError as exc:
-        # aiohttp's connection errors are OSErrors; they carry host and port, never credentials.
+    except (OSError, aiohttp.ClientError) as exc:
+        # aiohttp's connection errors (OSErrors, or its own for a dropped connection) carry host
+        # and port, never credentials.
         raise UpstreamError("ConnectionError", f"{type(exc).__name__}: {exc}", 502, **where) from None  # type: ignore[arg-type]
 
 
@@ -293,14 +300,55 @@ def _client_config(provider: ProviderConfig) -> AioConfig:
         parameter_validation=False,
         tcp_keepalive=True,
         user_agent_extra="bedrock-mw",
+        # botocore's JSON model files load in a thread, not on the event loop.
+        warm_up_loader_caches=True,
     )
+
+
+@dataclass(eq=False, slots=True)
+class _Pooled:
+    provider: ProviderConfig
+    fingerprint: str
+    client: Any
+    runtime: RuntimeClient
+    stack: contextlib.AsyncExitStack
+
+
+async def _runtime_client(
+    provider: ProviderConfig, region: str, client: Any, session: AioSession, kwargs: dict[str, Any]
+) -> RuntimeClient:
+    """The lean Converse client beside an aiobotocore client: same endpoint, same credentials."""
+    auth = provider.auth
+    common: dict[str, Any] = {
+        "max_connections": provider.max_connections,
+        "connect_timeout_s": provider.timeouts.connect_s,
+    }
+    endpoint = client.meta.endpoint_url
+    if isinstance(auth, ApiKeyAuth):
+        return RuntimeClient(endpoint, region, token=auth.api_key.get_secret_value(), **common)
+    if kwargs:
+        credentials: Any = _StaticCredentials(
+            kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"], kwargs.get("aws_session_token")
+        )
+    else:
+        credentials = await session.get_credentials()  # the session's own, cached: no second lookup
+        if credentials is None:
+            raise NoCredentialsError()
+    return RuntimeClient(endpoint, region, credentials=credentials, **common)
+
+
+class _StaticCredentials(Credentials):  # type: ignore[misc]
+    """Fixed keys, with the awaitable ``get_frozen_credentials`` of aiobotocore's credentials."""
+
+    async def get_frozen_credentials(self) -> Any:
+        return super().get_frozen_credentials()
 
 
 class ClientPool:
     """One aiobotocore client per (provider, region, endpoint, credentials), created lazily, reused."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[str, str], tuple[str, Any, contextlib.AsyncExitStack]] = {}
+        self._clients: dict[tuple[str, str], _Pooled] = {}
         self._lock = anyio.Lock()
         self._closed = False
 
@@ -308,20 +356,34 @@ class ClientPool:
         return len(self._clients)
 
     async def client(self, provider: ProviderConfig, region: str) -> Any:
-        """The client for this provider and region; rebuilt when the provider's credentials changed."""
+        """The aiobotocore client for this provider and region; rebuilt when its credentials changed."""
+        return (await self._entry(provider, region)).client
+
+    async def runtime(self, provider: ProviderConfig, region: str) -> RuntimeClient:
+        """The lean Converse client for this provider and region (same lifetime as :meth:`client`)."""
+        entry = self._clients.get((provider.id, region))
+        # Provider configs are frozen: the same object cannot have changed credentials.
+        if entry is not None and entry.provider is provider:
+            return entry.runtime
+        return (await self._entry(provider, region)).runtime
+
+    async def _entry(self, provider: ProviderConfig, region: str) -> _Pooled:
         slot = (provider.id, region)
-        fingerprint = _credential_fingerprint(provider)
         entry = self._clients.get(slot)
-        if entry is not None and entry[0] == fingerprint:
-            return entry[1]
+        if entry is not None and entry.provider is provider:
+            return entry
+        fingerprint = _credential_fingerprint(provider)
+        if entry is not None and entry.fingerprint == fingerprint:
+            entry.provider = provider
+            return entry
         async with self._lock:
             entry = self._clients.get(slot)
-            if entry is not None and entry[0] == fingerprint:
-                return entry[1]
+            if entry is not None and entry.fingerprint == fingerprint:
+                return entry
             if entry is not None:
                 # Credentials were rotated: later calls use the new client, the old one closes.
                 del self._clients[slot]
-                await entry[2].aclose()
+                await entry.stack.aclose()
             session, kwargs = _session_for(provider, region)
             stack = contextlib.AsyncExitStack()
             try:
@@ -334,20 +396,22 @@ class ClientPool:
                         **kwargs,
                     )
                 )
+                runtime = await _runtime_client(provider, region, client, session, kwargs)
+                stack.push_async_callback(runtime.aclose)
             except BaseException:
                 await stack.aclose()
                 raise
-            self._clients[slot] = (fingerprint, client, stack)
-            return client
+            entry = self._clients[slot] = _Pooled(provider, fingerprint, client, runtime, stack)
+            return entry
 
     async def aclose(self) -> None:
         """Close every client (the app's shutdown)."""
         async with self._lock:
             entries = list(self._clients.values())
             self._clients.clear()
-        for _, _, stack in entries:
+        for entry in entries:
             with contextlib.suppress(Exception):
-                await stack.aclose()
+                await entry.stack.aclose()
 
     async def check_credentials(self, provider: ProviderConfig) -> None:
         """Resolve the provider's credentials now (for readiness); raises UpstreamError on failure."""
@@ -380,6 +444,19 @@ def _header_int(headers: dict[str, str], name: str) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _deadline(seconds: float) -> contextlib.AbstractAsyncContextManager[Any]:
+    """A timeout for one call: asyncio's own where it runs (a fraction of anyio's cost), else anyio's."""
+    if _on_asyncio():
+        return asyncio.timeout(seconds)
+    return _anyio_deadline(seconds)
+
+
+@contextlib.asynccontextmanager
+async def _anyio_deadline(seconds: float) -> AsyncIterator[None]:
+    with anyio.fail_after(seconds):
+        yield
 
 
 def _on_asyncio() -> bool:
@@ -499,7 +576,7 @@ class BedrockStream:
     async def first(self, within_s: float) -> dict[str, Any] | None:
         """Wait for the first event (bounded by the first-byte timeout); None if the stream is empty."""
         with _upstream_errors(self._operation, self._target):
-            with anyio.fail_after(within_s):
+            async with _deadline(within_s):
                 try:
                     event: dict[str, Any] = await self._events.__anext__()
                 except StopAsyncIteration:
@@ -531,21 +608,20 @@ class Dispatcher:
         """Converse; returns botocore's parsed response."""
         t = target.provider.timeouts
         with _upstream_errors("Converse", target):
-            client = await self.pool.client(target.provider, target.region)
-            with anyio.fail_after(t.total_s):
-                response: dict[str, Any] = await client.converse(modelId=target.model_id, **request)
-        return response
+            runtime = await self.pool.runtime(target.provider, target.region)
+            async with _deadline(t.total_s):
+                return await runtime.converse(target.model_id, request)
 
     async def converse_stream(self, target: Target, request: dict[str, Any]) -> BedrockStream:
         """ConverseStream; returns the open stream once Bedrock accepted the call."""
         t = target.provider.timeouts
         deadline = anyio.current_time() + t.total_s
         with _upstream_errors("ConverseStream", target):
-            client = await self.pool.client(target.provider, target.region)
-            with anyio.fail_after(t.first_byte_s):
-                response = await client.converse_stream(modelId=target.model_id, **request)
-        stream = BedrockStream(response["stream"], target, "ConverseStream", t.idle_s, deadline)
-        stream.request_id = response.get("ResponseMetadata", {}).get("RequestId")
+            runtime = await self.pool.runtime(target.provider, target.region)
+            async with _deadline(t.first_byte_s):
+                events = await runtime.converse_stream(target.model_id, request)
+        stream = BedrockStream(events, target, "ConverseStream", t.idle_s, deadline)
+        stream.request_id = events.request_id
         return stream
 
     async def invoke_model(self, target: Target, body: dict[str, Any]) -> InvokeResult:
