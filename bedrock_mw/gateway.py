@@ -161,7 +161,7 @@ class Gateway:
     async def read_body(self, ctx: RequestContext) -> dict[str, Any]:
         """The JSON body, bounded by ``limits.max_body_bytes``; logged only when ``log_bodies`` is on."""
         body: dict[str, Any] = await read_json(ctx.request, self.config.limits.max_body_bytes)
-        if self.config.observability.log_bodies:
+        if self.config.observability.log_bodies and log.isEnabledFor(logging.INFO):
             log.info("request body", extra={"request_id": ctx.request_id, "body": body})
         return body
 
@@ -206,17 +206,18 @@ class Gateway:
                 result = await call(attempt)
             except UpstreamError as err:
                 failures.append(err)
-                log.info(
-                    "attempt failed",
-                    extra={
-                        "request_id": ctx.request_id,
-                        "provider": attempt.provider.id,
-                        "region": attempt.region,
-                        "model_id": attempt.model_id,
-                        "error": err.code,
-                        "status": err.status,
-                    },
-                )
+                if log.isEnabledFor(logging.INFO):
+                    log.info(
+                        "attempt failed",
+                        extra={
+                            "request_id": ctx.request_id,
+                            "provider": attempt.provider.id,
+                            "region": attempt.region,
+                            "model_id": attempt.model_id,
+                            "error": err.code,
+                            "status": err.status,
+                        },
+                    )
                 if err.request_id:
                     ctx.upstream_request_id = err.request_id
                 if not is_retryable(err.status, err.code):
@@ -323,7 +324,7 @@ class Gateway:
             error_type=error_type,
             key_metadata=dict(ctx.key.metadata) if ctx.key else {},
         )
-        if self.config.observability.access_log:
+        if self.config.observability.access_log and log.isEnabledFor(logging.INFO):
             log.info(
                 "request",
                 extra={

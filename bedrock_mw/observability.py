@@ -103,8 +103,22 @@ class GenAITracer:
 
         self._trace = trace
         self._tracer = tracer if tracer is not None else trace.get_tracer("bedrock_mw")
+        # With no TracerProvider configured, the API's tracer is a no-op that still costs attribute
+        # building and a span object per request: skip it until a real provider is set.
+        self._live = tracer is not None
+
+    def _tracing(self) -> bool:
+        if not self._live:
+            provider = self._trace.get_tracer_provider()
+            # A provider once set stays set, so the verdict is cached only when it is yes.
+            self._live = not isinstance(
+                provider, self._trace.ProxyTracerProvider | self._trace.NoOpTracerProvider
+            )
+        return self._live
 
     def observe(self, record: UsageRecord) -> None:
+        if not self._tracing():
+            return
         operation = _OPERATIONS.get(record.endpoint, record.endpoint)
         end_ns = time.time_ns()
         start_ns = end_ns - int(record.latency_s * 1e9)
