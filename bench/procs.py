@@ -112,7 +112,12 @@ def start_emulator(workdir: Path) -> Server:
 
 
 def gateway_config(emulator: Server) -> dict[str, Any]:
-    """The gateway's config: one provider (the emulator), one key; defaults everywhere else."""
+    """The gateway's config: one provider (the emulator), one key with limits, metrics on.
+
+    Every per-request feature is on, as the targets ask: authentication, the routing plan, per-key
+    limits (high enough never to refuse, so they are checked and counted but never bite), the access
+    log call and Prometheus metrics.
+    """
     return {
         "providers": [
             {
@@ -128,7 +133,19 @@ def gateway_config(emulator: Server) -> dict[str, Any]:
                 "max_connections": 1100,
             }
         ],
-        "virtual_keys": [{"id": "bench", "key": VIRTUAL_KEY, "providers": ["emulator"]}],
+        "virtual_keys": [
+            {
+                "id": "bench",
+                "key": VIRTUAL_KEY,
+                "providers": ["emulator"],
+                "limits": {
+                    "max_concurrent": 100_000,
+                    "requests_per_minute": 100_000_000,
+                    "tokens_per_minute": 1_000_000_000_000,
+                },
+            }
+        ],
+        "observability": {"metrics": True},
     }
 
 
