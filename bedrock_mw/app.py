@@ -6,10 +6,11 @@ authenticate → resolve alias and route → translate → dispatch → transcod
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from starlette.applications import Starlette
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .config import GatewayConfig, load_config
+from .config import ConfigError, GatewayConfig, load_config
 from .dispatch import Destination, Dispatcher, UpstreamError
 from .errors import Dialect, ErrorKind, GatewayError
 from .families import ChatApi
@@ -304,6 +305,18 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response(err, _dialect_of(request))
 
 
+def _import_hook(path: str) -> UsageHook:
+    """The usage hook named in the config as ``module:function`` (for ``bedrock-mw serve``)."""
+    module_name, _, name = path.partition(":")
+    try:
+        hook = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"usage_hook {path!r} cannot be imported: {exc}") from None
+    if not callable(hook):
+        raise ConfigError(f"usage_hook {path!r} is not callable")
+    return cast(UsageHook, hook)
+
+
 def _metrics_endpoint(metrics: PrometheusMetrics) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         body, content_type = metrics.render()
@@ -330,6 +343,8 @@ def create_gateway(
     ASGI transport); when a lifespan runs, shutdown closes them.
     """
     cfg = load_config(config)
+    if usage_hook is None and cfg.usage_hook is not None:
+        usage_hook = _import_hook(cfg.usage_hook)
     gateway = Gateway(
         cfg,
         credential_store=credential_store,

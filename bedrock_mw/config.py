@@ -232,6 +232,7 @@ class GatewayConfig(_Model):
     supported_betas: list[str] | None = None
     model_catalogue: dict[str, str] = Field(default_factory=dict)
     max_cache_points: int = Field(4, ge=0)
+    usage_hook: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     limits: LimitsConfig = LimitsConfig()
     probes: ProbesConfig = ProbesConfig()
     observability: ObservabilityConfig = ObservabilityConfig()

@@ -116,7 +116,7 @@ def gateway_config(emulator: Server) -> dict[str, Any]:
 
     Every per-request feature is on, as the targets ask: authentication, the routing plan, per-key
     limits (high enough never to refuse, so they are checked and counted but never bite), the access
-    log call and Prometheus metrics.
+    log call, Prometheus metrics and a usage hook (``bench.hooks:tally``).
     """
     return {
         "providers": [
@@ -146,6 +146,7 @@ def gateway_config(emulator: Server) -> dict[str, Any]:
             }
         ],
         "observability": {"metrics": True},
+        "usage_hook": "bench.hooks:tally",
     }
 
 

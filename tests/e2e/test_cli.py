@@ -195,3 +195,46 @@ def test_the_emulator_command_serves_bedrock_on_the_given_port() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+RECORDS: list[Any] = []
+
+
+async def record_usage(record: Any) -> None:
+    RECORDS.append(record)
+
+
+@pytest.mark.anyio
+async def test_a_usage_hook_named_in_the_config_is_imported_and_called(
+    bedrock_emulator: BedrockEmulator,
+) -> None:
+    from bedrock_mw import create_gateway
+    from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
+
+    RECORDS.clear()
+    cfg = {**emulator_gateway_config(bedrock_emulator), "usage_hook": f"{__name__}:record_usage"}
+    app = create_gateway(cfg)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+        r = await http.post(
+            "/v1/messages",
+            headers={"x-api-key": "vk-test"},
+            json={
+                "model": "amazon.nova-lite-v1:0",
+                "max_tokens": 8,
+                "messages": [{"role": "user", "content": "a b"}],
+            },
+        )
+    assert r.status_code == 200
+    assert [(rec.key_id, rec.usage.output_tokens) for rec in RECORDS] == [("test", 3)]
+    await app.state.gateway.aclose()
+
+
+def test_a_usage_hook_that_cannot_be_imported_fails_start_up_naming_it(
+    bedrock_emulator: BedrockEmulator,
+) -> None:
+    from bedrock_mw import ConfigError, create_gateway
+    from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
+
+    cfg = {**emulator_gateway_config(bedrock_emulator), "usage_hook": "no_such_module_here:hook"}
+    with pytest.raises(ConfigError, match="no_such_module_here:hook"):
+        create_gateway(cfg)

@@ -1,0 +1,155 @@
+"""An open Bedrock event stream with first-event, idle and total deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+
+from ._errors import Target, _upstream_errors
+
+
+def _deadline(seconds: float) -> contextlib.AbstractAsyncContextManager[Any]:
+    """A timeout for one call: asyncio's own where it runs (a fraction of anyio's cost), else anyio's."""
+    if _on_asyncio():
+        return asyncio.timeout(seconds)
+    return _anyio_deadline(seconds)
+
+
+@contextlib.asynccontextmanager
+async def _anyio_deadline(seconds: float) -> AsyncIterator[None]:
+    with anyio.fail_after(seconds):
+        yield
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # another backend (trio): the portable path
+        return False
+    return True
+
+
+class _IdleWatchdog:
+    """Bounds each wait for an upstream event by the idle timeout and the total deadline.
+
+    One timer per stream, re-armed only when it fires, instead of a cancel scope per event: a
+    stream of a thousand events sets two attributes per event, not a thousand timers.
+    """
+
+    def __init__(self, idle_s: float, deadline: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._idle_s = idle_s
+        self._deadline = deadline
+        self._handle: asyncio.TimerHandle | None = None
+        self._wait_started = 0.0
+        self._waiting = False
+        self.fired = False
+
+    def begin(self) -> None:
+        """A wait for the next event starts now (TimeoutError if the deadline already passed)."""
+        now = self._loop.time()
+        if now >= self._deadline:
+            raise TimeoutError()
+        self._wait_started = now
+        self._waiting = True
+        if self._handle is None:
+            self._handle = self._loop.call_at(min(now + self._idle_s, self._deadline), self._check)
+
+    def end(self) -> None:
+        self._waiting = False
+
+    def _check(self) -> None:
+        self._handle = None
+        if not self._waiting or self._task is None:
+            return  # the next begin() re-arms
+        due = min(self._wait_started + self._idle_s, self._deadline)
+        if self._loop.time() < due:
+            self._handle = self._loop.call_at(due, self._check)
+            return
+        self.fired = True
+        self._task.cancel()
+
+    def expired(self) -> bool:
+        """Whether a cancellation just caught was this watchdog's own (and nobody else's)."""
+        if not self.fired or self._task is None:
+            return False
+        self.fired = False
+        return self._task.uncancel() == 0
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class BedrockStream:
+    """An open Bedrock event stream: iterate events with per-event idle timeouts; always close it."""
+
+    def __init__(self, raw: Any, target: Target, operation: str, idle_s: float, deadline: float) -> None:
+        self._raw = raw
+        self._events = raw.__aiter__()
+        self._target = target
+        self._operation = operation
+        self._idle_s = idle_s
+        self._deadline = deadline
+        self.request_id: str | None = None
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate_asyncio() if _on_asyncio() else self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            timeout = min(self._idle_s, max(0.0, self._deadline - anyio.current_time()))
+            with _upstream_errors(self._operation, self._target, mid_stream=True):
+                with anyio.fail_after(timeout):
+                    try:
+                        event = await self._events.__anext__()
+                    except StopAsyncIteration:
+                        return
+            yield event
+
+    async def _iterate_asyncio(self) -> AsyncIterator[dict[str, Any]]:
+        # The same contract as _iterate, at a fraction of its cost per event (see _IdleWatchdog).
+        watchdog = _IdleWatchdog(self._idle_s, self._deadline)
+        next_event = self._events.__anext__
+        try:
+            while True:
+                try:
+                    watchdog.begin()
+                    try:
+                        event = await next_event()
+                    finally:
+                        watchdog.end()
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if not watchdog.expired():
+                        raise
+                    with _upstream_errors(self._operation, self._target, mid_stream=True):
+                        raise TimeoutError() from None
+                except Exception:
+                    with _upstream_errors(self._operation, self._target, mid_stream=True):
+                        raise
+                yield event
+        finally:
+            watchdog.stop()
+
+    async def first(self, within_s: float) -> dict[str, Any] | None:
+        """Wait for the first event (bounded by the first-byte timeout); None if the stream is empty."""
+        with _upstream_errors(self._operation, self._target):
+            async with _deadline(within_s):
+                try:
+                    event: dict[str, Any] = await self._events.__anext__()
+                except StopAsyncIteration:
+                    return None
+        return event
+
+    def close(self) -> None:
+        """Release the upstream connection at once (the caller left, or the stream ended)."""
+        with contextlib.suppress(Exception):
+            self._raw.close()
