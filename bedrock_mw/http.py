@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import anyio
 import orjson
@@ -46,16 +47,33 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     return body
 
 
+# Header values can carry caller-chosen text (names of dropped parameters and betas): anything but
+# printable ASCII is percent-encoded, so no value can split a header or fail latin-1 encoding.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F))
+
+
+def safe_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The headers with every value made safe to send (see ``_HEADER_SAFE``)."""
+    if not headers:
+        return {}
+    return {
+        name: value if value.isascii() and value.isprintable() else quote(value, safe=_HEADER_SAFE)
+        for name, value in headers.items()
+    }
+
+
 def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """A JSON response serialised with orjson."""
-    return Response(orjson.dumps(payload), status, dict(headers or {}), media_type="application/json")
+    return Response(orjson.dumps(payload), status, safe_headers(headers), media_type="application/json")
 
 
 def error_response(err: GatewayError, dialect: Dialect, headers: Mapping[str, str] | None = None) -> Response:
     """An error in the caller's dialect, with its status and headers (``retry-after``, request ids)."""
     merged = dict(headers or {})
     merged.update(err.response_headers())
-    return Response(error_body(err, dialect), err.status_for(dialect), merged, media_type="application/json")
+    return Response(
+        error_body(err, dialect), err.status_for(dialect), safe_headers(merged), media_type="application/json"
+    )
 
 
 # How much transcoded SSE a stream may hold while its client reads slowly; past it, upstream waits.
@@ -114,7 +132,7 @@ class SSEResponse(Response):
         self.status_code = 200
         self.background = None
         merged = {"cache-control": "no-cache", "x-accel-buffering": "no", **headers}
-        self.init_headers(merged)
+        self.init_headers(safe_headers(merged))
         self.raw_headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
