@@ -196,11 +196,7 @@ async def create_embeddings(gw: Gateway, ctx: RequestContext) -> Response:
     body = await gw.read_body(ctx)
     plan = await gw.route(ctx, body.get("model"))
     requested = plan.model.requested
-    drop = (
-        gw.config.drop_unsupported_params
-        if key.drop_unsupported_params is None
-        else key.drop_unsupported_params
-    )
+    drop = _openai_options(gw, key.drop_unsupported_params).drop_unsupported_params
     embed_plan = embeddings.plan_embeddings(
         body, plan.model.family, model=requested, drop_unsupported_params=drop
     )
