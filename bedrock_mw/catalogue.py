@@ -147,9 +147,11 @@ def normalise_model_id(base_model_id: str) -> str:
 class Catalogue:
     """Anthropic API model names → Bedrock model strings, built in and extended by the config."""
 
-    __slots__ = ("_names",)
+    __slots__ = ("_arn_models", "_names")
 
-    def __init__(self, extra: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, extra: Mapping[str, str] | None = None, arn_models: Mapping[str, str] | None = None
+    ) -> None:
         # Names compare case-insensitively; ``extra`` (config.model_catalogue) wins over built-ins.
         # Its targets may be any model string the router accepts: bare ids, profiles, ARNs, and
         # "bedrock/<region>/..." forms.
@@ -157,6 +159,13 @@ class Catalogue:
         for name, target in _BUILTIN_NAMES.items():
             names.setdefault(name, target)
         self._names = names
+        # Application-inference-profile and provisioned-model ARNs do not name their model: the
+        # config says which one each serves (config.arn_models), for the family table and CountTokens.
+        self._arn_models = {arn: normalise_model_id(model) for arn, model in (arn_models or {}).items()}
+
+    def model_behind(self, arn: str) -> str | None:
+        """The base model an opaque (application profile, provisioned) ARN serves, when configured."""
+        return self._arn_models.get(arn)
 
     def lookup(self, name: str) -> str | None:
         """The Bedrock model string an API model name stands for, if it is a catalogue name."""

@@ -231,11 +231,27 @@ class GatewayConfig(_Model):
     allow_url_fetch: bool = False
     supported_betas: list[str] | None = None
     model_catalogue: dict[str, str] = Field(default_factory=dict)
+    arn_models: dict[str, str] = Field(default_factory=dict)
     max_cache_points: int = Field(4, ge=0)
     usage_hook: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     limits: LimitsConfig = LimitsConfig()
     probes: ProbesConfig = ProbesConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
+
+    @field_validator("arn_models")
+    @classmethod
+    def _arn_models_shape(cls, value: dict[str, str]) -> dict[str, str]:
+        for arn, model in value.items():
+            if not re.match(
+                r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:(application-inference-profile|provisioned-model)/.+$",
+                arn,
+            ):
+                raise ValueError(f"{arn!r} is not an application-inference-profile or provisioned-model ARN")
+            if not re.match(r"^[a-z0-9-]+\.[A-Za-z0-9._:-]+$", model):
+                raise ValueError(
+                    f"{model!r} (for {arn}) is not a base Bedrock model id like 'anthropic.claude-...'"
+                )
+        return value
 
     @model_validator(mode="after")
     def _references(self) -> GatewayConfig:

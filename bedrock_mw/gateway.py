@@ -134,7 +134,7 @@ class Gateway:
             alias_store if alias_store is not None else StaticAliasStore(config)
         )
         self.dispatcher = dispatcher if dispatcher is not None else Dispatcher()
-        self.catalogue = Catalogue(config.model_catalogue)
+        self.catalogue = Catalogue(config.model_catalogue, config.arn_models)
         self.usage_hook = usage_hook
         self.key_resolver = key_resolver
         self.limiter: Limiter = limiter if limiter is not None else create_limiter(config.limits)

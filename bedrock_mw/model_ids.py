@@ -290,4 +290,8 @@ async def resolve_model(
     ref = _parse_target(rest, region)
     if ref is None:
         raise await _not_found(requested, target, key, aliases, catalogue)
+    if ref.kind in ("application-inference-profile-arn", "provisioned-model-arn"):
+        behind = catalogue.model_behind(ref.model_id)
+        if behind is not None:
+            ref = replace(ref, base_model_id=behind, family=family_of(behind))
     return replace(ref, requested=requested, alias=None if target is None else requested)

@@ -525,3 +525,26 @@ async def test_rotated_provider_credentials_rebuild_the_pooled_client(
     assert len(pool) == 1  # the old client was closed and replaced, not kept beside the new one
     await app.state.gateway.aclose()
     assert len(pool) == 0
+
+
+async def test_an_application_profile_arn_with_a_configured_model_counts_tokens_on_that_model(
+    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
+) -> None:
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/t3amh4iku9xy"
+    cfg = two_region_config(bedrock_emulator)
+    cfg["arn_models"] = {arn: "anthropic.claude-3-5-haiku-20241022-v1:0"}
+    gateway = serve_gateway(cfg)
+    body = message(
+        arn, system=[{"type": "text", "text": "cached " * 50, "cache_control": {"type": "ephemeral"}}]
+    )
+    sent = await post(gateway, body)
+    assert sent.status_code == 200, sent.text
+    assert bedrock_emulator.log.entries[-1].model_id == arn
+    # The family is known, so the cache point was kept (not dropped as for an unknown model).
+    assert "x-bedrock-mw-dropped-cache-control" not in sent.headers
+    assert sent.json()["usage"]["cache_creation_input_tokens"] > 0
+    counted = await post(
+        gateway, {k: v for k, v in body.items() if k != "max_tokens"}, path="/v1/messages/count_tokens"
+    )
+    assert counted.status_code == 200, counted.text
+    assert bedrock_emulator.log.entries[-1].model_id == "anthropic.claude-3-5-haiku-20241022-v1:0"

@@ -416,3 +416,35 @@ async def test_configured_catalogue_targets_may_pin_a_region() -> None:
     with pytest.raises(GatewayError) as caught:
         await resolve_model("bedrock/us-east-1/house-model", _key(), StaticAliasStore(), catalogue)
     assert caught.value.kind is ErrorKind.INVALID_REQUEST
+
+
+APP_PROFILE = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123"
+
+
+@pytest.mark.anyio
+async def test_a_configured_application_profile_arn_resolves_to_its_models_family() -> None:
+    catalogue = Catalogue(arn_models={APP_PROFILE: "anthropic.claude-haiku-4-5-20251001"})
+    ref = await resolve_model(APP_PROFILE, _key(), StaticAliasStore(), catalogue)
+    assert (ref.model_id, ref.region, ref.kind) == (
+        APP_PROFILE,
+        "us-east-1",
+        "application-inference-profile-arn",
+    )
+    assert ref.base_model_id == HAIKU_45
+    assert ref.family.prompt_caching
+
+
+@pytest.mark.anyio
+async def test_an_unconfigured_application_profile_arn_keeps_the_unknown_family() -> None:
+    ref = await resolve_model(APP_PROFILE, _key(), StaticAliasStore(), Catalogue())
+    assert ref.base_model_id == APP_PROFILE
+    assert ref.family.name == "unknown"
+
+
+def test_arn_models_must_map_opaque_arns_to_base_ids() -> None:
+    from bedrock_mw.config import ConfigError, load_config
+
+    ok = load_config({"providers": [], "arn_models": {APP_PROFILE: "anthropic.claude-haiku-4-5-20251001"}})
+    assert ok.arn_models[APP_PROFILE].startswith("anthropic.")
+    with pytest.raises(ConfigError, match="arn_models"):
+        load_config({"providers": [], "arn_models": {"us.anthropic.claude": "anthropic.claude-haiku-4-5"}})
