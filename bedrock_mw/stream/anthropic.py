@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from bedrock_mw.errors import ErrorKind, GatewayError, anthropic_error_event
+from bedrock_mw.translate.anthropic_citations import anthropic_citation
 from bedrock_mw.translate.anthropic_response import (
     anthropic_stop_reason,
     anthropic_usage,
@@ -215,7 +216,14 @@ class AnthropicStreamTranscoder:
             if "signature" in reasoning:
                 out += self._delta(index, {"type": "signature_delta", "signature": reasoning["signature"]})
             return out
-        return b""  # citations, tool results and images have no Anthropic stream form here
+        if "citation" in delta:
+            citation = anthropic_citation(delta["citation"], self._call.document_titles)
+            if citation is None:
+                return b""  # a location kind Anthropic has no form for (see anthropic_citation)
+            # A citation opening its block (no text yet) starts it as Anthropic does: with a list.
+            out, index = self._ensure(cidx, "text", {"type": "text", "text": "", "citations": []})
+            return out + self._delta(index, {"type": "citations_delta", "citation": citation})
+        return b""  # tool results and images have no Anthropic stream form here
 
     def _close(self, converse_index: int) -> bytes:
         block = self._open.pop(converse_index)

@@ -43,6 +43,13 @@ def _block_events(index: int, block: dict[str, Any], words_per_delta: int) -> It
             yield "contentBlockDelta", {"contentBlockIndex": index, "delta": delta}
         delta = {"reasoningContent": {"signature": reasoning["signature"]}}
         yield "contentBlockDelta", {"contentBlockIndex": index, "delta": delta}
+    elif "citationsContent" in block:
+        # As Bedrock streams a cited block: its text first, then one citation delta per citation.
+        cited = block["citationsContent"]
+        for piece in text_deltas("".join(p["text"] for p in cited["content"]), words_per_delta):
+            yield "contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}}
+        for citation in cited["citations"]:
+            yield "contentBlockDelta", {"contentBlockIndex": index, "delta": {"citation": citation}}
     else:
         for piece in text_deltas(block["text"], words_per_delta):
             yield "contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}}

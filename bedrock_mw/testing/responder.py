@@ -10,6 +10,8 @@ Rules (also in docs/emulator.md):
     auto choice is preceded by the text "Calling <name>."; stopReason `tool_use`;
   * thinking on → first a reasoning block "Thinking about: <user text>" with an HMAC signature;
   * `outputConfig.textFormat` of type json_schema → the reply is the schema's example instance (JSON);
+  * a document with `citations.enabled` → a `citationsContent` block citing its first sentence
+    (citations.py);
   * stop sequences cut the text before the earliest match (stopReason `stop_sequence`), then
     maxTokens keeps the first maxTokens words (stopReason `max_tokens`).
 """
@@ -25,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from .citations import citation_block
 from .prompt_cache import CacheUsage
 from .schema_example import example_for_schema
 from .thinking import sign_thinking, thinking_config
@@ -174,6 +177,8 @@ def output_tokens(content: Sequence[Block]) -> int:
             total += words(block["reasoningContent"]["reasoningText"]["text"])
         elif "toolUse" in block:
             total += json_tokens(block["toolUse"]["input"])
+        elif "citationsContent" in block:
+            total += sum(words(part["text"]) for part in block["citationsContent"]["content"])
     return total
 
 
@@ -235,6 +240,8 @@ def answer_converse(request: Mapping[str, Any], plan: InputPlan, cache: CacheUsa
     elif (schema := _structured_output_schema(request)) is not None:
         # Structured output: the reply is the schema's example instance, as JSON text.
         content.append({"text": orjson.dumps(example_for_schema(schema)).decode()})
+    elif (cited := citation_block(messages)) is not None:
+        content.append(cited)
     else:
         inference = request.get("inferenceConfig") or {}
         max_tokens = inference.get("maxTokens")

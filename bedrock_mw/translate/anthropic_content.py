@@ -133,6 +133,7 @@ class ContentContext:
     cache_points: int = 0
     document_count: int = 0
     document_names: set[str] = field(default_factory=set)
+    document_titles: list[str | None] = field(default_factory=list)
 
     def cache_point(self, value: Any, path: str) -> dict[str, Any] | None:
         """Validate a ``cache_control`` value and count it; the Converse cachePoint to insert, if any."""
@@ -156,6 +157,7 @@ class ContentContext:
     def document_name(self, title: Any, path: str) -> str:
         """A Bedrock-legal, request-unique document name derived from ``title`` or ``document-N``."""
         self.document_count += 1
+        self.document_titles.append(None if title is None else as_str(title, path))
         name = ""
         if title is not None:
             name = _WHITESPACE.sub(" ", _DOC_NAME_JUNK.sub(" ", as_str(title, path))).strip()[:200].strip()
@@ -210,19 +212,18 @@ def image_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dict[s
     return {"image": {"format": IMAGE_FORMATS[media_type], "source": {"bytes": data}}}
 
 
-def _citations_off(block: dict[str, Any], path: str) -> None:
+def _citations_enabled(block: dict[str, Any], path: str) -> bool:
     citations = block.get("citations")
     if citations is None:
-        return
-    if as_dict(citations, f"{path}.citations").get("enabled") is True:
-        raise fail(f"{path}.citations", "citations are not supported by this gateway")
+        return False
+    enabled = as_dict(citations, f"{path}.citations").get("enabled")
+    return enabled is not None and as_bool(enabled, f"{path}.citations.enabled")
 
 
 def document_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dict[str, Any]:
     """An Anthropic ``document`` block as a Converse ``document`` block."""
     if not ctx.family.documents:
         raise fail(path, f"model family '{ctx.family.name}' does not accept documents")
-    _citations_off(block, path)
     source = as_dict(block.get("source"), f"{path}.source")
     kind = source.get("type")
     src: dict[str, Any]
@@ -255,6 +256,8 @@ def document_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dic
     context = block.get("context")
     if context is not None and not is_blank(as_str(context, f"{path}.context")):
         out["context"] = context
+    if _citations_enabled(block, path):
+        out["citations"] = {"enabled": True}
     return {"document": out}
 
 
@@ -276,7 +279,8 @@ def _document_content(value: Any, path: str) -> list[dict[str, Any]]:
 
 def search_result_block(block: dict[str, Any], path: str) -> dict[str, Any]:
     """An Anthropic ``search_result`` block as a Converse ``searchResult`` block."""
-    _citations_off(block, path)
+    if _citations_enabled(block, path):
+        raise fail(f"{path}.citations", "search result citations are not supported by this gateway")
     content = []
     for i, item in enumerate(as_list(block.get("content"), f"{path}.content")):
         part = as_dict(item, f"{path}.content.{i}")

@@ -101,6 +101,7 @@ class _Translation:
     additional: dict[str, Any]
     output_config: dict[str, Any]
     notes: dict[str, str]
+    document_titles: tuple[str | None, ...]
 
 
 def anthropic_to_converse(
@@ -168,6 +169,7 @@ def anthropic_to_converse(
         stream=False if stream is None else as_bool(stream, "stream"),
         stop_sequences=stop_sequences,
         notes=tr.notes,
+        document_titles=tr.document_titles,
     )
 
 
@@ -267,7 +269,8 @@ def _translate(
         notes[NOTE_DROPPED_CACHE] = str(ctx.cache_points)
     if ignored:
         notes[NOTE_IGNORED] = ",".join(dict.fromkeys(ignored))
-    return _Translation(messages, system, tool_config, additional, output_config, notes)
+    titles = tuple(ctx.document_titles)
+    return _Translation(messages, system, tool_config, additional, output_config, notes, titles)
 
 
 def _system(value: Any, ctx: ContentContext) -> list[dict[str, Any]]:

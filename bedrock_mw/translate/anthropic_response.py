@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import secrets
 import string
+from collections.abc import Sequence
 from typing import Any
 
 from bedrock_mw.errors import ErrorKind, GatewayError
+from bedrock_mw.translate.anthropic_citations import anthropic_citation
 from bedrock_mw.translate.types import ConverseCall, TokenUsage
 
 # Converse stopReason -> Anthropic stop_reason. Anthropic's "refusal" is what its own classifiers say
@@ -63,8 +65,11 @@ def anthropic_usage(usage: TokenUsage) -> dict[str, int]:
     }
 
 
-def anthropic_block(block: Any) -> dict[str, Any] | None:
-    """One Converse output content block as an Anthropic content block (None for kinds it has no form for)."""
+def anthropic_block(block: Any, titles: Sequence[str | None] = ()) -> dict[str, Any] | None:
+    """One Converse output content block as an Anthropic content block (None for kinds it has no form for).
+
+    ``titles`` are the client's document titles, for citations (see :func:`anthropic_citation`).
+    """
     if not isinstance(block, dict):
         return None
     if "text" in block:
@@ -87,8 +92,17 @@ def anthropic_block(block: Any) -> dict[str, Any] | None:
         text = reasoning.get("reasoningText") or {}
         return {"type": "thinking", "thinking": text.get("text", ""), "signature": text.get("signature", "")}
     if "citationsContent" in block:
-        parts = block["citationsContent"].get("content") or []
-        return {"type": "text", "text": "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))}
+        cited = block["citationsContent"]
+        parts = cited.get("content") or []
+        text = "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
+        mapped = [anthropic_citation(c, titles) for c in cited.get("citations") or []]
+        citations = [c for c in mapped if c is not None]
+        # No mappable citation: plain text, as the stream (which never saw a citations delta) gives.
+        return (
+            {"type": "text", "text": text, "citations": citations}
+            if citations
+            else {"type": "text", "text": text}
+        )
     return None
 
 
@@ -98,7 +112,8 @@ def converse_to_anthropic(
     """An Anthropic Messages response for what botocore's ``converse()`` returned."""
     stop_reason = anthropic_stop_reason(response.get("stopReason"))
     message = (response.get("output") or {}).get("message") or {}
-    content = [b for b in map(anthropic_block, message.get("content") or []) if b is not None]
+    blocks = (anthropic_block(b, call.document_titles) for b in message.get("content") or [])
+    content = [b for b in blocks if b is not None]
     return {
         "id": message_id,
         "type": "message",

@@ -34,13 +34,15 @@ class ConverseCall:
 
     ``request`` holds the operation's parameters exactly as botocore takes them (bytes for blobs).
     ``notes`` are response headers telling the caller what the gateway changed (dropped betas,
-    dropped cache hints, dropped parameters).
+    dropped cache hints, dropped parameters). ``document_titles`` are the client's document titles
+    (None where it gave none) by Converse document index, so citations can name them as sent.
     """
 
     request: dict[str, Any]
     stream: bool = False
     stop_sequences: tuple[str, ...] = ()
     notes: dict[str, str] = field(default_factory=dict)
+    document_titles: tuple[str | None, ...] = ()
 
 
 @dataclass(slots=True)

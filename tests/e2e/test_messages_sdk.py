@@ -326,3 +326,34 @@ async def test_served_by_headers_name_provider_region_and_model(
     assert r.headers["x-bedrock-mw-region"] == "us-east-1"
     assert r.headers["x-bedrock-mw-model-id"] == "us.anthropic.claude-haiku-4-5-20251001-v1:0"
     assert r.headers["x-bedrock-mw-attempts"] == "1"
+
+
+async def test_a_cited_document_gives_char_location_citations_plain_and_streamed(
+    sdk: SDKClients, gateway: ServedApp
+) -> None:
+    c = sdk.anthropic(gateway)
+    document = {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "The sky is blue. Grass is green."},
+        "title": "Sky facts: v2",
+        "citations": {"enabled": True},
+    }
+    request: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 200,
+        "messages": [{"role": "user", "content": [document, {"type": "text", "text": "Sky colour?"}]}],
+    }
+    plain = await c.messages.create(**request)
+    block = plain.content[0]
+    assert block.type == "text" and block.text == "The sky is blue."
+    assert block.citations is not None
+    citation = block.citations[0]
+    assert citation.type == "char_location"
+    assert citation.cited_text == "The sky is blue."
+    assert (citation.document_index, citation.start_char_index, citation.end_char_index) == (0, 0, 16)
+    assert citation.document_title == "Sky facts: v2"  # the client's title, not Bedrock's document name
+    async with c.messages.stream(**request) as stream:
+        final = await stream.get_final_message()
+    assert [b.model_dump(exclude={"parsed_output"}) for b in final.content] == [
+        b.model_dump() for b in plain.content
+    ]

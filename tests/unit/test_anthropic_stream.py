@@ -341,9 +341,89 @@ def test_a_change_of_kind_at_one_index_opens_a_new_block() -> None:
 def test_unknown_and_empty_events_are_ignored() -> None:
     t = transcoder()
     assert t.feed({}) == b"" and t.feed({"somethingNew": {}}) == b""
-    assert t.feed(delta(0, citation={"title": "t"})) == b""  # citations have no stream form here
+    assert t.feed(delta(0, citation={"title": "t"})) == b""  # a citation with no location says nothing
     assert t.feed({"contentBlockStop": {"contentBlockIndex": 9}}) == b""
 
 
 def test_output_is_deterministic() -> None:
     assert run(STREAM_EVENTS) == run(STREAM_EVENTS)
+
+
+# -- citations -------------------------------------------------------------------------------------
+
+CITATION = {
+    "title": "document-1",
+    "sourceContent": [{"text": "The sky is blue."}],
+    "location": {"documentChar": {"documentIndex": 0, "start": 0, "end": 16}},
+}
+CITED_CALL = ConverseCall(request={}, document_titles=("Sky facts",))
+MAPPED_CITATION = {
+    "type": "char_location",
+    "cited_text": "The sky is blue.",
+    "document_index": 0,
+    "document_title": "Sky facts",
+    "start_char_index": 0,
+    "end_char_index": 16,
+}
+
+
+def test_a_citation_delta_becomes_a_citations_delta_on_the_text_block() -> None:
+    events = [delta(0, text="Blue."), delta(0, citation=CITATION), stop(0)]
+    frames = parse(run(events, CITED_CALL, finish=False))
+    assert frames[1][1]["content_block"] == {"type": "text", "text": ""}
+    assert frames[3][1] == {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "citations_delta", "citation": MAPPED_CITATION},
+    }
+
+
+def test_a_block_opened_by_a_citation_starts_with_an_empty_citations_list() -> None:
+    frames = parse(run([delta(0, citation=CITATION), delta(0, text="Blue.")], CITED_CALL, finish=False))
+    assert frames[1][1]["content_block"] == {"type": "text", "text": "", "citations": []}
+    assert [f[1]["delta"]["type"] for f in frames[2:]] == ["citations_delta", "text_delta"]
+
+
+def test_citations_with_unknown_locations_are_not_forwarded() -> None:
+    web = {**CITATION, "location": {"web": {"url": "https://example.com"}}}
+    assert transcoder(CITED_CALL).feed(delta(0, citation=web)) == b""
+
+
+def test_the_sdk_accumulator_rebuilds_the_non_streamed_cited_message() -> None:
+    events = [
+        {"messageStart": {"role": "assistant"}},
+        delta(0, text="Intro. "),
+        stop(0),
+        delta(1, text="The sky "),
+        delta(1, text="is blue."),
+        delta(1, citation=CITATION),
+        stop(1),
+        {"messageStop": {"stopReason": "end_turn"}},
+        metadata(),
+    ]
+    whole = {
+        **WHOLE_RESPONSE,
+        "stopReason": "end_turn",
+        "output": {
+            "message": {
+                "role": "assistant",
+                "content": [
+                    {"text": "Intro. "},
+                    {
+                        "citationsContent": {
+                            "content": [{"text": "The sky is blue."}],
+                            "citations": [CITATION],
+                        }
+                    },
+                ],
+            }
+        },
+    }
+    snapshot = None
+    json_bufs: dict[int, bytes] = {}
+    for sse in SSEDecoder().iter_bytes(iter([run(events, CITED_CALL)])):
+        snapshot = accumulate_event(event=sse.json(), current_snapshot=snapshot, json_bufs=json_bufs)
+    expected = converse_to_anthropic(whole, model=MODEL, call=CITED_CALL, message_id="msg_test")
+    assert expected["content"][1]["citations"] == [MAPPED_CITATION]
+    assert snapshot is not None
+    assert snapshot.model_dump() == Message.model_validate(expected).model_dump()

@@ -710,14 +710,16 @@ REFUSALS: list[tuple[str, Any, ModelFamily, str, str]] = [
         "Files API",
     ),
     (
-        "document citations",
+        "search result citations",
         body(
             messages=[
                 user(
                     {
-                        "type": "document",
+                        "type": "search_result",
+                        "source": "s",
+                        "title": "t",
+                        "content": [{"type": "text", "text": "x"}],
                         "citations": {"enabled": True},
-                        "source": {"type": "text", "media_type": "text/plain", "data": "x"},
                     }
                 )
             ]
@@ -725,6 +727,23 @@ REFUSALS: list[tuple[str, Any, ModelFamily, str, str]] = [
         CLAUDE,
         "messages.0.content.0.citations",
         "citations",
+    ),
+    (
+        "document citations not a boolean",
+        body(
+            messages=[
+                user(
+                    {
+                        "type": "document",
+                        "citations": {"enabled": "yes"},
+                        "source": {"type": "text", "media_type": "text/plain", "data": "x"},
+                    }
+                )
+            ]
+        ),
+        CLAUDE,
+        "messages.0.content.0.citations.enabled",
+        "boolean",
     ),
     (
         "server tool blocks",
@@ -1064,3 +1083,111 @@ def test_a_claude_code_request_translates_whole() -> None:
         "x-bedrock-mw-dropped-betas": "claude-code-20250219,prompt-caching-scope-2026-01-05",
         "x-bedrock-mw-ignored-params": "tools.defer_loading",
     }
+
+
+# -- citations -------------------------------------------------------------------------------------
+
+
+def cited_document(enabled: Any, title: str | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": "document", "source": {"type": "text", "data": "A fact. More."}}
+    if enabled is not None:
+        doc["citations"] = {"enabled": enabled}
+    if title is not None:
+        doc["title"] = title
+    return doc
+
+
+@pytest.mark.parametrize(("enabled", "expected"), [(True, {"enabled": True}), (False, None), (None, None)])
+def test_document_citations_enabled_are_sent_to_converse_and_off_sends_nothing(
+    enabled: Any, expected: Any
+) -> None:
+    call = translate(body(messages=[user(cited_document(enabled), text("q"))]))
+    document = call.request["messages"][0]["content"][0]["document"]
+    assert document.get("citations") == expected
+
+
+def test_document_titles_are_kept_in_order_for_citations() -> None:
+    call = translate(
+        body(messages=[user(cited_document(True, "Notes: v2"), cited_document(True), text("q"))])
+    )
+    names = [b["document"]["name"] for b in call.request["messages"][0]["content"][:2]]
+    assert names == ["Notes v2", "document-2"]
+    assert call.document_titles == ("Notes: v2", None)
+
+
+def test_citations_on_earlier_assistant_text_are_dropped_and_the_text_kept() -> None:
+    cited = {"type": "char_location", "cited_text": "A fact.", "document_index": 0, "document_title": None}
+    call = translate(
+        body(
+            messages=[
+                user(cited_document(True), text("q")),
+                assistant({"type": "text", "text": "It says so.", "citations": [cited]}),
+                user(text("and?")),
+            ]
+        )
+    )
+    assert call.request["messages"][1]["content"] == [{"text": "It says so."}]
+
+
+def citation(location: dict[str, Any], title: str = "document-1") -> dict[str, Any]:
+    return {"title": title, "sourceContent": [{"text": "A "}, {"text": "fact."}], "location": location}
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        (
+            {"documentChar": {"documentIndex": 0, "start": 0, "end": 7}},
+            {"type": "char_location", "start_char_index": 0, "end_char_index": 7},
+        ),
+        (
+            {"documentPage": {"documentIndex": 0, "start": 1, "end": 2}},
+            {"type": "page_location", "start_page_number": 1, "end_page_number": 2},
+        ),
+        (
+            {"documentChunk": {"documentIndex": 0, "start": 0, "end": 1}},
+            {"type": "content_block_location", "start_block_index": 0, "end_block_index": 1},
+        ),
+    ],
+    ids=["documentChar", "documentPage", "documentChunk"],
+)
+def test_citations_content_becomes_a_text_block_with_mapped_citations(
+    location: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    from anthropic.types import Message
+
+    response = converse_response(
+        [
+            {"text": "Intro. "},
+            {
+                "citationsContent": {
+                    "content": [{"text": "It "}, {"text": "is."}],
+                    "citations": [citation(location)],
+                }
+            },
+        ]
+    )
+    call = ConverseCall(request={}, document_titles=("Notes",))
+    out = converse_to_anthropic(response, model="claude-x", call=call, message_id="msg_1")
+    common = {"cited_text": "A fact.", "document_index": 0, "document_title": "Notes"}
+    assert out["content"] == [
+        {"type": "text", "text": "Intro. "},
+        {"type": "text", "text": "It is.", "citations": [{**expected, **common}]},
+    ]
+    Message.model_validate(out)
+
+
+def test_citation_title_falls_back_to_bedrocks_when_the_document_is_unknown() -> None:
+    location = {"documentChar": {"documentIndex": 3, "start": 0, "end": 7}}
+    response = converse_response(
+        [{"citationsContent": {"content": [{"text": "x"}], "citations": [citation(location)]}}]
+    )
+    out = converse_to_anthropic(response, model="m", call=ConverseCall(request={}), message_id="msg_1")
+    assert out["content"][0]["citations"][0]["document_title"] == "document-1"
+
+
+def test_unknown_citation_locations_are_skipped_and_leave_plain_text() -> None:
+    web = citation({"web": {"url": "https://example.com", "domain": "example.com"}})
+    response = converse_response([{"citationsContent": {"content": [{"text": "x"}], "citations": [web]}}])
+    out = converse_to_anthropic(response, model="m", call=ConverseCall(request={}), message_id="msg_1")
+    assert out["content"] == [{"type": "text", "text": "x"}]
