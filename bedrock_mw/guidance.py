@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from .dispatch import UpstreamError
 from .errors import ErrorKind, GatewayError
+from .model_ids import parse_model_id
+from .routing import profile_id_for
 
 _IAM_ACTIONS = {
     "Converse": "bedrock:InvokeModel",
@@ -189,15 +191,14 @@ def _match(err: UpstreamError) -> _Rule:
 
 
 def _profile_hint(model_id: str, region: str) -> str:
-    geo = {"eu": "eu", "ap": "apac", "ca": "ca", "us": "us"}.get(region.split("-")[0], "us")
-    if region.startswith("us-gov"):
-        geo = "us-gov"
-    base = model_id.rsplit("/", 1)[-1]
-    return (
-        base
-        if base.split(".", 1)[0] in {"us", "eu", "apac", "global", "jp", "au", "ca", "us-gov"}
-        else f"{geo}.{base}"
-    )
+    """The inference-profile id to suggest for a model refused on demand (routing decides which)."""
+    try:
+        ref = parse_model_id(model_id)
+    except GatewayError:
+        return model_id
+    if ref.geo is not None or not region:
+        return ref.model_id
+    return profile_id_for(ref.base_model_id, region)
 
 
 def explain(err: UpstreamError) -> GatewayError:

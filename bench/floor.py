@@ -15,12 +15,11 @@ import sys
 import time
 from typing import Any
 
-import orjson
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
 from bedrock_mw.testing import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
-from bench.loadgen import _emit, _latency_result, _phase, new_event_loop, raise_fd_limit
+from bench.loadgen import _latency_result, _phase, main
 from bench.stats import percentile
 
 
@@ -115,17 +114,5 @@ async def _stream(spec: dict[str, Any]) -> dict[str, Any]:
 MODES = {"closed": _closed, "stream": _stream}
 
 
-def main(argv: list[str]) -> int:
-    spec = orjson.loads(argv[1])
-    raise_fd_limit()
-    loop = new_event_loop()
-    try:
-        result = loop.run_until_complete(MODES[spec["mode"]](spec))
-    finally:
-        loop.close()
-    _emit({"phase": "done", "result": result})
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv))
+    raise SystemExit(main(sys.argv, MODES))

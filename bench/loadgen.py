@@ -265,12 +265,13 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], modes: dict[str, Any] = MODES) -> int:
+    """Run the mode the orchestrator's JSON spec names; the floor reuses this with its own modes."""
     spec = orjson.loads(argv[1])
     raise_fd_limit()
     loop = new_event_loop()
     try:
-        result = loop.run_until_complete(MODES[spec["mode"]](spec))
+        result = loop.run_until_complete(modes[spec["mode"]](spec))
     finally:
         loop.close()
     _emit({"phase": "done", "result": result})
