@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from .app import create_gateway
     from .config import ConfigError, GatewayConfig, ProviderConfig, VirtualKeyConfig, load_config
     from .errors import ErrorKind, GatewayError
-    from .gateway import KeyResolver, UsageHook, UsageRecord
     from .lifespan import gateway_lifespan
     from .middleware import GatewayMiddleware
     from .stores import (
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
         StaticCredentialStore,
     )
     from .translate.types import TokenUsage
+    from .usage import KeyResolver, UsageHook, UsageRecord
 
 __version__ = "0.1.0"
 
@@ -42,9 +42,9 @@ _PUBLIC = {
     "load_config": ".config",
     "ErrorKind": ".errors",
     "GatewayError": ".errors",
-    "KeyResolver": ".gateway",
-    "UsageHook": ".gateway",
-    "UsageRecord": ".gateway",
+    "KeyResolver": ".usage",
+    "UsageHook": ".usage",
+    "UsageRecord": ".usage",
     "gateway_lifespan": ".lifespan",
     "GatewayMiddleware": ".middleware",
     "AliasStore": ".stores",
@@ -56,29 +56,7 @@ _PUBLIC = {
     "TokenUsage": ".translate.types",
 }
 
-__all__ = [
-    "AliasStore",
-    "CachingAliasStore",
-    "CachingCredentialStore",
-    "ConfigError",
-    "CredentialStore",
-    "ErrorKind",
-    "GatewayConfig",
-    "GatewayError",
-    "GatewayMiddleware",
-    "KeyResolver",
-    "ProviderConfig",
-    "StaticAliasStore",
-    "StaticCredentialStore",
-    "TokenUsage",
-    "UsageHook",
-    "UsageRecord",
-    "VirtualKeyConfig",
-    "__version__",
-    "create_gateway",
-    "gateway_lifespan",
-    "load_config",
-]
+__all__ = ["__version__", *_PUBLIC]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,21 +21,23 @@ from starlette.routing import Route
 from .config import ConfigError, GatewayConfig, load_config
 from .dispatch import Destination, Dispatcher, UpstreamError
 from .errors import Dialect, ErrorKind, GatewayError
-from .families import ChatApi
-from .gateway import Gateway, KeyResolver, RequestContext, UsageHook, new_request_id
+from .gateway import Gateway, RequestContext, new_request_id
 from .guidance import explain
 from .http import ClientDisconnected, error_response, json_response, unless_disconnected
 from .limits import Limiter
 from .media import fetch_media
-from .models_list import list_models_payload
 from .observability import PrometheusMetrics
 from .probes import Readiness
-from .stores import AliasStoreSource, CredentialStoreSource
+from .routing.families import ChatApi
+from .routing.listing import list_models_payload
+from .stores import AliasStoreSource, CredentialStoreSource, resolve_alias_store
 from .stream.anthropic import AnthropicStreamTranscoder
 from .stream.native import NativeChatStreamTranscoder
 from .stream.openai import OpenAIStreamTranscoder
-from .translate import anthropic, embeddings, native, openai
+from .translate import anthropic, openai
+from .translate.openai import embeddings, native
 from .translate.types import TokenUsage
+from .usage import KeyResolver, UsageHook
 
 Handler = Callable[[Gateway, RequestContext], Awaitable[Response]]
 
@@ -228,7 +230,11 @@ async def create_embeddings(gw: Gateway, ctx: RequestContext) -> Response:
 # -- Models ---------------------------------------------------------------------------------------
 async def list_models(gw: Gateway, ctx: RequestContext) -> Response:
     key = await gw.authenticate(ctx)
-    payload = await list_models_payload(gw, ctx, key)
+    headers = ctx.request.headers
+    aliases = await resolve_alias_store(gw.alias_source, ctx.request)
+    payload = await list_models_payload(
+        key, aliases, gw.catalogue, anthropic_shape="anthropic-version" in headers or "x-api-key" in headers
+    )
     await gw.record(ctx, status=200)
     return json_response(payload, headers=ctx.response_headers())
 

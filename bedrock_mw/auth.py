@@ -11,10 +11,10 @@ import hmac
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 
-from bedrock_mw.config import VirtualKeyConfig
-from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.model_ids import ModelRef
-from bedrock_mw.stores import CredentialStore
+from .config import VirtualKeyConfig
+from .errors import ErrorKind, GatewayError
+from .routing.model_ids import ModelRef
+from .stores import CredentialStore
 
 __all__ = ["authenticate", "check_model_allowed", "key_digest", "presented_key"]
 

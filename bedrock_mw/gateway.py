@@ -12,7 +12,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from starlette.requests import Request
@@ -25,9 +25,9 @@ from .errors import Dialect, ErrorKind, GatewayError
 from .guidance import explain, explain_all
 from .http import SSEResponse, read_json, unless_disconnected
 from .limits import Lease, Limiter, create_limiter
-from .model_ids import Catalogue, resolve_model
 from .observability import Observer, default_observers
-from .routing import Attempt, RoutePlan, is_retryable, plan_route
+from .routing.model_ids import Catalogue, resolve_model
+from .routing.plan import Attempt, RoutePlan, is_retryable, plan_route
 from .stores import (
     AliasStore,
     AliasStoreSource,
@@ -41,39 +41,10 @@ from .stores import (
 )
 from .stream import StreamTranscoder
 from .translate.types import TokenUsage
+from .usage import KeyResolver, UsageHook, UsageRecord
 
 log = logging.getLogger("bedrock_mw")
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class UsageRecord:
-    """What one request cost and how it went; given to the host's usage hook after the response."""
-
-    request_id: str
-    key_id: str | None
-    endpoint: str
-    model: str | None
-    provider_id: str | None = None
-    region: str | None = None
-    model_id: str | None = None
-    status: int = 200
-    stream: bool = False
-    usage: TokenUsage = field(default_factory=TokenUsage)
-    latency_s: float = 0.0
-    time_to_first_token_s: float | None = None
-    attempts: int = 0
-    error_type: str | None = None
-    key_metadata: dict[str, str] = field(default_factory=dict)
-
-
-UsageHook = Callable[[UsageRecord], Awaitable[None]]
-
-
-class KeyResolver(Protocol):
-    """Host hook: map the host's own authenticated user (on the request) to a virtual key, or None."""
-
-    async def __call__(self, request: Request) -> VirtualKeyConfig | None: ...
 
 
 @dataclass(slots=True)

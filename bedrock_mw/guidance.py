@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from .dispatch import UpstreamError
 from .errors import ErrorKind, GatewayError
-from .model_ids import parse_model_id
-from .routing import profile_id_for
+from .routing.model_ids import parse_model_id
+from .routing.plan import profile_id_for
 
 _IAM_ACTIONS = {
     "Converse": "bedrock:InvokeModel",

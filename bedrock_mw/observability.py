@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 if TYPE_CHECKING:
-    from .gateway import UsageRecord
+    from .usage import UsageRecord
 
 _OPERATIONS = {
     "messages": "chat",

@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast
 
 import anyio
 
-from bedrock_mw.config import GatewayConfig, ProviderConfig, VirtualKeyConfig
+from .config import GatewayConfig, ProviderConfig, VirtualKeyConfig
 
 __all__ = [
     "AliasStore",

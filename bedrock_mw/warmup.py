@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .dispatch import Destination, UpstreamError
-from .model_ids import parse_model_id
-from .routing import profile_id_for
+from .routing.model_ids import parse_model_id
+from .routing.plan import profile_id_for
 
 if TYPE_CHECKING:
     from .gateway import Gateway

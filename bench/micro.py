@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bedrock_mw.families import family_of
+from bedrock_mw.routing.families import family_of
 from bedrock_mw.stream.anthropic import AnthropicStreamTranscoder
 from bedrock_mw.stream.openai import OpenAIStreamTranscoder
 from bedrock_mw.translate import anthropic, openai

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from bedrock_mw.errors import GatewayError
-from bedrock_mw.translate.types import TokenUsage
+from ..errors import GatewayError
+from ..translate.types import TokenUsage
 
 
 class StreamTranscoder(Protocol):

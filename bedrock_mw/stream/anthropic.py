@@ -22,14 +22,14 @@ from typing import Any
 
 import orjson
 
-from bedrock_mw.errors import ErrorKind, GatewayError, anthropic_error_event
-from bedrock_mw.translate.anthropic_citations import anthropic_citation
-from bedrock_mw.translate.anthropic_response import (
+from ..errors import ErrorKind, GatewayError, anthropic_error_event
+from ..translate.anthropic.citations import anthropic_citation
+from ..translate.anthropic.response import (
     anthropic_stop_reason,
     anthropic_usage,
     matched_stop_sequence,
 )
-from bedrock_mw.translate.types import ConverseCall, TokenUsage
+from ..translate.types import ConverseCall, TokenUsage
 
 # Exceptions Bedrock delivers inside the event stream, and what each means to the caller.
 _STREAM_EXCEPTIONS: dict[str, ErrorKind] = {

@@ -6,10 +6,10 @@ from typing import Any
 
 import orjson
 
-from bedrock_mw.families import ModelFamily, NativeBody
-from bedrock_mw.stream.openai import ChunkWriter
-from bedrock_mw.translate.native import native_finish_reason
-from bedrock_mw.translate.types import InvokeCall
+from ..routing.families import ModelFamily, NativeBody
+from ..translate.openai.native import native_finish_reason
+from ..translate.types import InvokeCall
+from .openai import ChunkWriter
 
 METRICS_KEY = "amazon-bedrock-invocationMetrics"
 

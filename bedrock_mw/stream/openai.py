@@ -6,10 +6,10 @@ from typing import Any
 
 import orjson
 
-from bedrock_mw.errors import ErrorKind, GatewayError, openai_error_event
-from bedrock_mw.translate.openai_request import structured_tool_name
-from bedrock_mw.translate.openai_response import finish_reason, openai_usage
-from bedrock_mw.translate.types import ConverseCall, TokenUsage
+from ..errors import ErrorKind, GatewayError, openai_error_event
+from ..translate.openai.request import structured_tool_name
+from ..translate.openai.response import finish_reason, openai_usage
+from ..translate.types import ConverseCall, TokenUsage
 
 DONE = b"data: [DONE]\n\n"
 

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from bedrock_mw.config import KeyLimits, VirtualKeyConfig
 from bedrock_mw.errors import ErrorKind, GatewayError
 from bedrock_mw.limits import NOOP_LEASE
-from bedrock_mw.limits_redis import RedisLimiter, redis_keys
+from bedrock_mw.limits.redis_limiter import RedisLimiter, redis_keys
 
 if TYPE_CHECKING:
     from redis_server import RedisServer
@@ -168,7 +168,7 @@ async def test_key_without_limits_costs_no_round_trip() -> None:
 @pytest.mark.anyio
 async def test_unreachable_redis_fails_open_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     limiter = RedisLimiter(f"redis://127.0.0.1:{_free_port()}/0")
-    with caplog.at_level(logging.WARNING, logger="bedrock_mw.limits_redis"):
+    with caplog.at_level(logging.WARNING, logger="bedrock_mw.limits.redis_limiter"):
         lease = await limiter.acquire(make_key(max_concurrent=1))
         await limiter.acquire(make_key(max_concurrent=1))
     assert lease is NOOP_LEASE
@@ -195,7 +195,7 @@ async def test_release_during_an_outage_logs_and_does_not_raise(
     limiter = RedisLimiter(redis_server.url, fail_open=False)
     lease = await limiter.acquire(make_key(max_concurrent=1, tokens_per_minute=100))
     redis_server.stop()
-    with caplog.at_level(logging.WARNING, logger="bedrock_mw.limits_redis"):
+    with caplog.at_level(logging.WARNING, logger="bedrock_mw.limits.redis_limiter"):
         await lease.release(used_tokens=5)  # cleanup never raises: the lease TTL frees the slot
     assert any("Redis release failed" in r.getMessage() for r in caplog.records)
     await limiter.aclose()
@@ -208,7 +208,7 @@ WORKER = textwrap.dedent(
     import asyncio, sys
     from bedrock_mw.config import KeyLimits, VirtualKeyConfig
     from bedrock_mw.errors import GatewayError
-    from bedrock_mw.limits_redis import RedisLimiter
+    from bedrock_mw.limits.redis_limiter import RedisLimiter
 
     async def main(url, prefix, limits, attempts, release, ttl):
         key = VirtualKeyConfig(

@@ -20,9 +20,9 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import bedrock_mw
-from bedrock_mw.gateway import UsageRecord
 from bedrock_mw.testing import BedrockEmulator
 from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
+from bedrock_mw.usage import UsageRecord
 
 MODEL = "claude-haiku-4-5"
 # What the catalogue name resolves to in us-* regions: the geo inference profile.

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bedrock_mw.gateway import UsageRecord
 from bedrock_mw.testing import BedrockEmulator
 from bedrock_mw.translate.types import TokenUsage
+from bedrock_mw.usage import UsageRecord
 
 from .conftest import MODEL, MODEL_ID, ServedGateway, ServeGateway
 from .sdk import SDKClients

@@ -8,7 +8,7 @@ from typing import Any
 import botocore.session
 from botocore.validate import ParamValidator
 
-from bedrock_mw.families import ModelFamily, family_of
+from bedrock_mw.routing.families import ModelFamily, family_of
 
 CLAUDE: ModelFamily = family_of("anthropic.claude-sonnet-4-5-20250929-v1:0")
 CLAUDE_3: ModelFamily = family_of("anthropic.claude-3-haiku-20240307-v1:0")  # no prompt caching

@@ -20,7 +20,7 @@ from test_anthropic_helpers import (
 )
 
 from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.families import ModelFamily
+from bedrock_mw.routing.families import ModelFamily
 from bedrock_mw.translate.anthropic import (
     AnthropicOptions,
     anthropic_count_tokens_request,
@@ -29,7 +29,7 @@ from bedrock_mw.translate.anthropic import (
     image_urls,
     new_message_id,
 )
-from bedrock_mw.translate.betas import DEFAULT_SUPPORTED_BETAS, parse_beta_header, split_betas
+from bedrock_mw.translate.anthropic.betas import DEFAULT_SUPPORTED_BETAS, parse_beta_header, split_betas
 from bedrock_mw.translate.types import ConverseCall
 
 OPTIONS = AnthropicOptions()

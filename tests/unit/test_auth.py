@@ -11,7 +11,7 @@ import pytest
 from bedrock_mw.auth import authenticate, check_model_allowed, key_digest, presented_key
 from bedrock_mw.config import GatewayConfig, ProviderConfig, VirtualKeyConfig
 from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.model_ids import parse_model_id
+from bedrock_mw.routing.model_ids import parse_model_id
 from bedrock_mw.stores import StaticCredentialStore
 
 SECRET = "sk-live-0123456789abcdef"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bedrock_mw.errors import GatewayError
-from bedrock_mw.families import family_of
-from bedrock_mw.translate.embeddings import embeddings_response, encode_base64, plan_embeddings
+from bedrock_mw.routing.families import family_of
+from bedrock_mw.translate.openai.embeddings import embeddings_response, encode_base64, plan_embeddings
 
 TITAN_V1_ID = "amazon.titan-embed-text-v1"
 TITAN_V2_ID = "amazon.titan-embed-text-v2:0"

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bedrock_mw.errors import GatewayError
-from bedrock_mw.families import UNKNOWN_FAMILY, ChatApi, NativeBody, family_of
-from bedrock_mw.translate.embeddings import plan_embeddings
-from bedrock_mw.translate.native import openai_to_invoke
+from bedrock_mw.routing.families import UNKNOWN_FAMILY, ChatApi, NativeBody, family_of
 from bedrock_mw.translate.openai import OpenAIOptions, openai_to_converse
+from bedrock_mw.translate.openai.embeddings import plan_embeddings
+from bedrock_mw.translate.openai.native import openai_to_invoke
 
 # model id -> (family, chat api, native body, flags that must be set, flags that must be clear)
 TABLE: list[tuple[str, str, ChatApi, NativeBody, set[str], set[str]]] = [

@@ -215,7 +215,7 @@ def test_create_limiter_is_in_process_without_a_redis_url() -> None:
 
 def test_create_limiter_uses_redis_when_a_url_is_set() -> None:
     pytest.importorskip("redis")
-    from bedrock_mw.limits_redis import RedisLimiter
+    from bedrock_mw.limits.redis_limiter import RedisLimiter
 
     limiter = create_limiter(LimitsConfig.model_validate({"redis_url": "redis://127.0.0.1:1/0"}))
     assert isinstance(limiter, RedisLimiter)
@@ -224,6 +224,6 @@ def test_create_limiter_uses_redis_when_a_url_is_set() -> None:
 def test_create_limiter_explains_a_missing_redis_client(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "bedrock_mw.limits_redis", None)
+    monkeypatch.setitem(sys.modules, "bedrock_mw.limits.redis_limiter", None)
     with pytest.raises(ConfigError, match=r"bedrock-mw\[redis\]"):
         create_limiter(LimitsConfig.model_validate({"redis_url": "redis://127.0.0.1:1/0"}))

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bedrock_mw.catalogue import KNOWN_MODELS, Catalogue, normalise_model_id
 from bedrock_mw.config import VirtualKeyConfig
 from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.model_ids import geo_serves, parse_model_id, region_geographies, resolve_model
+from bedrock_mw.routing.catalogue import KNOWN_MODELS, Catalogue, normalise_model_id
+from bedrock_mw.routing.model_ids import geo_serves, parse_model_id, region_geographies, resolve_model
 from bedrock_mw.stores import StaticAliasStore
 
 HAIKU_45 = "anthropic.claude-haiku-4-5-20251001-v1:0"

@@ -8,10 +8,15 @@ import orjson
 import pytest
 
 from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.families import family_of
+from bedrock_mw.routing.families import family_of
 from bedrock_mw.stream.native import NativeChatStreamTranscoder
-from bedrock_mw.translate.native import invoke_to_openai, llama3_prompt, openai_to_invoke, titan_transcript
 from bedrock_mw.translate.openai import OpenAIOptions
+from bedrock_mw.translate.openai.native import (
+    invoke_to_openai,
+    llama3_prompt,
+    openai_to_invoke,
+    titan_transcript,
+)
 from bedrock_mw.translate.types import InvokeCall
 
 TITAN = family_of("amazon.titan-text-express-v1")

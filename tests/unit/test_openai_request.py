@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.families import family_of
+from bedrock_mw.routing.families import family_of
 from bedrock_mw.translate.openai import OpenAIOptions, image_urls, openai_to_converse
 
 CLAUDE = family_of("anthropic.claude-sonnet-4-5-20250929-v1:0")

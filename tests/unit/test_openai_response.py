@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
-from bedrock_mw.families import family_of
+from bedrock_mw.routing.families import family_of
 from bedrock_mw.translate.openai import (
     OpenAIOptions,
     converse_to_openai,

@@ -9,7 +9,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
 from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.families import family_of
+from bedrock_mw.routing.families import family_of
 from bedrock_mw.stream.openai import OpenAIStreamTranscoder
 from bedrock_mw.translate.openai import OpenAIOptions, converse_to_openai, openai_to_converse
 from bedrock_mw.translate.types import ConverseCall

@@ -8,8 +8,8 @@ import pytest
 
 from bedrock_mw.config import ProviderConfig, VirtualKeyConfig
 from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.model_ids import parse_model_id
-from bedrock_mw.routing import Attempt, is_retryable, plan_route, profile_id_for
+from bedrock_mw.routing.model_ids import parse_model_id
+from bedrock_mw.routing.plan import Attempt, is_retryable, plan_route, profile_id_for
 
 ACCOUNT = "123456789012"
 HAIKU_45 = "anthropic.claude-haiku-4-5-20251001-v1:0"

@@ -14,9 +14,17 @@ from typing import Any
 
 import orjson
 
-from bedrock_mw.families import ModelFamily
-from bedrock_mw.translate import anthropic_tools
-from bedrock_mw.translate.anthropic_content import (
+from ...routing.families import ModelFamily
+from ..types import ConverseCall
+from . import tools as anthropic_tools
+from .betas import (
+    CONTEXT_MANAGEMENT,
+    DEFAULT_SUPPORTED_BETAS,
+    INTERLEAVED_THINKING,
+    parse_beta_header,
+    split_betas,
+)
+from .content import (
     ContentContext,
     as_bool,
     as_dict,
@@ -29,14 +37,6 @@ from bedrock_mw.translate.anthropic_content import (
     is_claude,
     message_blocks,
 )
-from bedrock_mw.translate.betas import (
-    CONTEXT_MANAGEMENT,
-    DEFAULT_SUPPORTED_BETAS,
-    INTERLEAVED_THINKING,
-    parse_beta_header,
-    split_betas,
-)
-from bedrock_mw.translate.types import ConverseCall
 
 NOTE_DROPPED_BETAS = "x-bedrock-mw-dropped-betas"
 NOTE_DROPPED_CACHE = "x-bedrock-mw-dropped-cache-control"

@@ -18,13 +18,13 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from bedrock_mw.catalogue import Catalogue, normalise_model_id
-from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.families import ModelFamily, family_of
+from ..errors import ErrorKind, GatewayError
+from .catalogue import Catalogue, normalise_model_id
+from .families import ModelFamily, family_of
 
 if TYPE_CHECKING:
-    from bedrock_mw.config import VirtualKeyConfig
-    from bedrock_mw.stores import AliasStore
+    from ..config import VirtualKeyConfig
+    from ..stores import AliasStore
 
 __all__ = [
     "GEOS",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bedrock_mw.errors import invalid
-from bedrock_mw.families import ModelFamily, NativeBody
-from bedrock_mw.translate.openai_messages import CacheMarkers
-from bedrock_mw.translate.openai_params import (
+from ...errors import invalid
+from ...routing.families import ModelFamily, NativeBody
+from ..types import InvokeCall, TokenUsage
+from .messages import CacheMarkers
+from .params import (
     DROPPED_CACHE_HEADER,
     DROPPED_PARAMS_HEADER,
     JSON_OBJECT_INSTRUCTION,
@@ -21,8 +22,7 @@ from bedrock_mw.translate.openai_params import (
     read_chat_params,
     require_object,
 )
-from bedrock_mw.translate.openai_response import openai_usage
-from bedrock_mw.translate.types import InvokeCall, TokenUsage
+from .response import openai_usage
 
 Turn = tuple[str, str]  # (system | user | assistant, text)
 

@@ -7,14 +7,14 @@ answer); see ``docs/openai.md``.
 
 from __future__ import annotations
 
-from bedrock_mw.translate.openai_params import DROPPED_CACHE_HEADER, DROPPED_PARAMS_HEADER, OpenAIOptions
-from bedrock_mw.translate.openai_request import (
+from .params import DROPPED_CACHE_HEADER, DROPPED_PARAMS_HEADER, OpenAIOptions
+from .request import (
     FOLDED_SYSTEM_HEADER,
     STRUCTURED_OUTPUT_NOTE,
     image_urls,
     openai_to_converse,
 )
-from bedrock_mw.translate.openai_response import converse_to_openai, new_completion_id
+from .response import converse_to_openai, new_completion_id
 
 __all__ = [
     "DROPPED_CACHE_HEADER",

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bedrock_mw.translate.anthropic_request import (
+from .betas import DEFAULT_SUPPORTED_BETAS
+from .request import (
     AnthropicOptions,
     anthropic_count_tokens_request,
     anthropic_to_converse,
 )
-from bedrock_mw.translate.anthropic_response import converse_to_anthropic, new_message_id
-from bedrock_mw.translate.betas import DEFAULT_SUPPORTED_BETAS
+from .response import converse_to_anthropic, new_message_id
 
 __all__ = [
     "DEFAULT_SUPPORTED_BETAS",

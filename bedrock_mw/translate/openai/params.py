@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bedrock_mw.errors import invalid
+from ...errors import invalid
 
 DROPPED_PARAMS_HEADER = "x-bedrock-mw-dropped-params"
 DROPPED_CACHE_HEADER = "x-bedrock-mw-dropped-cache-control"

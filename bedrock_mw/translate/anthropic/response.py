@@ -8,9 +8,9 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.translate.anthropic_citations import anthropic_citation
-from bedrock_mw.translate.types import ConverseCall, TokenUsage
+from ...errors import ErrorKind, GatewayError
+from ..types import ConverseCall, TokenUsage
+from .citations import anthropic_citation
 
 # Converse stopReason -> Anthropic stop_reason. Anthropic's "refusal" is what its own classifiers say
 # when they stop a turn; a Bedrock guardrail or content filter is the same event from the client's view.

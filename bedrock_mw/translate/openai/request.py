@@ -11,16 +11,17 @@ from typing import Any
 
 import orjson
 
-from bedrock_mw.errors import invalid
-from bedrock_mw.families import ModelFamily, NativeBody
-from bedrock_mw.translate.openai_messages import (
+from ...errors import invalid
+from ...routing.families import ModelFamily, NativeBody
+from ..types import ConverseCall
+from .messages import (
     TOOL_NAME,
     CacheMarkers,
     ConvertedMessages,
     is_remote_url,
     translate_messages,
 )
-from bedrock_mw.translate.openai_params import (
+from .params import (
     DROPPED_CACHE_HEADER,
     DROPPED_PARAMS_HEADER,
     JSON_OBJECT_INSTRUCTION,
@@ -28,7 +29,6 @@ from bedrock_mw.translate.openai_params import (
     read_chat_params,
     require_object,
 )
-from bedrock_mw.translate.types import ConverseCall
 
 FOLDED_SYSTEM_HEADER = "x-bedrock-mw-system-folded"
 STRUCTURED_OUTPUT_NOTE = "x-bedrock-mw-structured-output"

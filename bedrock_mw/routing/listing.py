@@ -1,13 +1,13 @@
-"""``GET /v1/models``: the models a key may use, in the caller's dialect."""
+"""The models a key may use (``GET /v1/models``), in the caller's dialect."""
 
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .config import VirtualKeyConfig
-from .gateway import Gateway, RequestContext
-from .stores import resolve_alias_store
+from ..config import VirtualKeyConfig
+from ..stores import AliasStore
+from .model_ids import Catalogue
 
 
 def _allowed(key: VirtualKeyConfig, name: str, target: str) -> bool:
@@ -17,17 +17,18 @@ def _allowed(key: VirtualKeyConfig, name: str, target: str) -> bool:
     return any(fnmatchcase(c, p) for p in key.allowed_models for c in candidates)
 
 
-async def list_models_payload(gw: Gateway, ctx: RequestContext, key: VirtualKeyConfig) -> dict[str, Any]:
+async def list_models_payload(
+    key: VirtualKeyConfig, aliases: AliasStore, catalogue: Catalogue, *, anthropic_shape: bool
+) -> dict[str, Any]:
     """Aliases (concrete names only) first, then the catalogue's names, filtered by ``allowed_models``."""
-    aliases = await resolve_alias_store(gw.alias_source, ctx.request)
     entries: dict[str, str] = {}
     for name, target in (await aliases.list_aliases(key)).items():
         if not any(ch in name for ch in "*?[") and _allowed(key, name, target):
             entries[name] = target
-    for name, target in gw.catalogue.items():
+    for name, target in catalogue.items():
         if name not in entries and _allowed(key, name, target):
             entries[name] = target
-    if "anthropic-version" in ctx.request.headers or "x-api-key" in ctx.request.headers:
+    if anthropic_shape:
         data = [
             {"type": "model", "id": name, "display_name": name, "created_at": "2024-01-01T00:00:00Z"}
             for name in entries

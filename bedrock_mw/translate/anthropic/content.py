@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bedrock_mw.errors import GatewayError, invalid
-from bedrock_mw.families import UNKNOWN_FAMILY, ModelFamily, NativeBody
+from ...errors import GatewayError, invalid
+from ...routing.families import UNKNOWN_FAMILY, ModelFamily, NativeBody
 
 IMAGE_FORMATS: dict[str, str] = {
     "image/jpeg": "jpeg",

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from bedrock_mw.translate.openai_request import structured_tool_name
-from bedrock_mw.translate.types import ConverseCall, TokenUsage
+from ..types import ConverseCall, TokenUsage
+from .request import structured_tool_name
 
 FINISH_REASONS = {
     "end_turn": "stop",

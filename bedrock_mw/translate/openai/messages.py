@@ -16,8 +16,8 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from bedrock_mw.errors import invalid
-from bedrock_mw.families import ModelFamily
+from ...errors import invalid
+from ...routing.families import ModelFamily
 
 TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")

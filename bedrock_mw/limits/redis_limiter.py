@@ -25,9 +25,9 @@ import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from .config import VirtualKeyConfig
-from .errors import ErrorKind, GatewayError
-from .limits import NOOP_LEASE, Lease, LimitName, has_limits, rate_limited
+from ..config import VirtualKeyConfig
+from ..errors import ErrorKind, GatewayError
+from .base import NOOP_LEASE, Lease, LimitName, has_limits, rate_limited
 
 __all__ = ["RedisLimiter", "redis_keys"]
 

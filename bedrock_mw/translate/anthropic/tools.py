@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bedrock_mw.translate.anthropic_content import (
+from .content import (
     TOOL_NAME,
     ContentContext,
     as_bool,

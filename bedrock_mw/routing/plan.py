@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bedrock_mw.catalogue import known_model
-from bedrock_mw.config import ProviderConfig, VirtualKeyConfig
-from bedrock_mw.errors import ErrorKind, GatewayError
-from bedrock_mw.model_ids import ModelRef, geo_serves, parse_model_id, region_geographies
+from ..config import ProviderConfig, VirtualKeyConfig
+from ..errors import ErrorKind, GatewayError
+from .catalogue import known_model
+from .model_ids import ModelRef, geo_serves, parse_model_id, region_geographies
 
 __all__ = ["Attempt", "RoutePlan", "is_retryable", "plan_route", "profile_id_for"]
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bedrock_mw.errors import invalid
-from bedrock_mw.families import ModelFamily, NativeBody
-from bedrock_mw.translate.openai_params import DROPPED_PARAMS_HEADER
+from ...errors import invalid
+from ...routing.families import ModelFamily, NativeBody
+from .params import DROPPED_PARAMS_HEADER
 
 COHERE_BATCH = 96
 TITAN_V2_DIMENSIONS = frozenset({256, 512, 1024})
