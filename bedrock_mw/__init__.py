@@ -56,7 +56,29 @@ _PUBLIC = {
     "TokenUsage": ".translate.types",
 }
 
-__all__ = ["__version__", *_PUBLIC]
+__all__ = [
+    "AliasStore",
+    "CachingAliasStore",
+    "CachingCredentialStore",
+    "ConfigError",
+    "CredentialStore",
+    "ErrorKind",
+    "GatewayConfig",
+    "GatewayError",
+    "GatewayMiddleware",
+    "KeyResolver",
+    "ProviderConfig",
+    "StaticAliasStore",
+    "StaticCredentialStore",
+    "TokenUsage",
+    "UsageHook",
+    "UsageRecord",
+    "VirtualKeyConfig",
+    "__version__",
+    "create_gateway",
+    "gateway_lifespan",
+    "load_config",
+]
 
 
 def __getattr__(name: str) -> Any:
