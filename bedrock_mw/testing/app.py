@@ -5,6 +5,7 @@ Raw ASGI (no framework) because it is the upstream in benchmarks; bodies go thro
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -17,16 +18,18 @@ from starlette.types import Receive, Scope, Send
 
 from .auth import authenticate
 from .control import handle_control
-from .errors import BedrockError, stream_exception_name
+from .errors import BedrockError, stream_exception_name, validation_error
 from .eventstream import CONTENT_TYPE, encode_exception
 from .faults import Fault
 from .models import resolve_model
 from .operations import HANDLERS, Call, JsonReply, Reply, StreamReply
 from .request_log import LogEntry
+from .shapes import check_request_shape
 from .sigv4 import SignedRequest
 from .state import EmulatorState
 from .sts import assume_role, is_sts_request
 
+logger = logging.getLogger("bedrock_mw.testing")
 CONTROL_PREFIX = "/_emulator/"
 _YIELD_EVERY = 16
 _LOGGED_HEADERS = frozenset({"content-type", "accept", "user-agent", "x-amzn-bedrock-accept",
@@ -119,9 +122,11 @@ class EmulatorApp:
             self.state.log.append(entry)
             reply = await self._answer(scope, receive, entry, body, headers, request_id, started)
         except BedrockError as error:
-            entry.status, entry.error = error.status, error.error_type
-            self.state.counters["errors"] += 1
-            await _send_error(send, error, request_id)
+            await self._fail(send, entry, error, request_id)
+            return
+        except Exception:  # an emulator bug: still answer in Bedrock's shape, never a bare 500
+            logger.exception("emulator failed on %s %s", entry.operation, entry.model_id)
+            await self._fail(send, entry, BedrockError("InternalServerException"), request_id)
             return
         if reply is None:  # the client gave up on a hanging request
             return
@@ -130,6 +135,11 @@ class EmulatorApp:
             await _send_json(send, reply, request_id)
         else:
             await self._stream(send, receive, reply, request_id, entry)
+
+    async def _fail(self, send: Send, entry: LogEntry, error: BedrockError, request_id: str) -> None:
+        entry.status, entry.error = error.status, error.error_type
+        self.state.counters["errors"] += 1
+        await _send_error(send, error, request_id)
 
     async def _answer(
         self,
@@ -160,8 +170,7 @@ class EmulatorApp:
             error = fault.to_error()
             if error is not None:
                 raise error
-        if isinstance(entry.body, str):
-            raise BedrockError("SerializationException", "The request body is not valid JSON.")
+        check_body(entry.operation, entry.body, body)
         model = resolve_model(
             entry.model_id, caller.region, require_profile_rule=entry.operation != "count-tokens"
         )
@@ -256,6 +265,20 @@ class EmulatorApp:
 def _raw_path(scope: Scope) -> str:
     raw: bytes = scope.get("raw_path") or scope["path"].encode()
     return raw.decode("latin-1").partition("?")[0]
+
+
+def check_body(operation: str, parsed: Any, raw: bytes) -> None:
+    """Refuse a body that is not JSON, or not the operation's shape, as Bedrock's front end does."""
+    if isinstance(parsed, str) or (not raw and operation.startswith("invoke")):
+        if operation.startswith("invoke"):
+            # InvokeModel's body is an opaque blob handed to the model, so bad JSON is the model's
+            # complaint (ValidationException), not the front end's (SerializationException).
+            raise validation_error(
+                "Malformed input request: the body is not valid JSON, "
+                "please reformat your input and try again."
+            )
+        raise BedrockError("SerializationException", "The request body is not valid JSON.")
+    check_request_shape(operation, parsed)
 
 
 def _parse_body(body: bytes) -> Any:

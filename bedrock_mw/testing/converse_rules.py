@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
+from .anthropic_rules import check_betas, check_sampling
 from .errors import BedrockError, validation_error
 from .models import ResolvedModel
 from .thinking import validate_thinking
@@ -35,6 +36,77 @@ _ALTERNATE = (
     "A conversation must alternate between user and assistant roles. "
     "Make sure the conversation alternates between user and assistant roles and try again."
 )
+
+
+TOOL_CONFIG_REQUIRED = (
+    "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+)
+
+
+def _check_content(messages: Any) -> None:
+    """Empty content lists and blank text blocks.
+
+    Wording from Bedrock replies quoted in earendil-works/pi#3443 and smg-project/smg#1472.
+    """
+    for index, message in enumerate(messages or []):
+        content = message.get("content")
+        if not content:
+            raise validation_error(
+                f"The content field in the Message object at messages.{index} is empty. "
+                "Add a ContentBlock object to the content field and try again."
+            )
+        for position, block in enumerate(content):
+            text = block.get("text")
+            if isinstance(text, str) and not text.strip():
+                raise validation_error(
+                    f"The text field in the ContentBlock object at messages.{index}.content.{position} "
+                    "is blank. Add text to the text field, and try again."
+                )
+
+
+def _uses_tools(messages: Any) -> bool:
+    return any(
+        "toolUse" in block or "toolResult" in block
+        for message in messages or []
+        for block in message.get("content") or []
+    )
+
+
+def _check_tool_specs(config: Mapping[str, Any]) -> None:
+    """A tool's JSON schema must be an object schema (Bedrock reply in alibaba/spring-ai-alibaba#3082)."""
+    for index, tool in enumerate(config.get("tools") or []):
+        spec = tool.get("toolSpec")
+        if spec is None:
+            continue
+        schema = spec["inputSchema"].get("json")
+        if not isinstance(schema, Mapping) or schema.get("type") != "object":
+            raise validation_error(
+                f"The value at toolConfig.tools.{index}.toolSpec.inputSchema.json.type must be one of "
+                "the following: object."
+            )
+
+
+def validate_converse_body(request: Mapping[str, Any], model: ResolvedModel) -> None:
+    """Bedrock's content rules for a Converse body that already fits the shape."""
+    messages = request.get("messages")
+    _check_content(messages)
+    config = request.get("toolConfig")
+    if config is None and _uses_tools(messages):
+        # pentagi#166 quotes this reply; it applies to every model.
+        raise validation_error(TOOL_CONFIG_REQUIRED)
+    if config is not None:
+        _check_tool_specs(config)
+    if model.rule.family != "anthropic":
+        return
+    fields = request.get("additionalModelRequestFields")
+    fields = fields if isinstance(fields, Mapping) else {}
+    if "anthropic_beta" in fields:
+        check_betas(fields["anthropic_beta"])
+    inference = request.get("inferenceConfig") or {}
+    top_p = inference.get("topP", fields.get("top_p"))
+    check_sampling(
+        inference.get("temperature", fields.get("temperature")), top_p, model.rule.sampling_exclusive
+    )
 
 
 def check_fields(body: Mapping[str, Any], allowed: frozenset[str]) -> None:

@@ -10,15 +10,23 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Mapping
 from typing import Any
 
-from .native_anthropic import check_native_fields, malformed
+from .native_schema import BOOLEAN, STRINGS, check_native, integer, malformed, obj, string
 from .tokens import words
 
-TITAN_V1_FIELDS = frozenset({"inputText"})
-TITAN_V2_FIELDS = frozenset({"inputText", "dimensions", "normalize", "embeddingTypes"})
-COHERE_FIELDS = frozenset({"texts", "images", "input_type", "truncate", "embedding_types"})
+TITAN_V1_SCHEMA = obj({"inputText": string()}, required=("inputText",), closed=True)
+TITAN_V2_SCHEMA = obj(
+    {"inputText": string(), "dimensions": integer(), "normalize": BOOLEAN, "embeddingTypes": STRINGS},
+    required=("inputText",),
+    closed=True,
+)
+COHERE_SCHEMA = obj(
+    {"texts": STRINGS, "images": STRINGS, "input_type": string(), "truncate": string(),
+     "embedding_types": STRINGS},
+    required=("input_type",),
+    closed=True,
+)  # fmt: skip
 TITAN_V1_DIMENSIONS = 1536
 TITAN_V2_DIMENSIONS = (256, 512, 1024)
 COHERE_DIMENSIONS = 1024
@@ -62,9 +70,9 @@ def _typed(values: list[float], kind: str) -> list[float] | list[int]:
     return values
 
 
-def titan_embedding(body: Mapping[str, Any], v2: bool) -> tuple[Json, int]:
+def titan_embedding(raw: Any, v2: bool) -> tuple[Json, int]:
     """Titan response body and its input token count."""
-    check_native_fields(body, TITAN_V2_FIELDS if v2 else TITAN_V1_FIELDS, ("inputText",))
+    body = check_native(raw, TITAN_V2_SCHEMA if v2 else TITAN_V1_SCHEMA)
     text = str(body["inputText"])
     if not v2:
         return {
@@ -83,9 +91,9 @@ def titan_embedding(body: Mapping[str, Any], v2: bool) -> tuple[Json, int]:
     return response, words(text)
 
 
-def cohere_embedding(body: Mapping[str, Any], request_id: str) -> tuple[Json, int]:
+def cohere_embedding(raw: Any, request_id: str) -> tuple[Json, int]:
     """Cohere response body (list or by-type dict, per `embedding_types`) and its token count."""
-    check_native_fields(body, COHERE_FIELDS, ("input_type",))
+    body = check_native(raw, COHERE_SCHEMA)
     texts = body.get("texts") or []
     if not texts or len(texts) > COHERE_MAX_TEXTS:
         raise malformed(f"#/texts: expected between 1 and {COHERE_MAX_TEXTS} items but found {len(texts)}")

@@ -20,7 +20,8 @@ ERROR_STATUS: dict[str, int] = {
     "ModelStreamErrorException": 424,
     "ServiceQuotaExceededException": 400,
     "MissingAuthenticationTokenException": 403,
-    "IncompleteSignatureException": 403,
+    # AWS's common-errors table: IncompleteSignature is a 400 (a malformed header, not a refusal).
+    "IncompleteSignatureException": 400,
     "InvalidSignatureException": 403,
     "UnrecognizedClientException": 403,
     "SerializationException": 400,

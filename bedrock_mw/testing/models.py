@@ -37,6 +37,8 @@ class ModelRule:
     system: bool = True
     tools: bool = True
     tools_in_stream: bool = True
+    # temperature and top_p are mutually exclusive (Claude Opus 4.1, the 4.5 generation and later)
+    sampling_exclusive: bool = False
 
     @property
     def embedding(self) -> bool:
@@ -44,8 +46,19 @@ class ModelRule:
 
 
 _NEW_CLAUDE = r"anthropic\.claude-(?:3-7-|(?:sonnet|opus|haiku)-(?:4|[5-9]|\d\d)|(?:[5-9]|\d\d)-)"
+_EXCLUSIVE_SAMPLING_CLAUDE = (
+    r"anthropic\.claude-(?:opus-4-1|(?:sonnet|opus|haiku)-(?:4-[5-9]|[5-9]|\d\d)|(?:[5-9]|\d\d)-)"
+)
 
 MODEL_RULES: tuple[ModelRule, ...] = (
+    ModelRule(
+        _EXCLUSIVE_SAMPLING_CLAUDE,
+        "anthropic",
+        on_demand=False,
+        prompt_cache=True,
+        thinking=True,
+        sampling_exclusive=True,
+    ),
     ModelRule(_NEW_CLAUDE, "anthropic", on_demand=False, prompt_cache=True, thinking=True),
     ModelRule(r"anthropic\.claude-3-5-haiku", "anthropic", prompt_cache=True),
     ModelRule(r"anthropic\.", "anthropic"),
@@ -56,6 +69,9 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     ModelRule(r"amazon\.titan-embed-text-v2", "titan-embed-v2"),
     ModelRule(r"amazon\.titan-", "titan-text", system=False, tools=False),
     ModelRule(r"meta\.llama4", "llama", on_demand=False, tools_in_stream=False),
+    # Llama 3.2 and 3.3 are served through inference profiles only (AWS's model cards list no
+    # on-demand ids for them; the "on-demand throughput isn't supported" reply is widely reported).
+    ModelRule(r"meta\.llama3-[23]-", "llama", on_demand=False, tools_in_stream=False),
     ModelRule(r"meta\.llama", "llama", tools_in_stream=False),
     ModelRule(r"mistral\.", "mistral"),
     ModelRule(r"cohere\.embed-(?:english|multilingual)-v3", "cohere-embed"),

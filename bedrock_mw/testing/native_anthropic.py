@@ -13,34 +13,15 @@ from typing import Any
 
 import orjson
 
+from .anthropic_rules import check_anthropic_body
 from .converse_stream import text_deltas
-from .errors import validation_error
+from .native_schema import malformed
 from .responder import Answer
 
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
-ANTHROPIC_FIELDS = frozenset(
-    {
-        "anthropic_version", "anthropic_beta", "max_tokens", "messages", "system", "stop_sequences",
-        "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "metadata",
-    }
-)  # fmt: skip
 _STOP_REASONS = {"end_turn": "end_turn", "tool_use": "tool_use", "max_tokens": "max_tokens",
                  "stop_sequence": "stop_sequence"}  # fmt: skip
 Json = dict[str, Any]
-
-
-def malformed(message: str) -> Exception:
-    return validation_error(f"Malformed input request: {message}, please reformat your input and try again.")
-
-
-def check_native_fields(body: Mapping[str, Any], allowed: frozenset[str], required: tuple[str, ...]) -> None:
-    """Bedrock's JSON-schema wording for missing and extraneous keys of a native body."""
-    for key in required:
-        if key not in body:
-            raise malformed(f"#: required key [{key}] not found")
-    for key in body:
-        if key not in allowed:
-            raise malformed(f"#: extraneous key [{key}] is not permitted")
 
 
 def _cache_point(block: Mapping[str, Any]) -> list[Json]:
@@ -62,9 +43,7 @@ def _result_content(content: Any) -> list[Json]:
 
 
 def _block(block: Mapping[str, Any]) -> Json:
-    kind = block.get("type") if isinstance(block, Mapping) else None
-    if not isinstance(kind, str):
-        raise malformed("#/messages/content: every content block needs a string `type`")
+    kind = block["type"]
     if kind == "text":
         return {"text": str(block.get("text", ""))}
     if kind == "tool_use":
@@ -109,13 +88,13 @@ def _tools(body: Mapping[str, Any]) -> Json | None:
     return config
 
 
-def anthropic_to_converse(body: Mapping[str, Any]) -> Json:
-    """A Converse-shaped request equivalent to an Anthropic Messages body."""
-    check_native_fields(body, ANTHROPIC_FIELDS, ("anthropic_version", "messages", "max_tokens"))
+def anthropic_to_converse(raw: Any, sampling_exclusive: bool = False) -> Json:
+    """A Converse-shaped request equivalent to an Anthropic Messages body, once Bedrock's rules pass."""
+    body = check_anthropic_body(raw, sampling_exclusive)
     if body["anthropic_version"] != ANTHROPIC_VERSION:
         raise malformed(f"anthropic_version: must be {ANTHROPIC_VERSION}")
     request: Json = {
-        "messages": [{"role": m.get("role"), "content": _blocks(m.get("content"))} for m in body["messages"]],
+        "messages": [{"role": m["role"], "content": _blocks(m["content"])} for m in body["messages"]],
         "inferenceConfig": {
             "maxTokens": body["max_tokens"],
             "stopSequences": body.get("stop_sequences") or [],

@@ -8,17 +8,36 @@ removed, lines that are only a speaker label ("Bot:", "Assistant:") are skipped,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .converse_stream import text_deltas
-from .native_anthropic import check_native_fields
+from .native_schema import STRINGS, check_native, integer, number, obj, string
 from .responder import TextReply, compose_text
 from .tokens import words
 
-TITAN_FIELDS = frozenset({"inputText", "textGenerationConfig"})
-LLAMA_FIELDS = frozenset({"prompt", "max_gen_len", "temperature", "top_p", "images"})
+TITAN_SCHEMA = obj(
+    {
+        "inputText": string(),
+        "textGenerationConfig": obj(
+            {"maxTokenCount": integer(), "stopSequences": STRINGS, "temperature": number(), "topP": number()}
+        ),
+    },
+    required=("inputText",),
+    closed=True,
+)
+LLAMA_SCHEMA = obj(
+    {
+        "prompt": string(),
+        "max_gen_len": integer(),
+        "temperature": number(),
+        "top_p": number(),
+        "images": STRINGS,
+    },
+    required=("prompt",),
+    closed=True,
+)
 _LLAMA_HEADER = re.compile(r"<\|start_header_id\|>.*?<\|end_header_id\|>", re.S)
 _SPECIAL = re.compile(r"<\|[^|>]*\|>|\[/?INST\]|<</?SYS>>|</?s>")
 _LABEL_ONLY = re.compile(r"^\s*[A-Za-z]+:\s*$")
@@ -47,17 +66,17 @@ class PromptAnswer:
         return words(self.reply.text)
 
 
-def answer_titan(body: Mapping[str, Any]) -> PromptAnswer:
-    check_native_fields(body, TITAN_FIELDS, ("inputText",))
+def answer_titan(raw: Any) -> PromptAnswer:
+    body = check_native(raw, TITAN_SCHEMA)
     config = body.get("textGenerationConfig") or {}
-    text = str(body["inputText"])
+    text = body["inputText"]
     reply = compose_text(prompt_text(text), config.get("maxTokenCount"), config.get("stopSequences") or [])
     return PromptAnswer(reply, words(text))
 
 
-def answer_llama(body: Mapping[str, Any]) -> PromptAnswer:
-    check_native_fields(body, LLAMA_FIELDS, ("prompt",))
-    prompt = str(body["prompt"])
+def answer_llama(raw: Any) -> PromptAnswer:
+    body = check_native(raw, LLAMA_SCHEMA)
+    prompt = body["prompt"]
     reply = compose_text(prompt_text(prompt), body.get("max_gen_len"), [])
     return PromptAnswer(reply, words(prompt))
 

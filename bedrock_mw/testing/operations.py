@@ -11,7 +11,13 @@ from typing import Any
 import orjson
 
 from .auth import Caller
-from .converse_rules import CONVERSE_FIELDS, COUNT_TOKENS_CONVERSE_FIELDS, check_fields, validate_converse
+from .converse_rules import (
+    CONVERSE_FIELDS,
+    COUNT_TOKENS_CONVERSE_FIELDS,
+    check_fields,
+    validate_converse,
+    validate_converse_body,
+)
 from .converse_stream import converse_stream_events
 from .embeddings import cohere_embedding, titan_embedding
 from .errors import validation_error
@@ -19,6 +25,16 @@ from .eventstream import encode_event
 from .faults import Fault
 from .models import ResolvedModel
 from .native_anthropic import anthropic_message, anthropic_stream, anthropic_to_converse
+from .native_mistral import (
+    is_chat,
+    mistral_chat_response,
+    mistral_chat_stream,
+    mistral_chat_to_converse,
+    mistral_text_response,
+    mistral_text_stream,
+    mistral_text_to_converse,
+)
+from .native_nova import nova_response, nova_stream, nova_to_converse
 from .native_text import (
     PromptAnswer,
     answer_llama,
@@ -86,6 +102,7 @@ def _answer(call: Call, request: Mapping[str, Any], cache: PromptCache, streamin
 def converse(call: Call, cache: PromptCache) -> Reply:
     request = _object(call.body)
     check_fields(request, CONVERSE_FIELDS)
+    validate_converse_body(request, call.model)
     answer = _answer(call, request, cache, streaming=False)
     response: Json = {
         "output": {"message": {"role": "assistant", "content": answer.content}},
@@ -101,6 +118,7 @@ def converse(call: Call, cache: PromptCache) -> Reply:
 def converse_stream(call: Call, cache: PromptCache) -> Reply:
     request = _object(call.body)
     check_fields(request, CONVERSE_FIELDS)
+    validate_converse_body(request, call.model)
     answer = _answer(call, request, cache, streaming=True)
     events = converse_stream_events(answer, _latency_ms(call))
     return StreamReply((encode_event(name, payload) for name, payload in events), [])
@@ -138,18 +156,33 @@ def _prompt_native(answer: PromptAnswer, render: Callable[[PromptAnswer], Json],
     return _Native(render(answer), lambda m: stream(answer, m), answer.input_tokens, answer.output_tokens)
 
 
+def _answered(
+    answer: Answer, render: Callable[[Answer], Json], stream: Callable[[Answer, Json], Iterator[Json]]
+) -> _Native:
+    usage = answer.usage
+    return _Native(render(answer), lambda m: stream(answer, m), usage["inputTokens"], usage["outputTokens"])
+
+
 def _native(call: Call, cache: PromptCache, streaming: bool) -> _Native:
-    body = _object(call.body)
     family = call.model.rule.family
+    body = call.body
     if family == "anthropic":
-        answer = _answer(call, anthropic_to_converse(body), cache, streaming)
+        request = anthropic_to_converse(body, call.model.rule.sampling_exclusive)
+        answer = _answer(call, request, cache, streaming)
         base = call.model.base_id
-        return _Native(
-            anthropic_message(answer, base),
-            lambda m: anthropic_stream(answer, base, m),
-            answer.usage["inputTokens"],
-            answer.usage["outputTokens"],
+        return _answered(
+            answer, lambda a: anthropic_message(a, base), lambda a, m: anthropic_stream(a, base, m)
         )
+    if family == "nova":
+        request = nova_to_converse(body)
+        validate_converse_body(request, call.model)
+        return _answered(_answer(call, request, cache, streaming), nova_response, nova_stream)
+    if family == "mistral" and is_chat(body):
+        answer = _answer(call, mistral_chat_to_converse(body), cache, streaming)
+        return _answered(answer, mistral_chat_response, mistral_chat_stream)
+    if family == "mistral":
+        answer = _answer(call, mistral_text_to_converse(body), cache, streaming)
+        return _answered(answer, mistral_text_response, mistral_text_stream)
     if family == "titan-text":
         return _prompt_native(answer_titan(body), titan_response, titan_stream)
     if family == "llama":
@@ -182,42 +215,40 @@ def invoke_stream(call: Call, cache: PromptCache) -> Reply:
     return StreamReply(frames, [(b"x-amzn-bedrock-content-type", JSON_TYPE)])
 
 
-def _native_input_tokens(call: Call, raw: Any) -> int:
+# CountTokens takes base Anthropic model ids only: other families, inference-profile ids and ARNs all
+# get this reply (maximhq/bifrost#2169 quotes it for `us.anthropic.claude-sonnet-4-6`).
+NO_TOKEN_COUNTING = "The provided model doesn't support counting tokens."
+
+
+def _native_input_tokens(call: Call, raw: str) -> int:
     try:
-        body = orjson.loads(base64.b64decode(str(raw), validate=True))
+        body = orjson.loads(base64.b64decode(raw, validate=True))
     except (ValueError, orjson.JSONDecodeError):
         raise validation_error(
-            "Malformed input request: invokeModel.body is not valid base64 JSON."
+            "Malformed input request: invokeModel.body is not valid JSON, "
+            "please reformat your input and try again."
         ) from None
-    body = _object(body, "invokeModel.body")
-    family = call.model.rule.family
-    if family == "anthropic":
-        request = anthropic_to_converse(body)
-        validate_converse(request, call.model, streaming=False)
-        return plan_input(request).total
-    if family == "titan-text":
-        return answer_titan(body).input_tokens
-    if family == "llama":
-        return answer_llama(body).input_tokens
-    raise validation_error(_NO_NATIVE)
+    request = anthropic_to_converse(body, call.model.rule.sampling_exclusive)
+    validate_converse(request, call.model, streaming=False)
+    return plan_input(request).total
 
 
 def count_tokens(call: Call, cache: PromptCache) -> Reply:
     """Exactly the inputTokens Converse/InvokeModel would report for the same input, uncached."""
+    model = call.model
+    if model.rule.family != "anthropic" or model.geo is not None or model.arn_kind is not None:
+        raise validation_error(NO_TOKEN_COUNTING)
     body = _object(call.body)
     check_fields(body, frozenset({"input"}))
-    source = _object(body.get("input"), "input")
-    if len(source) != 1:
-        raise validation_error("input must contain exactly one of converse or invokeModel.")
+    source = _object(body["input"], "input")  # the shape check made `input` a one-member union
     if "converse" in source:
         request = _object(source["converse"], "input.converse")
         check_fields(request, COUNT_TOKENS_CONVERSE_FIELDS)
-        validate_converse(request, call.model, streaming=False)
+        validate_converse_body(request, model)
+        validate_converse(request, model, streaming=False)
         tokens = plan_input(request).total
-    elif "invokeModel" in source:
-        tokens = _native_input_tokens(call, _object(source["invokeModel"], "input.invokeModel").get("body"))
     else:
-        raise validation_error("input must contain exactly one of converse or invokeModel.")
+        tokens = _native_input_tokens(call, source["invokeModel"]["body"])
     return JsonReply(orjson.dumps({"inputTokens": tokens}), [(b"content-type", JSON_TYPE)])
 
 

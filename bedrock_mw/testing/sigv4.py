@@ -19,7 +19,10 @@ from .errors import BedrockError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SIGNING_SERVICE = "bedrock"
-MAX_SKEW = timedelta(minutes=15)
+_STAMP = "%Y%m%dT%H%M%SZ"
+# Bedrock allows 5 minutes either way; its reply is quoted in anthropics/anthropic-sdk-go#122:
+# "Signature expired: 20250130T203827Z is now earlier than 20250130T204131Z (20250130T204631Z - 5 min.)"
+MAX_SKEW = timedelta(minutes=5)
 _INVALID_TOKEN = "The security token included in the request is invalid."
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
@@ -156,17 +159,21 @@ def compute_signature(request: SignedRequest, auth: Authorization, secret: str, 
 
 def _check_date(amz_date: str, auth: Authorization, now: datetime | None) -> None:
     try:
-        when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        when = datetime.strptime(amz_date, _STAMP).replace(tzinfo=UTC)
     except ValueError:
         raise BedrockError("IncompleteSignatureException", f"Invalid X-Amz-Date: {amz_date}") from None
     if not amz_date.startswith(auth.date):
         raise BedrockError("InvalidSignatureException", "Date in Credential scope does not match YYYYMMDD.")
-    if now is not None and abs(now - when) > MAX_SKEW:
-        stamp = now.strftime("%Y%m%dT%H%M%SZ")
-        raise BedrockError(
-            "InvalidSignatureException",
-            f"Signature expired: {amz_date} is now earlier than {stamp} - 15 min.",
-        )
+    if now is None or abs(now - when) <= MAX_SKEW:
+        return
+    stamp = now.strftime(_STAMP)
+    if when < now:
+        edge = (now - MAX_SKEW).strftime(_STAMP)
+        message = f"Signature expired: {amz_date} is now earlier than {edge} ({stamp} - 5 min.)"
+    else:
+        edge = (now + MAX_SKEW).strftime(_STAMP)
+        message = f"Signature not yet current: {amz_date} is still later than {edge} ({stamp} + 5 min.)"
+    raise BedrockError("InvalidSignatureException", message)
 
 
 def verify_sigv4(

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import botocore.config
+import httpx
 import pytest
 from aiobotocore.session import get_session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from bedrock_mw.testing import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY, BedrockEmulator
 
@@ -62,3 +67,30 @@ def make_client(emu: BedrockEmulator) -> ClientFactory:
 
 def user(text: str) -> dict[str, Any]:
     return {"role": "user", "content": [{"text": text}]}
+
+
+def sigv4_post(
+    emu: BedrockEmulator, path: str, body: bytes, when: datetime | None = None, region: str = "us-east-1"
+) -> httpx.Response:
+    """POST `body` as sent, signed by botocore's SigV4Auth (at `when`, default now), over a real socket.
+
+    For bodies botocore's serializer cannot produce (wrong JSON types), and for chosen signing times.
+    """
+    url = emu.endpoint_url + path
+    request = AWSRequest(method="POST", url=url, data=body, headers={"content-type": "application/json"})
+    auth = SigV4Auth(Credentials(EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY), "bedrock", region)
+    if when is None:
+        auth.add_auth(request)
+    else:
+        # add_auth() stamps "now"; sign at a chosen time instead, step by step as add_auth does.
+        request.context["timestamp"] = when.strftime("%Y%m%dT%H%M%SZ")
+        auth._modify_request_before_signing(request)
+        canonical = auth.canonical_request(request)
+        signature = auth.signature(auth.string_to_sign(request, canonical), request)
+        headers = auth.signed_headers(auth.headers_to_sign(request))
+        request.headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={auth.scope(request)}, SignedHeaders={headers}, "
+            f"Signature={signature}"
+        )
+    prepared = request.prepare()
+    return httpx.post(prepared.url, content=body, headers=dict(prepared.headers.items()), timeout=30)
