@@ -72,7 +72,12 @@ async def messages(gw: Gateway, ctx: RequestContext) -> Response:
     plan = await gw.route(ctx, body.get("model"))
     media = await _media(gw, anthropic.image_urls(body))
     call = anthropic.anthropic_to_converse(
-        body, plan.model.family, _anthropic_options(gw), beta_header=_betas(ctx.request), media=media
+        body,
+        plan.model.family,
+        _anthropic_options(gw),
+        beta_header=_betas(ctx.request),
+        media=media,
+        model_id=plan.model.base_model_id,
     )
     ctx.notes.update(call.notes)
     requested, message_id = plan.model.requested, anthropic.new_message_id()
@@ -91,7 +96,12 @@ async def count_tokens(gw: Gateway, ctx: RequestContext) -> Response:
     plan = await gw.route(ctx, body.get("model"))
     media = await _media(gw, anthropic.image_urls(body))
     input_ = anthropic.anthropic_count_tokens_request(
-        body, plan.model.family, _anthropic_options(gw), beta_header=_betas(ctx.request), media=media
+        body,
+        plan.model.family,
+        _anthropic_options(gw),
+        beta_header=_betas(ctx.request),
+        media=media,
+        model_id=plan.model.base_model_id,
     )
     # CountTokens takes base model ids only: a profile, an ARN or an alias is counted on its base model.
     base = plan.model.base_model_id
@@ -249,12 +259,15 @@ def _anthropic_options(gw: Gateway) -> anthropic.AnthropicOptions:
     cfg = gw.config
     if cfg.supported_betas is None:
         return anthropic.AnthropicOptions(
-            allow_url_fetch=cfg.allow_url_fetch, max_cache_points=cfg.max_cache_points
+            allow_url_fetch=cfg.allow_url_fetch,
+            max_cache_points=cfg.max_cache_points,
+            reject_unknown_fields=cfg.reject_unknown_fields,
         )
     return anthropic.AnthropicOptions(
         allow_url_fetch=cfg.allow_url_fetch,
         supported_betas=frozenset(cfg.supported_betas),
         max_cache_points=cfg.max_cache_points,
+        reject_unknown_fields=cfg.reject_unknown_fields,
     )
 
 

@@ -228,6 +228,7 @@ class GatewayConfig(_Model):
     virtual_keys: list[VirtualKeyConfig] = Field(default_factory=list)
     store_cache_ttl_s: float = Field(30.0, ge=0)
     drop_unsupported_params: bool = False
+    reject_unknown_fields: bool = False
     allow_url_fetch: bool = False
     supported_betas: list[str] | None = None
     model_catalogue: dict[str, str] = Field(default_factory=dict)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -65,6 +66,8 @@ class RequestContext:
     notes: dict[str, str] = field(default_factory=dict)
     first_token_at: float | None = None
     lease: Lease | None = None
+    end_user: str | None = None
+    session_id: str | None = None
 
     def response_headers(self) -> dict[str, str]:
         """Who served the request (provider, region, model id, attempts) plus translator notes."""
@@ -132,6 +135,7 @@ class Gateway:
     async def read_body(self, ctx: RequestContext) -> dict[str, Any]:
         """The JSON body, bounded by ``limits.max_body_bytes``; logged only when ``log_bodies`` is on."""
         body: dict[str, Any] = await read_json(ctx.request, self.config.limits.max_body_bytes)
+        ctx.end_user, ctx.session_id = attribution(body, ctx.request.headers)
         if self.config.observability.log_bodies and log.isEnabledFor(logging.INFO):
             log.info("request body", extra={"request_id": ctx.request_id, "body": body})
         return body
@@ -294,6 +298,8 @@ class Gateway:
             attempts=ctx.attempts,
             error_type=error_type,
             key_metadata=dict(ctx.key.metadata) if ctx.key else {},
+            session_id=ctx.session_id,
+            end_user=ctx.end_user,
         )
         if self.config.observability.access_log and log.isEnabledFor(logging.INFO):
             log.info(
@@ -336,6 +342,40 @@ class Gateway:
         """Close every upstream client and the limiter's connections."""
         await self.dispatcher.aclose()
         await self.limiter.aclose()
+
+
+_ATTRIBUTION_MAX = 256
+SESSION_HEADER = "x-claude-code-session-id"
+
+
+def _bounded(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return value[:_ATTRIBUTION_MAX]
+
+
+def attribution(body: Any, headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """``(end_user, session_id)`` as the caller states them (never raises; values bounded)."""
+    end_user: str | None = None
+    session: str | None = None
+    if isinstance(body, dict):
+        metadata = body.get("metadata")
+        if isinstance(metadata, dict):
+            end_user = _bounded(metadata.get("user_id"))
+        if end_user is None:
+            end_user = _bounded(body.get("user"))  # OpenAI's end-user field
+    header = headers.get(SESSION_HEADER)
+    if header and header.isascii() and header.isprintable():
+        session = header[:_ATTRIBUTION_MAX]
+    elif end_user is not None and end_user.startswith("{"):
+        # Claude Code's user_id is a JSON object naming its session; read it only when the header is absent.
+        try:
+            parsed = orjson.loads(end_user)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            session = _bounded(parsed.get("session_id"))
+    return end_user, session
 
 
 def new_request_id(headers: Mapping[str, str]) -> str:

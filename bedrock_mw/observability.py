@@ -142,6 +142,10 @@ class GenAITracer:
             attributes["gen_ai.usage.cache_creation.input_tokens"] = record.usage.cache_write_input_tokens
         if record.error_type:
             attributes["error.type"] = record.error_type
+        if record.session_id:
+            attributes["session.id"] = record.session_id
+        if record.end_user:
+            attributes["enduser.id"] = record.end_user
         span = self._tracer.start_span(
             f"{operation} {record.model or ''}".strip(),
             kind=self._trace.SpanKind.CLIENT,

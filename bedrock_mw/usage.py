@@ -36,6 +36,11 @@ class UsageRecord:
     attempts: int = 0
     error_type: str | None = None
     key_metadata: dict[str, str] = field(default_factory=dict)
+    # Who the caller says the work is for: Claude Code's session (``X-Claude-Code-Session-Id``, else
+    # the ``session_id`` inside its ``metadata.user_id``) and the end user (Anthropic ``metadata.user_id``,
+    # OpenAI ``user``). Caller-supplied text: for attribution, never for authorisation.
+    session_id: str | None = None
+    end_user: str | None = None
 
 
 UsageHook = Callable[[UsageRecord], Awaitable[None]]

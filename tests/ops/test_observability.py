@@ -378,3 +378,19 @@ async def test_cache_tokens_are_span_attributes(
     assert isinstance(written_tokens, int) and written_tokens > 0
     assert "gen_ai.usage.cache_read.input_tokens" not in written
     assert read["gen_ai.usage.cache_read.input_tokens"] == written_tokens
+
+
+async def test_session_and_end_user_are_span_attributes(
+    serve: ServeGateway, http: httpx.AsyncClient, spans: InMemorySpanExporter
+) -> None:
+    gw = serve()
+    traced(gw, spans)
+    headers = {**ANTHROPIC.headers(), "x-claude-code-session-id": "sess-1"}
+    response = await http.post(
+        gw.url + ANTHROPIC.path, json=ANTHROPIC.body(metadata={"user_id": "user-7"}), headers=headers
+    )
+    assert response.status_code == 200
+    await gw.usage.wait_for(1)
+    (span,) = spans.get_finished_spans()
+    assert (span.attributes or {})["session.id"] == "sess-1"
+    assert (span.attributes or {})["enduser.id"] == "user-7"

@@ -124,3 +124,26 @@ async def test_an_embeddings_call_records_its_input_tokens(serve: ServeGateway, 
     assert record.usage == TokenUsage(input_tokens=result.usage.prompt_tokens)
     assert record.usage.input_tokens == 5
     assert record.attempts == 2  # one InvokeModel per input
+
+
+async def test_claude_codes_session_and_user_reach_the_usage_record(
+    serve: ServeGateway, sdk: SDKClients
+) -> None:
+    gw = serve()
+    client = sdk.anthropic(gw)
+    user_id = '{"device_id":"d1","account_uuid":"a1","session_id":"s-from-metadata"}'
+    request = dict(anthropic_request("hello"), metadata={"user_id": user_id})
+    await client.messages.create(**request, extra_headers={"X-Claude-Code-Session-Id": "s-from-header"})
+    await client.messages.create(**request)  # no header: the session named inside user_id
+    await client.messages.create(**anthropic_request("hello"))
+    with_header, from_metadata, anonymous = await gw.usage.wait_for(3)
+    assert (with_header.session_id, with_header.end_user) == ("s-from-header", user_id)
+    assert (from_metadata.session_id, from_metadata.end_user) == ("s-from-metadata", user_id)
+    assert (anonymous.session_id, anonymous.end_user) == (None, None)
+
+
+async def test_openais_user_field_is_the_end_user(serve: ServeGateway, sdk: SDKClients) -> None:
+    gw = serve()
+    await sdk.openai(gw).chat.completions.create(**openai_request("hello"), user="alice@example.com")
+    (record,) = await gw.usage.wait_for(1)
+    assert record.end_user == "alice@example.com"

@@ -37,6 +37,7 @@ from .content import (
     is_claude,
     message_blocks,
 )
+from .lowering import NOTE_LOWERED, Lowered, lower_request
 
 NOTE_DROPPED_BETAS = "x-bedrock-mw-dropped-betas"
 NOTE_DROPPED_CACHE = "x-bedrock-mw-dropped-cache-control"
@@ -89,6 +90,7 @@ class AnthropicOptions:
     allow_url_fetch: bool = False
     supported_betas: frozenset[str] = DEFAULT_SUPPORTED_BETAS
     max_cache_points: int = 4
+    reject_unknown_fields: bool = False
 
 
 @dataclass(slots=True)
@@ -111,11 +113,16 @@ def anthropic_to_converse(
     *,
     beta_header: str | None = None,
     media: Mapping[str, tuple[bytes, str]] | None = None,
+    model_id: str = "",
 ) -> ConverseCall:
-    """Translate an Anthropic Messages request body into Converse parameters (without ``modelId``)."""
-    body = as_dict(body, "body")
+    """Translate an Anthropic Messages request body into Converse parameters (without ``modelId``).
+
+    ``model_id`` is the base Bedrock model id, for lowerings that depend on the model's generation.
+    """
+    low = lower_request(body, base_model_id=model_id, reject_unknown_fields=options.reject_unknown_fields)
+    body = low.body
     max_tokens = as_int(body.get("max_tokens"), "max_tokens", minimum=1)
-    tr = _translate(body, family, options, beta_header, media, max_tokens=max_tokens)
+    tr = _translate(body, family, options, beta_header, media, max_tokens=max_tokens, lowered=low)
     request: dict[str, Any] = {"messages": tr.messages}
     if tr.system:
         request["system"] = tr.system
@@ -180,10 +187,13 @@ def anthropic_count_tokens_request(
     *,
     beta_header: str | None = None,
     media: Mapping[str, tuple[bytes, str]] | None = None,
+    model_id: str = "",
 ) -> dict[str, Any]:
     """The ``input`` member of a Bedrock CountTokens call for an Anthropic count_tokens body."""
-    body = as_dict(body, "body")
-    tr = _translate(body, family, options, beta_header, media, max_tokens=None)
+    low = lower_request(
+        body, base_model_id=model_id, reject_unknown_fields=options.reject_unknown_fields, counting=True
+    )
+    tr = _translate(low.body, family, options, beta_header, media, max_tokens=None, lowered=low)
     converse: dict[str, Any] = {"messages": tr.messages}
     if tr.system:
         converse["system"] = tr.system
@@ -202,10 +212,13 @@ def _translate(
     media: Mapping[str, tuple[bytes, str]] | None,
     *,
     max_tokens: int | None,
+    lowered: Lowered,
 ) -> _Translation:
     counting = max_tokens is None
     notes: dict[str, str] = {}
-    ignored: list[str] = []
+    ignored: list[str] = list(lowered.ignored)
+    if lowered.lowered:
+        notes[NOTE_LOWERED] = ",".join(lowered.lowered)
     for key, value in body.items():
         if key in _MESSAGE_FIELDS or (counting and key in _COUNT_IGNORED):
             continue
