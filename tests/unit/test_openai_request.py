@@ -113,7 +113,7 @@ GOLDEN: list[tuple[str, dict[str, Any], Any, OpenAIOptions, dict[str, Any]]] = [
                         {
                             "document": {
                                 "format": "pdf",
-                                "name": "q3 report-v2",
+                                "name": "q3 report v2",
                                 "source": {"bytes": b"%PDF-1.4"},
                             }
                         }

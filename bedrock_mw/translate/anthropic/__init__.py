@@ -8,8 +8,10 @@ response translation in :mod:`anthropic_response`; the streamed form is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+from ..bedrock import unique_urls
 from .betas import DEFAULT_SUPPORTED_BETAS
 from .request import (
     AnthropicOptions,
@@ -31,28 +33,23 @@ __all__ = [
 
 def image_urls(body: dict[str, Any]) -> list[str]:
     """Every URL-source image or document in a request, in order and without repeats (never raises)."""
-    urls: dict[str, None] = {}
-
-    def visit(blocks: Any) -> None:
-        if not isinstance(blocks, list):
-            return
-        for block in blocks:
-            if not isinstance(block, dict):
-                continue
-            if block.get("type") in ("image", "document"):
-                source = block.get("source")
-                if (
-                    isinstance(source, dict)
-                    and source.get("type") == "url"
-                    and isinstance(source.get("url"), str)
-                ):
-                    urls.setdefault(source["url"], None)
-            elif block.get("type") == "tool_result":
-                visit(block.get("content"))
-
     messages = body.get("messages") if isinstance(body, dict) else None
-    if isinstance(messages, list):
-        for message in messages:
-            if isinstance(message, dict):
-                visit(message.get("content"))
-    return list(urls)
+    if not isinstance(messages, list):
+        return []
+    return unique_urls(url for m in messages if isinstance(m, dict) for url in _source_urls(m.get("content")))
+
+
+def _source_urls(blocks: Any) -> Iterator[str]:
+    for block in blocks if isinstance(blocks, list) else ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") in ("image", "document"):
+            source = block.get("source")
+            if (
+                isinstance(source, dict)
+                and source.get("type") == "url"
+                and isinstance(source.get("url"), str)
+            ):
+                yield source["url"]
+        elif block.get("type") == "tool_result":
+            yield from _source_urls(block.get("content"))

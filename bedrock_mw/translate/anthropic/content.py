@@ -6,23 +6,30 @@ in ``param``, so a client sees exactly what to fix before Bedrock is ever called
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import GatewayError, invalid
 from ...routing.families import UNKNOWN_FAMILY, ModelFamily, NativeBody
-
-IMAGE_FORMATS: dict[str, str] = {
-    "image/jpeg": "jpeg",
-    "image/png": "png",
-    "image/gif": "gif",
-    "image/webp": "webp",
-}
-DOCUMENT_FORMATS: dict[str, str] = {"application/pdf": "pdf", "text/plain": "txt"}
+from ..bedrock import (
+    CACHE_TTLS,
+    IMAGE_TYPES,
+    TOOL_NAME,
+    TOOL_NAME_RULE,
+    TOOL_USE_ID,
+    TOOL_USE_ID_RULE,
+    DocumentNames,
+    cache_point,
+    decode_base64,
+    document_format,
+    fetched_media,
+    image_format,
+    is_blank,
+    refuse,
+)
+from ..bedrock import (
+    image_block as bedrock_image_block,
+)
 
 # Blocks that only Anthropic's own servers produce or consume (server tools, containers).
 SERVER_BLOCK_TYPES = frozenset(
@@ -41,11 +48,7 @@ SERVER_BLOCK_TYPES = frozenset(
 )
 
 URL_NOT_FETCHED = "image URLs are not fetched by this gateway; send base64"
-_DOC_NAME_JUNK = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
-_WHITESPACE = re.compile(r"\s+")
-# Bedrock's ToolName and ToolUseId patterns: refused before the call rather than by Bedrock.
-TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
+fail = refuse  # this dialect's refusals name the field path first, as Bedrock's rules do
 
 
 def is_claude(family: ModelFamily) -> bool:
@@ -53,11 +56,6 @@ def is_claude(family: ModelFamily) -> bool:
     # Anthropic-only request fields (thinking, top_k, anthropic_beta) go to Claude, or to a model whose
     # family we do not know (Bedrock then decides).
     return family.native_body is NativeBody.ANTHROPIC or family is UNKNOWN_FAMILY
-
-
-def fail(path: str, message: str) -> GatewayError:
-    """A 400 whose message starts with the offending field path."""
-    return invalid(f"{path}: {message}", param=path)
 
 
 def as_dict(value: Any, path: str) -> dict[str, Any]:
@@ -106,23 +104,6 @@ def as_number(value: Any, path: str, low: float, high: float) -> float:
     return float(value)
 
 
-def is_blank(text: str) -> bool:
-    """Bedrock refuses text blocks that are empty or only whitespace."""
-    return not text.strip()
-
-
-def decode_base64(data: Any, path: str) -> bytes:
-    """Strictly decoded, non-empty base64 (Bedrock blobs have a minimum length of 1)."""
-    text = as_str(data, path)
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise fail(path, "is not valid base64") from None
-    if not raw:
-        raise fail(path, "must not be empty")
-    return raw
-
-
 @dataclass(slots=True)
 class ContentContext:
     """State shared by every block of one request: limits, counters, fetched media."""
@@ -131,8 +112,7 @@ class ContentContext:
     allow_url_fetch: bool
     media: Mapping[str, tuple[bytes, str]]
     cache_points: int = 0
-    document_count: int = 0
-    document_names: set[str] = field(default_factory=set)
+    document_names: DocumentNames = field(default_factory=DocumentNames)
     document_titles: list[str | None] = field(default_factory=list)
 
     def cache_point(self, value: Any, path: str) -> dict[str, Any] | None:
@@ -142,34 +122,20 @@ class ContentContext:
         control = as_dict(value, path)
         if control.get("type") != "ephemeral":
             raise fail(f"{path}.type", "must be 'ephemeral'")
-        point: dict[str, Any] = {"type": "default"}
         ttl = control.get("ttl")
-        if ttl is not None:
-            if ttl not in ("5m", "1h"):
-                raise fail(f"{path}.ttl", "must be '5m' or '1h'")
-            point["ttl"] = ttl
+        if ttl is not None and ttl not in CACHE_TTLS:
+            raise fail(f"{path}.ttl", "must be '5m' or '1h'")
         extra = set(control) - {"type", "ttl"}
         if extra:
             raise fail(f"{path}.{sorted(extra)[0]}", "unknown field")
         self.cache_points += 1
-        return {"cachePoint": point} if self.family.prompt_caching else None
+        return cache_point(ttl) if self.family.prompt_caching else None
 
     def document_name(self, title: Any, path: str) -> str:
         """A Bedrock-legal, request-unique document name derived from ``title`` or ``document-N``."""
-        self.document_count += 1
-        self.document_titles.append(None if title is None else as_str(title, path))
-        name = ""
-        if title is not None:
-            name = _WHITESPACE.sub(" ", _DOC_NAME_JUNK.sub(" ", as_str(title, path))).strip()[:200].strip()
-        if not name:
-            name = f"document-{self.document_count}"
-        base, n = name, 1
-        while name in self.document_names:
-            n += 1
-            suffix = f" ({n})"
-            name = base[: 200 - len(suffix)].rstrip() + suffix
-        self.document_names.add(name)
-        return name
+        wanted = None if title is None else as_str(title, path)
+        self.document_titles.append(wanted)
+        return self.document_names.name(wanted)
 
     def fetched(self, url: Any, path: str, kind: str) -> tuple[bytes, str]:
         """The bytes and media type the app fetched for ``url`` (only when the host enabled fetching)."""
@@ -181,13 +147,7 @@ class ContentContext:
                 if kind == "image"
                 else f"{kind} URLs are not fetched by this gateway; send base64",
             )
-        got = self.media.get(address)
-        if got is None:
-            raise fail(path, f"the {kind} at this URL could not be fetched")
-        data, media_type = got
-        if not data:
-            raise fail(path, f"the {kind} at this URL is empty")
-        return data, media_type.split(";", 1)[0].strip().lower()
+        return fetched_media(self.media, address, path, kind)
 
 
 def image_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dict[str, Any]:
@@ -198,18 +158,16 @@ def image_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dict[s
     kind = source.get("type")
     if kind == "base64":
         media_type = source.get("media_type")
-        if not isinstance(media_type, str) or media_type not in IMAGE_FORMATS:
-            raise fail(f"{path}.source.media_type", f"must be one of {', '.join(IMAGE_FORMATS)}")
-        data = decode_base64(source.get("data"), f"{path}.source.data")
-    elif kind == "url":
+        if not isinstance(media_type, str) or image_format(media_type) is None:
+            raise fail(f"{path}.source.media_type", f"must be one of {IMAGE_TYPES}")
+        data = decode_base64(as_str(source.get("data"), f"{path}.source.data"), f"{path}.source.data")
+        return bedrock_image_block(data, media_type, f"{path}.source.media_type")
+    if kind == "url":
         data, media_type = ctx.fetched(source.get("url"), f"{path}.source.url", "image")
-        if media_type not in IMAGE_FORMATS:
-            raise fail(f"{path}.source.url", f"fetched content type {media_type!r} is not a supported image")
-    elif kind == "file":
+        return bedrock_image_block(data, media_type, f"{path}.source.url")
+    if kind == "file":
         raise fail(f"{path}.source.type", "Files API sources are not available through Bedrock; send base64")
-    else:
-        raise fail(f"{path}.source.type", "must be 'base64' or 'url'")
-    return {"image": {"format": IMAGE_FORMATS[media_type], "source": {"bytes": data}}}
+    raise fail(f"{path}.source.type", "must be 'base64' or 'url'")
 
 
 def _citations_enabled(block: dict[str, Any], path: str) -> bool:
@@ -230,7 +188,8 @@ def document_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dic
     if kind == "base64":
         if source.get("media_type") != "application/pdf":
             raise fail(f"{path}.source.media_type", "must be 'application/pdf'")
-        fmt, src = "pdf", {"bytes": decode_base64(source.get("data"), f"{path}.source.data")}
+        data = decode_base64(as_str(source.get("data"), f"{path}.source.data"), f"{path}.source.data")
+        fmt, src = "pdf", {"bytes": data}
     elif kind == "text":
         if source.get("media_type", "text/plain") != "text/plain":
             raise fail(f"{path}.source.media_type", "must be 'text/plain'")
@@ -242,11 +201,10 @@ def document_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dic
         fmt, src = "txt", {"content": _document_content(source.get("content"), f"{path}.source.content")}
     elif kind == "url":
         data, media_type = ctx.fetched(source.get("url"), f"{path}.source.url", "document")
-        if media_type not in DOCUMENT_FORMATS:
-            raise fail(
-                f"{path}.source.url", f"fetched content type {media_type!r} is not a PDF or plain text"
-            )
-        fmt, src = DOCUMENT_FORMATS[media_type], {"bytes": data}
+        fetched_format = document_format(media_type)
+        if fetched_format is None:
+            raise fail(f"{path}.source.url", f"fetched content type {media_type!r} is not a Bedrock document")
+        fmt, src = fetched_format, {"bytes": data}
     elif kind == "file":
         raise fail(f"{path}.source.type", "Files API sources are not available through Bedrock; send base64")
     else:
@@ -394,7 +352,7 @@ def message_blocks(content: Any, path: str, role: str, ctx: ContentContext) -> l
         elif kind == "redacted_thinking":
             if block.get("cache_control") is not None:
                 raise fail(f"{bpath}.cache_control", "thinking blocks cannot carry cache_control")
-            data = decode_base64(block.get("data"), f"{bpath}.data")
+            data = decode_base64(as_str(block.get("data"), f"{bpath}.data"), f"{bpath}.data")
             out.append({"reasoningContent": {"redactedContent": data}})
             continue
         else:
@@ -411,10 +369,10 @@ def _tool_use_block(block: dict[str, Any], path: str) -> dict[str, Any]:
         raise fail(f"{path}.caller", "only directly called tools are supported through Bedrock")
     tool_id = as_str(block.get("id"), f"{path}.id")
     if not TOOL_USE_ID.fullmatch(tool_id):
-        raise fail(f"{path}.id", "must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
+        raise fail(f"{path}.id", TOOL_USE_ID_RULE)
     name = as_str(block.get("name"), f"{path}.name")
     if not TOOL_NAME.fullmatch(name):
-        raise fail(f"{path}.name", "must be 1-64 characters of letters, digits, '_' or '-'")
+        raise fail(f"{path}.name", TOOL_NAME_RULE)
     return {
         "toolUse": {"toolUseId": tool_id, "name": name, "input": as_dict(block.get("input"), f"{path}.input")}
     }

@@ -7,7 +7,6 @@ before Bedrock is called. The rules, and every choice made where the two APIs di
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 
 from ...routing.families import ModelFamily
+from ..bedrock import DROPPED_CACHE_HEADER, clean_metadata_text, is_blank
 from ..types import ConverseCall
 from . import tools as anthropic_tools
 from .betas import (
@@ -33,20 +33,17 @@ from .content import (
     as_number,
     as_str,
     fail,
-    is_blank,
     is_claude,
     message_blocks,
 )
 from .lowering import NOTE_LOWERED, Lowered, lower_request
 
 NOTE_DROPPED_BETAS = "x-bedrock-mw-dropped-betas"
-NOTE_DROPPED_CACHE = "x-bedrock-mw-dropped-cache-control"
 NOTE_IGNORED = "x-bedrock-mw-ignored-params"
 NOTE_SYNTHESIZED_TOOLS = "x-bedrock-mw-synthesized-tools"
 
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
-_METADATA_JUNK = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,\-.]")
 
 _MESSAGE_FIELDS = frozenset(
     {
@@ -279,7 +276,7 @@ def _translate(
             f"at most {options.max_cache_points} cache_control blocks are allowed, found {ctx.cache_points}",
         )
     if ctx.cache_points and not family.prompt_caching:
-        notes[NOTE_DROPPED_CACHE] = str(ctx.cache_points)
+        notes[DROPPED_CACHE_HEADER] = str(ctx.cache_points)
     if ignored:
         notes[NOTE_IGNORED] = ",".join(dict.fromkeys(ignored))
     titles = tuple(ctx.document_titles)
@@ -357,8 +354,8 @@ def _request_metadata(value: Any) -> dict[str, str]:
     user_id = metadata.get("user_id")
     if user_id is None:
         return {}
-    # requestMetadata is a log-only string map with a restricted alphabet and 256 characters a value.
-    cleaned = _METADATA_JUNK.sub("_", as_str(user_id, "metadata.user_id"))[:256]
+    # requestMetadata is log-only: an id outside Bedrock's alphabet is cleaned rather than refused.
+    cleaned = clean_metadata_text(as_str(user_id, "metadata.user_id"))
     return {"user_id": cleaned} if cleaned else {}
 
 

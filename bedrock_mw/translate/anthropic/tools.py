@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..bedrock import TOOL_NAME, TOOL_NAME_RULE, tool_spec
 from .content import (
-    TOOL_NAME,
     ContentContext,
     as_bool,
     as_dict,
     as_list,
     as_str,
     fail,
-    is_blank,
     is_claude,
 )
 
@@ -95,19 +94,20 @@ def _tool(
             raise fail(f"{path}.{key}", "unknown field")
     name = as_str(tool.get("name"), f"{path}.name")
     if not TOOL_NAME.fullmatch(name):
-        raise fail(f"{path}.name", "must be 1-64 characters of letters, digits, '_' or '-'")
+        raise fail(f"{path}.name", TOOL_NAME_RULE)
     if name in names:
         raise fail(f"{path}.name", f"tool names must be unique; {name!r} is repeated")
     names.add(name)
-    spec: dict[str, Any] = {"name": name}
     description = tool.get("description")
-    if description is not None and not is_blank(as_str(description, f"{path}.description")):
-        spec["description"] = description
-    spec["inputSchema"] = {"json": as_dict(tool.get("input_schema"), f"{path}.input_schema")}
     strict = tool.get("strict")
-    if strict is not None:
-        spec["strict"] = as_bool(strict, f"{path}.strict")
-    out: list[dict[str, Any]] = [{"toolSpec": spec}]
+    out = [
+        tool_spec(
+            name,
+            as_dict(tool.get("input_schema"), f"{path}.input_schema"),
+            None if description is None else as_str(description, f"{path}.description"),
+            strict=None if strict is None else as_bool(strict, f"{path}.strict"),
+        )
+    ]
     point = ctx.cache_point(tool.get("cache_control"), f"{path}.cache_control")
     if point is not None:
         out.append(point)
@@ -126,13 +126,6 @@ def synthesized_tools(messages: list[dict[str, Any]]) -> dict[str, Any]:
         names = {"tool": None}
     return {
         "tools": [
-            {
-                "toolSpec": {
-                    "name": name,
-                    "description": "A tool used earlier in this conversation.",
-                    "inputSchema": {"json": {"type": "object"}},
-                }
-            }
-            for name in names
+            tool_spec(name, {"type": "object"}, "A tool used earlier in this conversation.") for name in names
         ]
     }

@@ -7,7 +7,8 @@ answer); see ``docs/openai.md``.
 
 from __future__ import annotations
 
-from .params import DROPPED_CACHE_HEADER, DROPPED_PARAMS_HEADER, OpenAIOptions
+from ..bedrock import DROPPED_CACHE_HEADER
+from .params import DROPPED_PARAMS_HEADER, OpenAIOptions
 from .request import (
     FOLDED_SYSTEM_HEADER,
     STRUCTURED_OUTPUT_NOTE,

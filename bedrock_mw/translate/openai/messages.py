@@ -7,8 +7,6 @@ any order, so consecutive turns of the same Bedrock role are merged and tool mes
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,31 +16,22 @@ import orjson
 
 from ...errors import invalid
 from ...routing.families import ModelFamily
+from ..bedrock import (
+    CACHE_TTLS,
+    TOOL_NAME,
+    TOOL_NAME_RULE,
+    TOOL_USE_ID,
+    TOOL_USE_ID_RULE,
+    DocumentNames,
+    cache_point,
+    decode_base64,
+    document_format,
+    fetched_media,
+    image_block,
+    is_blank,
+)
 
-TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
 _DATA_URL = re.compile(r"data:([^;,]*)((?:;[^;,]*)*),(.*)", re.DOTALL)
-_DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\-()\[\] ]+")
-
-IMAGE_FORMATS = {
-    "image/png": "png",
-    "image/jpeg": "jpeg",
-    "image/jpg": "jpeg",
-    "image/gif": "gif",
-    "image/webp": "webp",
-}
-DOCUMENT_FORMATS = {
-    "application/pdf": "pdf",
-    "text/csv": "csv",
-    "text/plain": "txt",
-    "text/markdown": "md",
-    "text/html": "html",
-    "application/msword": "doc",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
-    "application/vnd.ms-excel": "xls",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-}
-CACHE_TTLS = frozenset({"5m", "1h"})
 
 
 def is_remote_url(url: object) -> TypeGuard[str]:
@@ -55,24 +44,17 @@ def decode_data_url(url: str, param: str) -> tuple[bytes, str]:
     match = _DATA_URL.fullmatch(url)
     if match is None or ";base64" not in match.group(2).lower():
         raise invalid(f"{param} must be a base64 data: URL", param=param)
-    try:
-        data = base64.b64decode(match.group(3), validate=True)
-    except (binascii.Error, ValueError):
-        raise invalid(f"{param} holds invalid base64 data", param=param) from None
-    return data, match.group(1).lower()
+    return decode_base64(match.group(3), param), match.group(1).lower()
 
 
-def cache_point(marker: object, param: str) -> dict[str, Any]:
+def marker_cache_point(marker: object, param: str) -> dict[str, Any]:
     """A Converse ``cachePoint`` for an OpenAI-side ``cache_control`` marker (validated)."""
     if not isinstance(marker, dict) or marker.get("type") != "ephemeral":
         raise invalid(f'{param} must be {{"type": "ephemeral"}}', param=param)
-    point: dict[str, Any] = {"type": "default"}
     ttl = marker.get("ttl")
-    if ttl is not None:
-        if not isinstance(ttl, str) or ttl not in CACHE_TTLS:
-            raise invalid(f"{param}.ttl must be one of 5m, 1h", param=f"{param}.ttl")
-        point["ttl"] = ttl
-    return {"cachePoint": point}
+    if ttl is not None and ttl not in CACHE_TTLS:
+        raise invalid(f"{param}.ttl must be one of {', '.join(CACHE_TTLS)}", param=f"{param}.ttl")
+    return cache_point(ttl)
 
 
 @dataclass(slots=True)
@@ -87,7 +69,7 @@ class CacheMarkers:
         marker = holder.get("cache_control")
         if marker is None:
             return
-        point = cache_point(marker, f"{param}.cache_control")
+        point = marker_cache_point(marker, f"{param}.cache_control")
         self.requested += 1
         if self.enabled:
             blocks.append(point)
@@ -123,7 +105,7 @@ class MessageTranslator:
         self.out = ConvertedMessages()
         self._first_turn_index = 0
         self._open_tool_calls: set[str] = set()
-        self._document_names: set[str] = set()
+        self._document_names = DocumentNames()
 
     def run(self, messages: object) -> ConvertedMessages:
         if not isinstance(messages, list) or not messages:
@@ -181,13 +163,13 @@ class MessageTranslator:
         blocks: list[dict[str, Any]] = []
         content = message.get("content")
         if isinstance(content, str):
-            if content:
+            if not is_blank(content):
                 blocks.append({"text": content})
         elif isinstance(content, list) and content:
             for j, part in enumerate(content):
                 part_param = f"{param}.content[{j}]"
                 text = _text_part(part, part_param)
-                if text:
+                if not is_blank(text):
                     blocks.append({"text": text})
                 self.cache.after(blocks, part, part_param)
         else:
@@ -199,7 +181,7 @@ class MessageTranslator:
         blocks: list[dict[str, Any]] = []
         content = message.get("content")
         if isinstance(content, str):
-            if content:
+            if not is_blank(content):
                 blocks.append({"text": content})
         elif isinstance(content, list):
             for j, part in enumerate(content):
@@ -210,7 +192,7 @@ class MessageTranslator:
                         raise invalid(f"{part_param}.refusal must be a string", param=f"{part_param}.refusal")
                 else:
                     text = _text_part(part, part_param)
-                if text:
+                if not is_blank(text):
                     blocks.append({"text": text})
                 self.cache.after(blocks, part, part_param)
         elif content is not None:
@@ -235,16 +217,15 @@ class MessageTranslator:
             if not isinstance(call, dict) or call.get("type", "function") != "function":
                 raise invalid(f"{call_param} must be a function tool call", param=call_param)
             call_id = call.get("id")
-            if not isinstance(call_id, str) or not _TOOL_USE_ID.fullmatch(call_id):
-                raise invalid(f"{call_param}.id must match [a-zA-Z0-9_.:-]{{1,64}}", param=f"{call_param}.id")
+            if not isinstance(call_id, str) or not TOOL_USE_ID.fullmatch(call_id):
+                raise invalid(f"{call_param}.id {TOOL_USE_ID_RULE}", param=f"{call_param}.id")
             function = call.get("function")
             if not isinstance(function, dict):
                 raise invalid(f"{call_param}.function must be an object", param=f"{call_param}.function")
             name = function.get("name")
             if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
                 raise invalid(
-                    f"{call_param}.function.name must match [a-zA-Z0-9_-]{{1,64}}",
-                    param=f"{call_param}.function.name",
+                    f"{call_param}.function.name {TOOL_NAME_RULE}", param=f"{call_param}.function.name"
                 )
             arguments = parse_arguments(function.get("arguments"), f"{call_param}.function.arguments")
             blocks.append({"toolUse": {"toolUseId": call_id, "name": name, "input": arguments}})
@@ -263,11 +244,14 @@ class MessageTranslator:
         result: list[dict[str, Any]] = []
         after: list[dict[str, Any]] = []
         if isinstance(content, str):
-            result.append({"text": content})
+            if not is_blank(content):
+                result.append({"text": content})
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 part_param = f"{param}.content[{j}]"
-                result.append({"text": _text_part(part, part_param)})
+                text = _text_part(part, part_param)
+                if not is_blank(text):
+                    result.append({"text": text})
                 # A tool result cannot hold a cache point: it goes right after the result block.
                 self.cache.after(after, part, part_param)
         else:
@@ -281,8 +265,8 @@ class MessageTranslator:
 
     def _user_content(self, content: object, param: str) -> list[dict[str, Any]]:
         if isinstance(content, str):
-            if not content:
-                raise invalid(f"{param} must not be empty", param=param)
+            if is_blank(content):
+                raise invalid(f"{param} must not be blank", param=param)
             return [{"text": content}]
         if not isinstance(content, list) or not content:
             raise invalid(f"{param} must be a string or a non-empty array of content parts", param=param)
@@ -294,7 +278,7 @@ class MessageTranslator:
             kind = part.get("type")
             if kind == "text":
                 text = _text_part(part, part_param)
-                if text:
+                if not is_blank(text):
                     blocks.append({"text": text})
             elif kind == "image_url":
                 blocks.append(self._image(part.get("image_url"), f"{part_param}.image_url"))
@@ -319,17 +303,14 @@ class MessageTranslator:
             raise invalid(f"{param}.url must be a string", param=f"{param}.url")
         if url.startswith("data:"):
             data, media_type = decode_data_url(url, f"{param}.url")
-        elif self.allow_url_fetch and url in self.media:
-            data, media_type = self.media[url]
+        elif self.allow_url_fetch:
+            data, media_type = fetched_media(self.media, url, f"{param}.url", "image")
         else:
             raise invalid(
                 f"{param}.url: remote image URLs are not fetched by this gateway; send a base64 data: URL",
                 param=f"{param}.url",
             )
-        image_format = IMAGE_FORMATS.get(media_type.split(";")[0].strip().lower())
-        if image_format is None:
-            raise invalid(f"{param}: image type {media_type!r} is not png, jpeg, gif or webp", f"{param}.url")
-        return {"image": {"format": image_format, "source": {"bytes": data}}}
+        return image_block(data, media_type, f"{param}.url")
 
     def _document(self, file: object, param: str) -> dict[str, Any]:
         if not self.family.documents:
@@ -344,31 +325,16 @@ class MessageTranslator:
         data, media_type = decode_data_url(file_data, f"{param}.file_data")
         filename = file.get("filename")
         filename = filename if isinstance(filename, str) else ""
-        doc_format = DOCUMENT_FORMATS.get(media_type)
-        if doc_format is None and "." in filename:
-            extension = filename.rsplit(".", 1)[1].lower()
-            doc_format = extension if extension in DOCUMENT_FORMATS.values() else None
+        doc_format = document_format(media_type, filename)
         if doc_format is None:
             raise invalid(f"{param}: unsupported document type {media_type!r}", param=f"{param}.file_data")
         return {
             "document": {
                 "format": doc_format,
-                "name": self._document_name(filename),
+                "name": self._document_names.name(filename.rsplit(".", 1)[0]),
                 "source": {"bytes": data},
             }
         }
-
-    def _document_name(self, filename: str) -> str:
-        # Bedrock allows only letters, digits, single spaces, hyphens, parentheses and brackets,
-        # and names must be unique within a request.
-        stem = filename.rsplit(".", 1)[0] if "." in filename else filename
-        base = " ".join(_DOC_NAME_BAD.sub("-", stem).split())[:180] or "document"
-        name, n = base, 1
-        while name in self._document_names:
-            n += 1
-            name = f"{base} ({n})"
-        self._document_names.add(name)
-        return name
 
     def _append(self, role: str, blocks: list[dict[str, Any]], param: str, index: int) -> None:
         turns = self.out.messages

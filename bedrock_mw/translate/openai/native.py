@@ -12,10 +12,10 @@ from typing import Any
 
 from ...errors import invalid
 from ...routing.families import ModelFamily, NativeBody
+from ..bedrock import DROPPED_CACHE_HEADER
 from ..types import InvokeCall, TokenUsage
 from .messages import CacheMarkers
 from .params import (
-    DROPPED_CACHE_HEADER,
     DROPPED_PARAMS_HEADER,
     JSON_OBJECT_INSTRUCTION,
     OpenAIOptions,

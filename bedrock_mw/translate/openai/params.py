@@ -13,7 +13,6 @@ from typing import Any
 from ...errors import invalid
 
 DROPPED_PARAMS_HEADER = "x-bedrock-mw-dropped-params"
-DROPPED_CACHE_HEADER = "x-bedrock-mw-dropped-cache-control"
 
 # Parameters Bedrock has no counterpart for, each with the values that ask for nothing (so a client
 # sending the OpenAI default is not refused).

@@ -6,23 +6,31 @@ Every rule here is documented in ``docs/openai.md``; shared parameters are read 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
 
 from ...errors import invalid
 from ...routing.families import ModelFamily, NativeBody
+from ..bedrock import (
+    DROPPED_CACHE_HEADER,
+    METADATA_MAX_LENGTH,
+    METADATA_MAX_PAIRS,
+    TOOL_NAME,
+    TOOL_NAME_RULE,
+    is_metadata_text,
+    tool_spec,
+    unique_urls,
+)
 from ..types import ConverseCall
 from .messages import (
-    TOOL_NAME,
     CacheMarkers,
     ConvertedMessages,
     is_remote_url,
     translate_messages,
 )
 from .params import (
-    DROPPED_CACHE_HEADER,
     DROPPED_PARAMS_HEADER,
     JSON_OBJECT_INSTRUCTION,
     OpenAIOptions,
@@ -53,12 +61,14 @@ GPT_OSS_EFFORT = {
 # Room left for the visible answer when thinking is on and the caller set no token limit.
 THINKING_ANSWER_TOKENS = 4096
 SERVICE_TIERS = {"auto": None, "default": None, "flex": "flex", "priority": "priority"}
-_METADATA_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \t\n:_@$#=/+,-.")
 
 
 def image_urls(body: dict[str, Any]) -> list[str]:
     """The remote (non-``data:``) image URLs of a request, for the app to fetch when it allows it."""
-    urls: list[str] = []
+    return unique_urls(_remote_image_urls(body))
+
+
+def _remote_image_urls(body: dict[str, Any]) -> Iterator[str]:
     messages = body.get("messages") if isinstance(body, dict) else None
     for message in messages if isinstance(messages, list) else ():
         content = message.get("content") if isinstance(message, dict) else None
@@ -66,9 +76,8 @@ def image_urls(body: dict[str, Any]) -> list[str]:
             if isinstance(part, dict) and part.get("type") == "image_url":
                 image = part.get("image_url")
                 url = image.get("url") if isinstance(image, dict) else None
-                if is_remote_url(url) and url not in urls:
-                    urls.append(url)
-    return urls
+                if is_remote_url(url):
+                    yield url
 
 
 def openai_to_converse(
@@ -162,17 +171,14 @@ def _tool_config(
             raise invalid(f"{param}.function must be an object", param=f"{param}.function")
         name = function.get("name")
         if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
-            raise invalid(f"{param}.function.name must match [a-zA-Z0-9_-]{{1,64}}", f"{param}.function.name")
+            raise invalid(f"{param}.function.name {TOOL_NAME_RULE}", f"{param}.function.name")
         if name in names:
             raise invalid(f"{param}.function.name {name!r} is used twice", param=f"{param}.function.name")
         names.add(name)
-        spec: dict[str, Any] = {"name": name, "inputSchema": {"json": _schema(function, param)}}
         description = function.get("description")
         if description is not None and not isinstance(description, str):
             raise invalid(f"{param}.function.description must be a string", f"{param}.function.description")
-        if description:
-            spec["description"] = description
-        specs.append({"toolSpec": spec})
+        specs.append(tool_spec(name, _schema(function, param), description))
         cache.after(specs, tool, param)
 
     config: dict[str, Any] = {"tools": specs}
@@ -239,7 +245,7 @@ def _response_format(
     name = spec.get("name")
     if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
         raise invalid(
-            "response_format.json_schema.name must match [a-zA-Z0-9_-]{1,64}",
+            f"response_format.json_schema.name {TOOL_NAME_RULE}",
             "response_format.json_schema.name",
         )
     schema = spec.get("schema", {"type": "object"})
@@ -272,9 +278,8 @@ def _response_format(
             f"which model family {family.name} lacks",
             param="response_format",
         )
-    spec_out: dict[str, Any] = {"name": name, "inputSchema": {"json": schema}}
-    spec_out["description"] = description or "Return the final answer in this structure."
-    request["toolConfig"] = {"tools": [{"toolSpec": spec_out}], "toolChoice": {"tool": {"name": name}}}
+    answer = tool_spec(name, schema, description or "Return the final answer in this structure.")
+    request["toolConfig"] = {"tools": [answer], "toolChoice": {"tool": {"name": name}}}
     return "tool"
 
 
@@ -330,12 +335,18 @@ def _reasoning(
 def _metadata(body: dict[str, Any], request: dict[str, Any]) -> None:
     metadata = body.get("metadata")
     if metadata is not None and metadata != {}:
-        if not isinstance(metadata, dict) or len(metadata) > 16:
-            raise invalid("metadata must be an object of at most 16 string pairs", param="metadata")
+        if not isinstance(metadata, dict) or len(metadata) > METADATA_MAX_PAIRS:
+            raise invalid(
+                f"metadata must be an object of at most {METADATA_MAX_PAIRS} string pairs", param="metadata"
+            )
         for key, value in metadata.items():
-            if not isinstance(value, str) or not 1 <= len(key) <= 256 or len(value) > 256:
-                raise invalid(f"metadata.{key} must be a string of at most 256 characters", f"metadata.{key}")
-            if not set(key) <= _METADATA_CHARS or not set(value) <= _METADATA_CHARS:
+            lengths = (len(key), len(value)) if isinstance(value, str) else (0, 0)
+            if not isinstance(value, str) or not key or max(lengths) > METADATA_MAX_LENGTH:
+                raise invalid(
+                    f"metadata.{key} must be a string of at most {METADATA_MAX_LENGTH} characters",
+                    f"metadata.{key}",
+                )
+            if not is_metadata_text(key) or not is_metadata_text(value):
                 raise invalid(f"metadata.{key} holds characters Bedrock does not accept", f"metadata.{key}")
         request["requestMetadata"] = dict(metadata)
     tier = body.get("service_tier")

@@ -1,0 +1,199 @@
+"""Bedrock's own rules for Converse input, written once for every client dialect.
+
+A dialect translator (``translate/anthropic``, ``translate/openai``, later ones) reads its caller's shape
+and calls this module for anything Bedrock decides: which image and document formats exist, what a
+tool name, tool-use id, document name or request-metadata string may hold, how a cache point looks,
+that blobs are non-empty bytes. botocore's service model for ``bedrock-runtime`` is the authority
+(``ImageFormat``, ``DocumentFormat``, ``ToolName``, ``ToolUseId``, ``DocumentBlock.name``,
+``RequestMetadata``, ``CachePointBlock``); where the dialects used to differ, the rule here is
+Bedrock's. Refusals are 400s whose message starts with the offending field path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from ..errors import GatewayError, invalid
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.literals import DocumentFormatType, ImageFormatType
+
+# The response header naming how many cache hints were dropped because the model cannot cache.
+DROPPED_CACHE_HEADER: Final = "x-bedrock-mw-dropped-cache-control"
+
+# Media type -> Bedrock ``ImageFormat``. ``image/jpg`` is not a registered type, but servers send it
+# for JPEG files and the bytes are what Bedrock reads, so it is accepted as ``jpeg``.
+IMAGE_FORMATS: Final[Mapping[str, ImageFormatType]] = {
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
+IMAGE_TYPES: Final = "image/jpeg, image/png, image/gif or image/webp"
+# Media type -> Bedrock ``DocumentFormat`` (every format Converse accepts).
+DOCUMENT_FORMATS: Final[Mapping[str, DocumentFormatType]] = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "text/plain": "txt",
+    "text/markdown": "md",
+    "text/html": "html",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+}
+_DOCUMENT_EXTENSIONS: Final[Mapping[str, DocumentFormatType]] = {f: f for f in DOCUMENT_FORMATS.values()}
+
+# ``ToolName`` and ``ToolUseId``: refused before the call rather than by Bedrock.
+TOOL_NAME: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+TOOL_NAME_RULE: Final = "must be 1-64 characters of letters, digits, '_' or '-'"
+TOOL_USE_ID: Final = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
+TOOL_USE_ID_RULE: Final = "must be 1-64 characters of letters, digits, '_', '.', ':' or '-'"
+
+# ``CachePointBlock``: type ``default``, optional ``ttl``.
+CACHE_TTLS: Final = ("5m", "1h")
+
+# ``RequestMetadata``: at most 16 pairs; keys 1-256 and values 0-256 characters of one alphabet
+# (the service's pattern ``[a-zA-Z0-9\s:_@$#=/+,-.]``, where ``\s`` is ASCII whitespace).
+METADATA_MAX_PAIRS: Final = 16
+METADATA_MAX_LENGTH: Final = 256
+_METADATA_CHARS: Final = frozenset(string.ascii_letters + string.digits + " \t\n\r\x0b\x0c:_@$#=/+,-.")
+_METADATA_JUNK: Final = re.compile(r"[^a-zA-Z0-9 \t\n\r\x0b\x0c:_@$#=/+,\-.]")
+
+# ``DocumentBlock.name``: 1-200 characters of letters, digits, single whitespace characters, hyphens,
+# parentheses and square brackets, unique within a request.
+DOCUMENT_NAME_MAX: Final = 200
+_DOCUMENT_NAME_JUNK: Final = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
+_WHITESPACE: Final = re.compile(r"\s+")
+
+
+def refuse(param: str, reason: str) -> GatewayError:
+    """A 400 whose message starts with the offending field path."""
+    return invalid(f"{param}: {reason}", param=param)
+
+
+def is_blank(text: str) -> bool:
+    """Bedrock refuses text blocks that are empty or only whitespace."""
+    return not text.strip()
+
+
+def media_type(content_type: str) -> str:
+    """The bare, lower-case media type of a ``Content-Type`` value (parameters dropped)."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def image_format(content_type: str) -> ImageFormatType | None:
+    """Bedrock's ``ImageFormat`` for a media type, or None when Bedrock takes no such image."""
+    return IMAGE_FORMATS.get(media_type(content_type))
+
+
+def image_block(data: bytes, content_type: str, param: str) -> dict[str, Any]:
+    """A Converse ``image`` block of ``data``; a 400 at ``param`` when the type is not Bedrock's."""
+    found = image_format(content_type)
+    if found is None:
+        raise refuse(param, f"image type {content_type!r} is not one of {IMAGE_TYPES}")
+    return {"image": {"format": found, "source": {"bytes": require_bytes(data, param)}}}
+
+
+def document_format(content_type: str, filename: str = "") -> DocumentFormatType | None:
+    """Bedrock's ``DocumentFormat`` for a media type, else for ``filename``'s extension, else None."""
+    found = DOCUMENT_FORMATS.get(media_type(content_type))
+    if found is None and "." in filename:
+        found = _DOCUMENT_EXTENSIONS.get(filename.rsplit(".", 1)[1].lower())
+    return found
+
+
+def require_bytes(data: bytes, param: str) -> bytes:
+    """``data`` if non-empty: Bedrock's image and document blobs have a minimum length of 1."""
+    if not data:
+        raise refuse(param, "must not be empty")
+    return data
+
+
+def decode_base64(text: str, param: str) -> bytes:
+    """Strictly decoded, non-empty base64."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise refuse(param, "is not valid base64") from None
+    return require_bytes(raw, param)
+
+
+def fetched_media(
+    media: Mapping[str, tuple[bytes, str]], url: str, param: str, kind: str
+) -> tuple[bytes, str]:
+    """The bytes and bare media type the app fetched for ``url`` (Bedrock takes bytes, not URLs)."""
+    got = media.get(url)
+    if got is None:
+        raise refuse(param, f"the {kind} at this URL could not be fetched")
+    data, content_type = got
+    if not data:
+        raise refuse(param, f"the {kind} at this URL is empty")
+    return data, media_type(content_type)
+
+
+def unique_urls(urls: Iterable[str]) -> list[str]:
+    """``urls`` in order without repeats: what the app fetches before translating (one fetch a URL)."""
+    return list(dict.fromkeys(urls))
+
+
+def cache_point(ttl: str | None = None) -> dict[str, Any]:
+    """A Converse ``cachePoint`` block; ``ttl`` must be one of :data:`CACHE_TTLS` (callers validate)."""
+    point: dict[str, Any] = {"type": "default"}
+    if ttl is not None:
+        point["ttl"] = ttl
+    return {"cachePoint": point}
+
+
+def tool_spec(
+    name: str, schema: Mapping[str, Any], description: str | None = None, *, strict: bool | None = None
+) -> dict[str, Any]:
+    """A Converse ``toolSpec`` entry; a blank description is left out (Bedrock's is a non-empty string)."""
+    spec: dict[str, Any] = {"name": name, "inputSchema": {"json": schema}}
+    if description is not None and not is_blank(description):
+        spec["description"] = description
+    if strict is not None:
+        spec["strict"] = strict
+    return {"toolSpec": spec}
+
+
+def is_metadata_text(text: str) -> bool:
+    """Whether ``text`` fits a ``requestMetadata`` value (alphabet and length)."""
+    return len(text) <= METADATA_MAX_LENGTH and set(text) <= _METADATA_CHARS
+
+
+def clean_metadata_text(text: str) -> str:
+    """``text`` made to fit a ``requestMetadata`` value: other characters become ``_``, then cut."""
+    return _METADATA_JUNK.sub("_", text)[:METADATA_MAX_LENGTH]
+
+
+@dataclass(slots=True)
+class DocumentNames:
+    """Bedrock-legal, request-unique document names; one instance per request."""
+
+    taken: set[str] = field(default_factory=set)
+    count: int = 0
+
+    def name(self, wanted: str | None) -> str:
+        """``wanted`` cleaned to Bedrock's alphabet (others become spaces), else ``document-N``."""
+        self.count += 1
+        base = ""
+        if wanted:
+            cleaned = _WHITESPACE.sub(" ", _DOCUMENT_NAME_JUNK.sub(" ", wanted)).strip()
+            base = cleaned[:DOCUMENT_NAME_MAX].strip()
+        if not base:
+            base = f"document-{self.count}"
+        name, n = base, 1
+        while name in self.taken:
+            n += 1
+            suffix = f" ({n})"
+            name = base[: DOCUMENT_NAME_MAX - len(suffix)].rstrip() + suffix
+        self.taken.add(name)
+        return name
