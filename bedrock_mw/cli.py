@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from .config import ConfigError, GatewayConfig, load_config
+from .observability import MULTIPROC_ENV
 
 _CONFIG_ENV = "BEDROCK_MW_CONFIG"
 
@@ -25,8 +28,10 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError:
         print("serve needs uvicorn: pip install 'bedrock-mw[server]'", file=sys.stderr)
         return 2
-    load_config(args.config)  # fail fast, in the parent, with a readable error
+    cfg = load_config(args.config)  # fail fast, in the parent, with a readable error
     os.environ[_CONFIG_ENV] = os.path.abspath(args.config)
+    if cfg.observability.metrics and (args.workers > 1 or os.environ.get(MULTIPROC_ENV)):
+        _share_metrics_between_workers()
     uvicorn.run(
         "bedrock_mw.cli:app_from_env",
         factory=True,
@@ -37,6 +42,16 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,  # the gateway writes its own access log, without secrets
     )
     return 0
+
+
+def _share_metrics_between_workers() -> None:
+    """Point every worker's Prometheus values at one directory, emptied first, so a scrape sums them."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        directory = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="bedrock-mw-metrics-")
+    os.makedirs(directory, exist_ok=True)
+    for stale in glob.glob(os.path.join(directory, "*.db")):  # a previous run's workers
+        os.remove(stale)
 
 
 def _emulator(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,6 +18,9 @@ import orjson
 
 if TYPE_CHECKING:
     from .usage import UsageRecord
+
+# prometheus_client reads this at import time; ``serve --workers N`` sets it before workers start.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _OPERATIONS = {
     "messages": "chat",
@@ -33,20 +37,27 @@ class Observer(Protocol):
 
 
 class PrometheusMetrics:
-    """Request, token, latency and time-to-first-token metrics in a Prometheus registry."""
+    """Request, token, latency and time-to-first-token metrics in a Prometheus registry.
+
+    Under ``bedrock-mw serve --workers N`` each worker is its own process; with
+    ``PROMETHEUS_MULTIPROC_DIR`` set (``serve`` sets it), prometheus_client writes every value to a
+    per-process file in that directory and :meth:`render` sums all workers' files, so whichever
+    worker answers a scrape reports the whole server.
+    """
 
     def __init__(self, registry: Any = None) -> None:
         import prometheus_client as prom
 
         self.registry = registry if registry is not None else prom.CollectorRegistry()
-        labels = ("endpoint", "status", "provider", "region", "model")
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        labels = ("endpoint", "status", "provider", "region", "model", "key")
         self.requests = prom.Counter(
             "bedrock_mw_requests", "Requests served, by outcome", labels, registry=self.registry
         )
         self.tokens = prom.Counter(
             "bedrock_mw_tokens",
             "Tokens by type",
-            ("type", "provider", "region", "model"),
+            ("type", "provider", "region", "model", "key"),
             registry=self.registry,
         )
         self.latency = prom.Histogram(
@@ -69,10 +80,23 @@ class PrometheusMetrics:
             ("endpoint",),
             registry=self.registry,
         )
+        self.fallbacks = prom.Counter(
+            "bedrock_mw_fallbacks",
+            "Requests answered by a fallback attempt, by the provider that answered",
+            ("endpoint", "provider"),
+            registry=self.registry,
+        )
+        self.refusals = prom.Counter(
+            "bedrock_mw_refusals",
+            "Requests refused with 429 by the gateway's own limits or budgets, by reason",
+            ("endpoint", "key", "reason"),
+            registry=self.registry,
+        )
 
     def observe(self, record: UsageRecord) -> None:
         provider, region, model = record.provider_id or "", record.region or "", record.model_id or ""
-        self.requests.labels(record.endpoint, str(record.status), provider, region, model).inc()
+        key = record.key_id or ""
+        self.requests.labels(record.endpoint, str(record.status), provider, region, model, key).inc()
         usage = record.usage
         for kind, count in (
             ("input", usage.input_tokens),
@@ -81,18 +105,36 @@ class PrometheusMetrics:
             ("cache_write", usage.cache_write_input_tokens),
         ):
             if count:
-                self.tokens.labels(kind, provider, region, model).inc(count)
+                self.tokens.labels(kind, provider, region, model, key).inc(count)
         self.latency.labels(record.endpoint, provider).observe(record.latency_s)
         if record.time_to_first_token_s is not None:
             self.ttft.labels(record.endpoint, provider).observe(record.time_to_first_token_s)
         if record.attempts:
             self.attempts.labels(record.endpoint).inc(record.attempts)
+            if record.attempts > 1 and provider:
+                self.fallbacks.labels(record.endpoint, provider).inc()
+        if record.status == 429 and not record.attempts:
+            # Bedrock was never called: the gateway refused it itself (a limit or budget).
+            self.refusals.labels(record.endpoint, key, record.error_type or "rate_limit").inc()
 
     def render(self) -> tuple[bytes, str]:
-        """The exposition body and its content type."""
+        """The exposition body and its content type (every worker's values under multiprocess mode)."""
         import prometheus_client as prom
 
-        return prom.generate_latest(self.registry), prom.CONTENT_TYPE_LATEST
+        if not self.multiprocess:
+            return prom.generate_latest(self.registry), prom.CONTENT_TYPE_LATEST
+        from prometheus_client import multiprocess
+
+        registry = prom.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST
+
+    def close(self) -> None:
+        """This worker is shutting down: drop its live-only values from the shared directory."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 class GenAITracer:

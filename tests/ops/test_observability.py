@@ -264,10 +264,10 @@ async def test_metrics_count_requests_tokens_latency_and_attempts(
     assert response.headers["content-type"].startswith("text/plain")
     assert SECRET_KEY not in response.text and EMULATOR_SECRET_ACCESS_KEY not in response.text
     got = samples(response.text)
-    where = {"provider": "emulator", "region": "us-east-1", "model": MODEL_ID}
+    where = {"provider": "emulator", "region": "us-east-1", "model": MODEL_ID, "key": "test"}
     assert got[("bedrock_mw_requests_total", labels(endpoint="messages", status="200", **where))] == 2
     # A throttled request never got an answering provider: its provider labels are empty.
-    failed = labels(endpoint="chat_completions", status="429", provider="", region="", model="")
+    failed = labels(endpoint="chat_completions", status="429", provider="", region="", model="", key="test")
     assert got[("bedrock_mw_requests_total", failed)] == 1
     assert (
         got[("bedrock_mw_tokens_total", labels(type="input", **where))] == 2 * plain["usage"]["input_tokens"]
@@ -281,6 +281,33 @@ async def test_metrics_count_requests_tokens_latency_and_attempts(
     assert got[ttft] == 1  # only the stream has a first token
     assert got[("bedrock_mw_upstream_attempts_total", labels(endpoint="messages"))] == 2
     assert got[("bedrock_mw_upstream_attempts_total", labels(endpoint="chat_completions"))] == 1
+
+
+async def test_metrics_count_the_gateways_own_refusals_and_fallbacks_apart_from_bedrocks(
+    serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator
+) -> None:
+    config = config_with_key(bedrock_emulator, metrics=True)
+    backup = {**config["providers"][0], "id": "backup"}
+    config["providers"].append(backup)
+    config["virtual_keys"][0]["providers"] = ["emulator", "backup"]
+    config["virtual_keys"][0]["limits"] = {"requests_per_minute": 2}
+    gw = serve(config)
+    headers = ANTHROPIC.headers(SECRET_KEY)
+    bedrock_emulator.faults.add(Fault.throttling(times=1))  # the first attempt only: backup answers
+    fell_over = await http.post(gw.url + ANTHROPIC.path, json=ANTHROPIC.body(), headers=headers)
+    assert fell_over.status_code == 200 and fell_over.headers["x-bedrock-mw-provider"] == "backup"
+    bedrock_emulator.faults.add(Fault.throttling(times=2))  # both attempts: Bedrock's own 429
+    throttled = await http.post(gw.url + ANTHROPIC.path, json=ANTHROPIC.body(), headers=headers)
+    assert throttled.status_code == 429
+    refused = await http.post(gw.url + ANTHROPIC.path, json=ANTHROPIC.body(), headers=headers)
+    assert refused.status_code == 429  # the key's own requests_per_minute: Bedrock never called
+    await gw.usage.wait_for(3)
+    got = samples((await http.get(gw.url + "/metrics")).text)
+    assert got[("bedrock_mw_fallbacks_total", labels(endpoint="messages", provider="backup"))] == 1
+    refusals = {k: v for k, v in got.items() if k[0] == "bedrock_mw_refusals_total"}
+    assert refusals == {
+        ("bedrock_mw_refusals_total", labels(endpoint="messages", key="test", reason="rate_limit")): 1
+    }
 
 
 async def test_metrics_are_off_by_default_and_their_path_is_configurable(
