@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import routes
+
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
 
@@ -47,6 +49,8 @@ def render(r: dict[str, Any]) -> str:
         if not r.get("litellm", {}).get("run"):
             lines += ["", "LiteLLM's proxy: not run (not installed in this environment)."]
         lines.append("")
+    if "routes" in r:
+        lines += routes.render(r["routes"], _cell)
     if "streaming" in r:
         st = r["streaming"]
         lines += [

@@ -40,6 +40,7 @@ from bench.procs import (
     start_gateway,
     start_litellm,
 )
+from bench.routes import measure_routes
 from bench.stats import spread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,7 @@ class Settings:
     ttfb_count: int = 60
     held_streams: int = 1000
     micro_s: float = 0.5
+    route_concurrency: tuple[int, ...] = (1, 16)
 
 
 QUICK = Settings(
@@ -341,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument(
-        "--only", default="micro,requests,streaming,memory", help="comma-separated parts to run"
+        "--only", default="micro,requests,routes,streaming,memory", help="comma-separated parts to run"
     )
     args = parser.parse_args(argv)
     s = QUICK if args.quick else Settings()
@@ -379,6 +381,11 @@ def main(argv: list[str] | None = None) -> int:
                     log("non-streaming requests")
                     results["requests"] = non_streaming(s, emulator, gateway, litellm, log)
                     results["vs_floor"] = _compare(results["requests"], s)
+                if "routes" in parts:
+                    log("every route against the raw wire")
+                    results["routes"] = measure_routes(
+                        s.route_concurrency, s.reps, s.warmup_s, s.duration_s, emulator, gateway, measure, log
+                    )
                 if "streaming" in parts:
                     log("streaming")
                     results["streaming"] = streaming(s, emulator, gateway, log)

@@ -51,3 +51,33 @@ def test_quick_micro_results_render_into_the_docs_section(tmp_path: Path) -> Non
     assert "old" not in text
     assert text.startswith("# Benchmarks\n\nprose")
     assert text.endswith("more prose\n")
+
+
+def test_every_route_row_is_compared_with_its_raw_row_in_the_same_repetition() -> None:
+    from bench.routes import ROUTES, render, summarise
+
+    names = {r.name for r in ROUTES}
+    assert all(r.reference in names for r in ROUTES if r.reference is not None)
+    assert all(r.target == "emulator" for r in ROUTES if r.name.startswith("raw "))
+
+    def run(p50: float, cpu: float | None) -> dict[str, float | None]:
+        return {
+            "rps": 100.0,
+            "p50_ms": p50,
+            "p99_ms": 2 * p50,
+            "errors": 0,
+            "gateway_cpu_ms_per_request": cpu,
+        }
+
+    runs = {
+        r.name: {1: [run(1.0 if r.target == "gateway" else 0.25, 0.4 if r.target == "gateway" else None)]}
+        for r in ROUTES
+    }
+    summary = summarise(runs, ROUTES, (1,))
+    messages = summary["/v1/messages"]["1"]
+    assert messages["added_p50_ms"]["median"] == 0.75
+    assert messages["p99_over_p50"]["median"] == 2.0
+    assert messages["gateway_cpu_ms_per_request"]["median"] == 0.4
+    assert "added_p50_ms" not in summary["raw converse"]["1"]
+    table = "\n".join(render(summary, report._cell))
+    assert "| /v1/messages | 1 | 100 | 1.00 | 2.00 | 2.0 | +0.75 | 0.40 |" in table

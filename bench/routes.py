@@ -1,0 +1,225 @@
+"""Every gateway route against the raw wire: the same Bedrock call made with no client library at all.
+
+The reference for each route is a raw HTTP/1.1 request from the same load generator straight to the
+emulator, authenticated with a Bedrock API key (a bearer token: no signing), so the difference is
+everything the gateway adds: its own HTTP server, auth, routing, limits, translation, its upstream
+client and signing, transcoding and the usage record. Each row is measured closed-loop at concurrency
+1 and 16 with the gateway's CPU seconds sampled over the same window, so the table gives added p50,
+the tail (p99 / p50) and gateway CPU milliseconds per request from one run.
+
+A route added to the gateway adds its row here (``ROUTES``), with the raw call it stands for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from bedrock_mw.testing import EMULATOR_API_KEY
+from bench.procs import HOST, MODEL, MODEL_ID, VIRTUAL_KEY, Server
+from bench.stats import spread
+
+PROMPT = "Say hello"
+BASE_MODEL_ID = MODEL_ID.removeprefix("us.")
+TITAN_TEXT = "amazon.titan-text-express-v1"
+TITAN_EMBED = "amazon.titan-embed-text-v2:0"
+COHERE_EMBED = "cohere.embed-english-v3"
+BATCH = [f"document number {i} about the weather" for i in range(16)]
+
+ANTHROPIC = {"x-api-key": VIRTUAL_KEY, "anthropic-version": "2023-06-01"}
+OPENAI = {"authorization": f"Bearer {VIRTUAL_KEY}"}
+BEDROCK = {"authorization": f"Bearer {EMULATOR_API_KEY}", "accept": "application/json"}
+
+
+def _model_path(model_id: str, operation: str) -> str:
+    return f"/model/{quote(model_id, safe='')}/{operation}"
+
+
+def _messages(max_tokens: int = 64) -> dict[str, Any]:
+    return {"model": MODEL, "max_tokens": max_tokens, "messages": [{"role": "user", "content": PROMPT}]}
+
+
+def _converse() -> dict[str, Any]:
+    return {
+        "messages": [{"role": "user", "content": [{"text": PROMPT}]}],
+        "inferenceConfig": {"maxTokens": 64},
+    }
+
+
+@dataclass(frozen=True)
+class Route:
+    """One measured row: where it is sent, what it sends, and the raw row it is compared with."""
+
+    name: str
+    target: str  # "gateway" or "emulator"
+    path: str
+    body: Callable[[], dict[str, Any]]
+    headers: dict[str, str]
+    reference: str | None = None
+    note: str = ""
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("raw converse", "emulator", _model_path(MODEL_ID, "converse"), _converse, BEDROCK),
+    Route(
+        "raw count-tokens",
+        "emulator",
+        _model_path(BASE_MODEL_ID, "count-tokens"),
+        lambda: {"input": {"converse": {"messages": _converse()["messages"]}}},
+        BEDROCK,
+    ),
+    Route(
+        "raw invoke (Titan Text)",
+        "emulator",
+        _model_path(TITAN_TEXT, "invoke"),
+        lambda: {"inputText": PROMPT, "textGenerationConfig": {"maxTokenCount": 64}},
+        BEDROCK,
+    ),
+    Route(
+        "raw invoke (Cohere, 16 texts)",
+        "emulator",
+        _model_path(COHERE_EMBED, "invoke"),
+        lambda: {"texts": BATCH, "input_type": "search_document"},
+        BEDROCK,
+    ),
+    Route("/v1/messages", "gateway", "/v1/messages", _messages, ANTHROPIC, "raw converse"),
+    Route(
+        "/v1/messages/count_tokens",
+        "gateway",
+        "/v1/messages/count_tokens",
+        lambda: {k: v for k, v in _messages().items() if k != "max_tokens"},
+        ANTHROPIC,
+        "raw count-tokens",
+    ),
+    Route(
+        "/v1/chat/completions (Claude)", "gateway", "/v1/chat/completions", _messages, OPENAI, "raw converse"
+    ),
+    Route(
+        "/v1/chat/completions (Titan Text)",
+        "gateway",
+        "/v1/chat/completions",
+        lambda: {**_messages(), "model": TITAN_TEXT},
+        OPENAI,
+        "raw invoke (Titan Text)",
+    ),
+    Route(
+        "/v1/embeddings (Cohere, 16)",
+        "gateway",
+        "/v1/embeddings",
+        lambda: {"model": COHERE_EMBED, "input": BATCH},
+        OPENAI,
+        "raw invoke (Cohere, 16 texts)",
+    ),
+    Route(
+        "/v1/embeddings (Titan, 16)",
+        "gateway",
+        "/v1/embeddings",
+        lambda: {"model": TITAN_EMBED, "input": BATCH},
+        OPENAI,
+        None,
+        "Titan embeds one text per call: 16 InvokeModel calls, 8 at a time",
+    ),
+)
+
+
+def measure_routes(
+    concurrency: tuple[int, ...],
+    reps: int,
+    warmup_s: float,
+    duration_s: float,
+    emulator: Server,
+    gateway: Server,
+    measure: Callable[..., dict[str, Any]],
+    log: Callable[[str], None],
+    routes: tuple[Route, ...] = ROUTES,
+) -> dict[str, Any]:
+    """Closed-loop load per route and concurrency, repetitions interleaved; summary per route."""
+    servers = {"gateway": gateway, "emulator": emulator}
+    runs: dict[str, dict[int, list[dict[str, Any]]]] = {r.name: {c: [] for c in concurrency} for r in routes}
+    for rep in range(reps):
+        for route in routes:
+            server = servers[route.target]
+            for c in concurrency:
+                spec = {
+                    "host": HOST,
+                    "port": server.port,
+                    "path": route.path,
+                    "body": route.body(),
+                    "headers": route.headers,
+                    "mode": "closed",
+                    "concurrency": c,
+                    "warmup_s": warmup_s,
+                    "duration_s": duration_s,
+                }
+                result = measure("bench.loadgen", spec, watched=gateway)
+                result["gateway_cpu_ms_per_request"] = (
+                    1000 * result["server_cpu_s"] / result["requests"]
+                    if route.target == "gateway" and result["requests"]
+                    else None
+                )
+                runs[route.name][c].append(result)
+                log(
+                    f"  rep {rep + 1} {route.name:36} c={c:<3} {result['rps']:7.0f} req/s "
+                    f"p50 {result['p50_ms']:6.2f} p99 {result['p99_ms']:6.2f} ms errors {result['errors']}"
+                )
+    return summarise(runs, routes, concurrency)
+
+
+def summarise(
+    runs: dict[str, dict[int, list[dict[str, Any]]]], routes: tuple[Route, ...], concurrency: tuple[int, ...]
+) -> dict[str, Any]:
+    """Per route and concurrency: spreads of req/s, p50, p99, tail ratio, CPU, and added p50 vs raw."""
+    out: dict[str, Any] = {}
+    for route in routes:
+        by_c: dict[str, Any] = {}
+        for c in concurrency:
+            rs = runs[route.name][c]
+            cell: dict[str, Any] = {
+                "rps": spread([r["rps"] for r in rs]),
+                "p50_ms": spread([r["p50_ms"] for r in rs]),
+                "p99_ms": spread([r["p99_ms"] for r in rs]),
+                "p99_over_p50": spread([r["p99_ms"] / r["p50_ms"] for r in rs if r["p50_ms"]]),
+                "errors": sum(r["errors"] for r in rs),
+            }
+            cpu = [r["gateway_cpu_ms_per_request"] for r in rs if r["gateway_cpu_ms_per_request"] is not None]
+            if cpu:
+                cell["gateway_cpu_ms_per_request"] = spread(cpu)
+            if route.reference is not None:
+                ref = runs[route.reference][c]
+                cell["added_p50_ms"] = spread(
+                    [g["p50_ms"] - f["p50_ms"] for g, f in zip(rs, ref, strict=True)]
+                )
+            by_c[str(c)] = cell
+        out[route.name] = {"target": route.target, "reference": route.reference, "note": route.note, **by_c}
+    return out
+
+
+def render(results: dict[str, Any], cell: Callable[..., str]) -> list[str]:
+    """The every-route table for docs/benchmarks.md."""
+    lines = [
+        "### Every route against the raw wire",
+        "",
+        "`raw …` rows are the same Bedrock call sent by the load generator straight to the emulator "
+        "(a bearer token, no client library): the floor. *added p50* is the route's p50 minus its raw "
+        "row's in the same repetition; *gateway CPU* is the gateway process's CPU time over the measured "
+        "window divided by the requests it answered.",
+        "",
+        "| route | c | requests/s | p50 ms | p99 ms | p99/p50 | added p50 ms | gateway CPU ms/request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in results.items():
+        first_c = next(k for k in row if k.isdigit())
+        for c, data in row.items():
+            if not c.isdigit():
+                continue
+            added = cell(data["added_p50_ms"], "{:+.2f}") if "added_p50_ms" in data else "—"
+            cpu = cell(data["gateway_cpu_ms_per_request"]) if "gateway_cpu_ms_per_request" in data else "—"
+            label = f"{name} ({row['note']})" if row["note"] and c == first_c else name
+            lines.append(
+                f"| {label} | {c} | {cell(data['rps'], '{:.0f}')} | {cell(data['p50_ms'])} | "
+                f"{cell(data['p99_ms'])} | {cell(data['p99_over_p50'], '{:.1f}')} | {added} | {cpu} |"
+            )
+    lines.append("")
+    return lines
