@@ -114,6 +114,7 @@ class ProviderConfig(_Model):
     inference_profile_arn: str | None = None
     timeouts: TimeoutConfig = TimeoutConfig()
     max_connections: int = Field(64, ge=1, le=10_000)
+    transport: Literal["lean", "aiobotocore"] = "lean"
 
     @field_validator("region")
     @classmethod

@@ -1,165 +1,51 @@
-"""The dispatcher: the only package that imports aiobotocore.
+"""The dispatcher: the one way the gateway calls Bedrock.
 
-It owns one Bedrock Runtime client per (provider, region, endpoint, credentials), created on first
-use and reused, and turns every botocore failure into an :class:`UpstreamError` in exactly one place
-(:func:`_upstream_errors`), so no foreign exception type reaches the app. Converse and ConverseStream,
-the hot calls, go through a lean client (``_runtime``, ``_wire``) built on botocore's own wire
-pieces; aiobotocore resolves endpoints and credentials and makes every other call.
+Every call goes through one :class:`BedrockTransport` per (provider, region) (:class:`ClientPool`):
+the lean client (``_runtime``, ``_wire``) by default, or aiobotocore's general client where a
+provider says ``transport: aiobotocore``. The dispatcher applies every deadline (asyncio's
+``timeout``, and the stream's idle watchdog) and turns every botocore and aiohttp failure into an
+:class:`UpstreamError` in exactly one place (:func:`_upstream_errors`), so no foreign exception type
+reaches the app. The raw path (:meth:`Dispatcher.send_raw`, :meth:`Dispatcher.open_raw`) sends a
+body as given and returns Bedrock's bytes or event-stream frames untouched, for pass-through routes.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import anyio
 import orjson
-from aiobotocore.session import AioSession
-from botocore.credentials import Credentials
-from botocore.exceptions import NoCredentialsError
 
-from ..config import ApiKeyAuth, ProviderConfig
 from ._errors import Destination, Target, UpstreamError, _upstream_errors
-from ._runtime import RuntimeClient
-from ._sessions import _client_config, _credential_fingerprint, _session_for
-from ._stream import BedrockStream, _deadline
+from ._pool import ClientPool
+from ._runtime import LeanTransport, RawResponse, RawStream
+from ._stream import BedrockStream, UpstreamStream
+from ._transport import BedrockTransport, EventStream, InvokeOptions, InvokeResponse
+from ._wire import client_error
+
+if TYPE_CHECKING:
+    from ._transport import ConverseParams
 
 __all__ = [
     "BedrockStream",
+    "BedrockTransport",
     "ClientPool",
     "Destination",
     "Dispatcher",
+    "EventStream",
+    "InvokeOptions",
+    "InvokeResponse",
     "InvokeResult",
+    "LeanTransport",
+    "RawResponse",
+    "RawStream",
     "Target",
     "UpstreamError",
+    "UpstreamStream",
     "request_id_of",
 ]
-
-_SERVICE = "bedrock-runtime"
-
-
-@dataclass(eq=False, slots=True)
-class _Pooled:
-    provider: ProviderConfig
-    fingerprint: str
-    client: Any
-    runtime: RuntimeClient
-    stack: contextlib.AsyncExitStack
-
-
-async def _runtime_client(
-    provider: ProviderConfig, region: str, client: Any, session: AioSession, kwargs: dict[str, Any]
-) -> RuntimeClient:
-    """The lean Converse client beside an aiobotocore client: same endpoint, same credentials."""
-    auth = provider.auth
-    common: dict[str, Any] = {
-        "max_connections": provider.max_connections,
-        "connect_timeout_s": provider.timeouts.connect_s,
-    }
-    endpoint = client.meta.endpoint_url
-    if isinstance(auth, ApiKeyAuth):
-        return RuntimeClient(endpoint, region, token=auth.api_key.get_secret_value(), **common)
-    if kwargs:
-        credentials: Any = _StaticCredentials(
-            kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"], kwargs.get("aws_session_token")
-        )
-    else:
-        credentials = await session.get_credentials()  # the session's own, cached: no second lookup
-        if credentials is None:
-            raise NoCredentialsError()
-    return RuntimeClient(endpoint, region, credentials=credentials, **common)
-
-
-class _StaticCredentials(Credentials):  # type: ignore[misc]
-    """Fixed keys, with the awaitable ``get_frozen_credentials`` of aiobotocore's credentials."""
-
-    async def get_frozen_credentials(self) -> Any:
-        return super().get_frozen_credentials()
-
-
-class ClientPool:
-    """One aiobotocore client per (provider, region, endpoint, credentials), created lazily, reused."""
-
-    def __init__(self) -> None:
-        self._clients: dict[tuple[str, str], _Pooled] = {}
-        self._lock = anyio.Lock()
-        self._closed = False
-
-    def __len__(self) -> int:
-        return len(self._clients)
-
-    async def client(self, provider: ProviderConfig, region: str) -> Any:
-        """The aiobotocore client for this provider and region; rebuilt when its credentials changed."""
-        return (await self._entry(provider, region)).client
-
-    async def runtime(self, provider: ProviderConfig, region: str) -> RuntimeClient:
-        """The lean Converse client for this provider and region (same lifetime as :meth:`client`)."""
-        entry = self._clients.get((provider.id, region))
-        # Provider configs are frozen: the same object cannot have changed credentials.
-        if entry is not None and entry.provider is provider:
-            return entry.runtime
-        return (await self._entry(provider, region)).runtime
-
-    async def _entry(self, provider: ProviderConfig, region: str) -> _Pooled:
-        slot = (provider.id, region)
-        entry = self._clients.get(slot)
-        if entry is not None and entry.provider is provider:
-            return entry
-        fingerprint = _credential_fingerprint(provider)
-        if entry is not None and entry.fingerprint == fingerprint:
-            entry.provider = provider
-            return entry
-        async with self._lock:
-            entry = self._clients.get(slot)
-            if entry is not None and entry.fingerprint == fingerprint:
-                return entry
-            if entry is not None:
-                # Credentials were rotated: later calls use the new client, the old one closes.
-                del self._clients[slot]
-                await entry.stack.aclose()
-            session, kwargs = _session_for(provider, region)
-            stack = contextlib.AsyncExitStack()
-            try:
-                client = await stack.enter_async_context(
-                    session.create_client(
-                        _SERVICE,
-                        region_name=region,
-                        endpoint_url=provider.endpoint_url,
-                        config=_client_config(provider),
-                        **kwargs,
-                    )
-                )
-                runtime = await _runtime_client(provider, region, client, session, kwargs)
-                stack.push_async_callback(runtime.aclose)
-            except BaseException:
-                await stack.aclose()
-                raise
-            entry = self._clients[slot] = _Pooled(provider, fingerprint, client, runtime, stack)
-            return entry
-
-    async def aclose(self) -> None:
-        """Close every client (the app's shutdown)."""
-        async with self._lock:
-            entries = list(self._clients.values())
-            self._clients.clear()
-        for entry in entries:
-            with contextlib.suppress(Exception):
-                await entry.stack.aclose()
-
-    async def check_credentials(self, provider: ProviderConfig) -> None:
-        """Resolve the provider's credentials now (for readiness); raises UpstreamError on failure."""
-        target = Destination(provider, provider.region)
-        with _upstream_errors("ResolveCredentials", target):
-            if isinstance(provider.auth, ApiKeyAuth):
-                return
-            session, kwargs = _session_for(provider, provider.region)
-            if kwargs:
-                return
-            creds = await session.get_credentials()
-            if creds is None:
-                raise NoCredentialsError()
-            await creds.get_frozen_credentials()
 
 
 @dataclass(slots=True)
@@ -172,7 +58,7 @@ class InvokeResult:
     request_id: str | None
 
 
-def _header_int(headers: dict[str, str], name: str) -> int | None:
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name)
     try:
         return int(value) if value is not None else None
@@ -195,44 +81,40 @@ class Dispatcher:
     def __init__(self, pool: ClientPool | None = None) -> None:
         self.pool = pool if pool is not None else ClientPool()
 
+    async def _transport(self, target: Target) -> BedrockTransport:
+        return await self.pool.transport(target.provider, target.region)
+
     async def converse(self, target: Target, request: dict[str, Any]) -> dict[str, Any]:
         """Converse; returns botocore's parsed response."""
-        t = target.provider.timeouts
+        params = cast("ConverseParams", request)
         with _upstream_errors("Converse", target):
-            runtime = await self.pool.runtime(target.provider, target.region)
-            async with _deadline(t.total_s):
-                return await runtime.converse(target.model_id, request)
+            transport = await self._transport(target)
+            async with asyncio.timeout(target.provider.timeouts.total_s):
+                response = await transport.converse(target.model_id, params)
+        return cast(dict[str, Any], response)
 
     async def converse_stream(self, target: Target, request: dict[str, Any]) -> BedrockStream:
         """ConverseStream; returns the open stream once Bedrock accepted the call."""
         t = target.provider.timeouts
-        deadline = anyio.current_time() + t.total_s
+        deadline = asyncio.get_running_loop().time() + t.total_s
+        params = cast("ConverseParams", request)
         with _upstream_errors("ConverseStream", target):
-            runtime = await self.pool.runtime(target.provider, target.region)
-            async with _deadline(t.first_byte_s):
-                events = await runtime.converse_stream(target.model_id, request)
-        stream = BedrockStream(events, target, "ConverseStream", t.idle_s, deadline)
-        stream.request_id = events.request_id
-        return stream
+            transport = await self._transport(target)
+            async with asyncio.timeout(t.first_byte_s):
+                events = await transport.converse_stream(target.model_id, params)
+        return BedrockStream(cast(Any, events), target, "ConverseStream", t.idle_s, deadline)
 
-    async def invoke_model(self, target: Target, body: dict[str, Any]) -> InvokeResult:
-        """InvokeModel with a native JSON body."""
-        t = target.provider.timeouts
+    async def invoke_model(
+        self, target: Target, body: dict[str, Any] | bytes, options: InvokeOptions | None = None
+    ) -> InvokeResult:
+        """InvokeModel with a native JSON body (a dict, or bytes sent as given)."""
+        payload = body if isinstance(body, bytes) else orjson.dumps(body)
         with _upstream_errors("InvokeModel", target):
-            client = await self.pool.client(target.provider, target.region)
-            with anyio.fail_after(t.total_s):
-                response = await client.invoke_model(
-                    modelId=target.model_id,
-                    body=orjson.dumps(body),
-                    contentType="application/json",
-                    accept="application/json",
-                )
-                async with response["body"] as payload:
-                    raw = await payload.read()
-        meta = response.get("ResponseMetadata", {})
-        headers = {k.lower(): v for k, v in (meta.get("HTTPHeaders") or {}).items()}
+            transport = await self._transport(target)
+            async with asyncio.timeout(target.provider.timeouts.total_s):
+                answer = await transport.invoke(target.model_id, payload, options)
         try:
-            decoded = orjson.loads(raw)
+            decoded = orjson.loads(answer.body)
         except orjson.JSONDecodeError:
             raise UpstreamError(
                 "InvalidResponse",
@@ -242,41 +124,74 @@ class Dispatcher:
                 target.provider.id,
                 target.region,
                 target.model_id,
-                meta.get("RequestId"),
+                answer.request_id,
             ) from None
+        headers = answer.headers
         return InvokeResult(
             body=decoded if isinstance(decoded, dict) else {"value": decoded},
             input_tokens=_header_int(headers, "x-amzn-bedrock-input-token-count"),
             output_tokens=_header_int(headers, "x-amzn-bedrock-output-token-count"),
-            request_id=meta.get("RequestId"),
+            request_id=answer.request_id,
         )
 
-    async def invoke_model_stream(self, target: Target, body: dict[str, Any]) -> BedrockStream:
+    async def invoke_model_stream(
+        self, target: Target, body: dict[str, Any] | bytes, options: InvokeOptions | None = None
+    ) -> BedrockStream:
         """InvokeModelWithResponseStream; events are ``{"chunk": {"bytes": b"..."}}``."""
         t = target.provider.timeouts
-        deadline = anyio.current_time() + t.total_s
+        deadline = asyncio.get_running_loop().time() + t.total_s
+        payload = body if isinstance(body, bytes) else orjson.dumps(body)
         with _upstream_errors("InvokeModelWithResponseStream", target):
-            client = await self.pool.client(target.provider, target.region)
-            with anyio.fail_after(t.first_byte_s):
-                response = await client.invoke_model_with_response_stream(
-                    modelId=target.model_id,
-                    body=orjson.dumps(body),
-                    contentType="application/json",
-                    accept="application/json",
-                )
-        stream = BedrockStream(response["body"], target, "InvokeModelWithResponseStream", t.idle_s, deadline)
-        stream.request_id = response.get("ResponseMetadata", {}).get("RequestId")
-        return stream
+            transport = await self._transport(target)
+            async with asyncio.timeout(t.first_byte_s):
+                events = await transport.invoke_stream(target.model_id, payload, options)
+        return BedrockStream(cast(Any, events), target, "InvokeModelWithResponseStream", t.idle_s, deadline)
 
     async def count_tokens(self, target: Target, input_: dict[str, Any]) -> int:
         """CountTokens; ``target.model_id`` must be a base model id."""
-        t = target.provider.timeouts
         with _upstream_errors("CountTokens", target):
-            client = await self.pool.client(target.provider, target.region)
-            with anyio.fail_after(t.total_s):
-                response = await client.count_tokens(modelId=target.model_id, input=input_)
-        return int(response["inputTokens"])
+            transport = await self._transport(target)
+            async with asyncio.timeout(target.provider.timeouts.total_s):
+                return await transport.count_tokens(target.model_id, cast(Any, input_))
+
+    # -- the raw path: bytes in, Bedrock's bytes or frames out ---------------------------------------
+    async def send_raw(
+        self, target: Target, operation: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> RawResponse:
+        """POST ``body`` as given to ``operation`` (``"InvokeModel"``...); Bedrock's answer untouched.
+
+        A refusal (status >= 300) raises :class:`UpstreamError` (so the routing plan can fall over);
+        ``headers`` (``Content-Type``, ``Accept``, ``X-Amzn-Bedrock-*``) are sent and signed as given.
+        """
+        with _upstream_errors(operation, target):
+            lean = await self.pool.lean(target.provider, target.region)
+            async with asyncio.timeout(target.provider.timeouts.total_s):
+                answer = await lean.send(operation, target.model_id, body, headers)
+            if answer.status >= 300:
+                raise client_error(operation, answer.status, dict(answer.headers), answer.body)
+        return answer
+
+    async def open_raw(
+        self, target: Target, operation: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> UpstreamStream[bytes]:
+        """Open a streamed operation; iterate the answer's event-stream frames exactly as sent.
+
+        Refusals raise :class:`UpstreamError`; the stream's ``headers`` are Bedrock's; close it.
+        """
+        t = target.provider.timeouts
+        deadline = asyncio.get_running_loop().time() + t.total_s
+        with _upstream_errors(operation, target):
+            lean = await self.pool.lean(target.provider, target.region)
+            async with asyncio.timeout(t.first_byte_s):
+                raw = await lean.open(operation, target.model_id, body, headers)
+                try:
+                    if raw.status >= 300:
+                        raise client_error(operation, raw.status, dict(raw.headers), await raw.read())
+                except BaseException:
+                    raw.close()
+                    raise
+        return UpstreamStream(raw, target, operation, t.idle_s, deadline, raw.headers)
 
     async def aclose(self) -> None:
-        """Close every pooled client."""
+        """Close every pooled transport."""
         await self.pool.aclose()

@@ -1,32 +1,103 @@
-"""A lean Bedrock Runtime client for Converse and ConverseStream: the I/O around ``_wire``.
+"""The lean Bedrock Runtime client: the I/O around ``_wire``, for every operation the gateway makes.
 
-botocore's general client does, per call, what is fixed for the one service and two operations we
-make hot: parameter validation, model-driven serialisation and parsing, endpoint resolution,
-event-hook dispatch, a user agent built anew, a signing key derived anew. This client takes the
-endpoint botocore resolved once (``client.meta.endpoint_url``), credentials from the aiobotocore
-session (refreshable and assumed-role ones refresh through ``get_frozen_credentials``), and sends
-through one aiohttp session with a bounded, kept-alive connection pool.
+botocore's general client does, per call, what is fixed for the one service and five operations we
+make: parameter validation, model-driven serialisation and parsing, endpoint resolution, event-hook
+dispatch, a user agent built anew. This client takes the endpoint botocore resolved once, the
+operations as botocore's service model defines them (``_wire.Wire``), credentials from the
+aiobotocore session (refreshable and assumed-role ones refresh through ``get_frozen_credentials``),
+and sends through one aiohttp session with a bounded, kept-alive connection pool.
+
+Two layers: the raw one (:meth:`LeanTransport.send`, :meth:`LeanTransport.open`) sends a body as
+given and hands back the answer's status, headers and bytes or event-stream frames untouched, for
+byte-for-byte relays; the :class:`~._transport.BedrockTransport` operations on top of it serialise
+params and parse answers as botocore does.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import aiohttp
 import botocore
 from yarl import URL
 
 from . import _wire
+from ._transport import InvokeOptions, InvokeResponse
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        ConverseResponseTypeDef,
+        ConverseStreamOutputTypeDef,
+        CountTokensInputTypeDef,
+        ResponseStreamTypeDef,
+    )
+
+    from ._transport import ConverseParams
+
+Event = TypeVar("Event")
 
 _USER_AGENT = f"bedrock-mw Botocore/{botocore.__version__}"
+_JSON = "application/json"
 
 
-class RuntimeClient:
-    """Converse and ConverseStream for one provider and region."""
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """A whole answer as Bedrock sent it: status, headers (lower-cased names) and body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-amzn-requestid")
+
+
+class RawStream:
+    """An open answer whose body is read as it arrives: whole event-stream frames, or plain bytes.
+
+    ``status`` and ``headers`` are known on return from :meth:`LeanTransport.open`; a failed call's
+    body (Bedrock's JSON error) is :meth:`read`. Iterating yields each event-stream frame exactly as
+    Bedrock framed it. ``close()`` drops the connection at once; always call it.
+    """
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers: Mapping[str, str] = {k.lower(): v for k, v in resp.headers.items()}
+        self.request_id = self.headers.get("x-amzn-requestid")
+
+    async def read(self) -> bytes:
+        """The whole body (for an error answer)."""
+        return await self._resp.read()
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, in whatever pieces the socket gives."""
+        return self._resp.content.iter_any()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._frames()
+
+    async def _frames(self) -> AsyncIterator[bytes]:
+        splitter = _wire.FrameSplitter()
+        async for chunk in self._resp.content.iter_any():
+            for frame in splitter.feed(chunk):
+                yield frame
+        if splitter.pending:
+            raise aiohttp.ClientPayloadError("the event stream ended inside a frame")
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+class LeanTransport:
+    """Bedrock Runtime for one provider and region, on one aiohttp connection pool."""
 
     def __init__(
         self,
+        wire: _wire.Wire,
         endpoint_url: str,
         region: str,
         *,
@@ -35,6 +106,7 @@ class RuntimeClient:
         max_connections: int,
         connect_timeout_s: float,
     ) -> None:
+        self._wire = wire
         self._endpoint = endpoint_url.rstrip("/")
         self._region = region
         self._credentials = credentials
@@ -47,67 +119,135 @@ class RuntimeClient:
             auto_decompress=False,
         )
 
-    async def _headers(self, url: str, body: bytes, accept: str) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": accept}
+    # -- raw: bytes in, status + headers + bytes or frames out ---------------------------------------
+    async def _post(
+        self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str] | None
+    ) -> aiohttp.ClientResponse:
+        url = self._endpoint + self._wire[operation].path(model_id)
+        sent = {"Content-Type": _JSON, **headers} if headers else {"Content-Type": _JSON}
         if self._bearer is not None:
-            headers["Authorization"] = self._bearer
+            sent["Authorization"] = self._bearer
         else:
             frozen = await self._credentials.get_frozen_credentials()
-            headers = _wire.sign_headers(frozen, self._region, url, body, headers)
-        headers["User-Agent"] = _USER_AGENT
+            sent = _wire.sign_headers(frozen, self._region, url, body, sent)
+        sent["User-Agent"] = _USER_AGENT
+        # encoded=True: yarl must send the path exactly as signed (it would unquote %3A).
+        return await self._http.post(URL(url, encoded=True), data=body, headers=sent)
+
+    async def send(
+        self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> RawResponse:
+        """POST ``body`` as given to ``operation`` for ``model_id``; the whole answer, whatever its status.
+
+        ``headers`` are sent (and signed) as given; ``Content-Type`` defaults to JSON.
+        """
+        async with await self._post(operation, model_id, body, headers) as resp:
+            raw = await resp.read()
+            return RawResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, raw)
+
+    async def open(
+        self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> RawStream:
+        """Like :meth:`send`, returning once the status and headers arrived; the caller closes it."""
+        resp = await self._post(operation, model_id, body, headers)
+        return RawStream(resp)
+
+    # -- BedrockTransport ---------------------------------------------------------------------------
+    async def _call(
+        self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str]
+    ) -> RawResponse:
+        answer = await self.send(operation, model_id, body, headers)
+        if answer.status >= 300:
+            raise _wire.client_error(operation, answer.status, dict(answer.headers), answer.body)
+        return answer
+
+    async def _stream(
+        self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str]
+    ) -> DecodedEventStream[Any]:
+        raw = await self.open(operation, model_id, body, headers)
+        try:
+            if raw.status >= 300:
+                raise _wire.client_error(operation, raw.status, dict(raw.headers), await raw.read())
+        except BaseException:
+            raw.close()
+            raise
+        return DecodedEventStream(raw, self._wire[operation])
+
+    def _invoke_headers(self, operation: str, options: InvokeOptions | None) -> dict[str, str]:
+        names = self._wire[operation].request_headers
+        headers = {names["contentType"]: _JSON, names["accept"]: _JSON}
+        if options:
+            for member, value in options.items():
+                headers[names[member]] = str(value)
         return headers
 
-    async def converse(self, model_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def converse(self, model_id: str, params: ConverseParams) -> ConverseResponseTypeDef:
         """Converse: botocore's parsed answer (blobs as bytes, ``ResponseMetadata``)."""
-        url = self._endpoint + _wire.operation_path(model_id, "converse")
-        body = _wire.serialise_body(params)
-        headers = await self._headers(url, body, "application/json")
-        # encoded=True: yarl must send the path exactly as signed (it would unquote %3A).
-        async with self._http.post(URL(url, encoded=True), data=body, headers=headers) as resp:
-            raw = await resp.read()
-            status = resp.status
-            answer_headers = {k.lower(): v for k, v in resp.headers.items()}
-        if status >= 300:
-            raise _wire.client_error("Converse", status, answer_headers, raw)
-        return _wire.parse_converse(raw, status, answer_headers)
+        op = self._wire["Converse"]
+        answer = await self._call("Converse", model_id, _wire.serialise_body(params), _ACCEPT_JSON)
+        parsed = _wire.parse_json_answer(op, answer.body, answer.status, dict(answer.headers))
+        return cast("ConverseResponseTypeDef", parsed)
 
-    async def converse_stream(self, model_id: str, params: dict[str, Any]) -> RuntimeEventStream:
+    async def converse_stream(
+        self, model_id: str, params: ConverseParams
+    ) -> DecodedEventStream[ConverseStreamOutputTypeDef]:
         """ConverseStream, once Bedrock accepted it; the caller must close the stream."""
-        url = self._endpoint + _wire.operation_path(model_id, "converse-stream")
-        body = _wire.serialise_body(params)
-        headers = await self._headers(url, body, "application/vnd.amazon.eventstream")
-        resp = await self._http.post(URL(url, encoded=True), data=body, headers=headers)
+        return await self._stream("ConverseStream", model_id, _wire.serialise_body(params), _ACCEPT_EVENTS)
+
+    async def invoke(
+        self, model_id: str, body: bytes, options: InvokeOptions | None = None
+    ) -> InvokeResponse:
+        """InvokeModel: the body sent as given, the answer's body as Bedrock sent it."""
+        headers = self._invoke_headers("InvokeModel", options)
+        answer = await self._call("InvokeModel", model_id, body, headers)
+        return InvokeResponse(answer.body, answer.headers, answer.request_id)
+
+    async def invoke_stream(
+        self, model_id: str, body: bytes, options: InvokeOptions | None = None
+    ) -> DecodedEventStream[ResponseStreamTypeDef]:
+        """InvokeModelWithResponseStream, once Bedrock accepted it; the caller must close the stream."""
+        headers = self._invoke_headers("InvokeModelWithResponseStream", options)
+        headers["Accept"] = _wire.EVENT_STREAM
+        return await self._stream("InvokeModelWithResponseStream", model_id, body, headers)
+
+    async def count_tokens(self, model_id: str, input_: CountTokensInputTypeDef) -> int:
+        """CountTokens: the input token count."""
+        body = _wire.serialise_body({"input": input_})
+        answer = await self._call("CountTokens", model_id, body, _ACCEPT_JSON)
+        parsed = _wire.parse_json_answer(
+            self._wire["CountTokens"], answer.body, answer.status, dict(answer.headers)
+        )
         try:
-            answer_headers = {k.lower(): v for k, v in resp.headers.items()}
-            if resp.status >= 300:
-                raw = await resp.read()
-                raise _wire.client_error("ConverseStream", resp.status, answer_headers, raw)
-        except BaseException:
-            resp.close()
-            raise
-        return RuntimeEventStream(resp, "ConverseStream", answer_headers.get("x-amzn-requestid"))
+            return int(parsed["inputTokens"])
+        except (KeyError, TypeError, ValueError):
+            raise _wire.ResponseParserError(error="CountTokens answered without inputTokens") from None
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
         await self._http.close()
 
 
-class RuntimeEventStream:
-    """An open event stream: async-iterate its events; ``close()`` drops the connection at once."""
+_ACCEPT_JSON = {"Accept": _JSON}
+_ACCEPT_EVENTS = {"Accept": _wire.EVENT_STREAM}
 
-    def __init__(self, resp: aiohttp.ClientResponse, operation: str, request_id: str | None) -> None:
-        self._resp = resp
+
+class DecodedEventStream(Generic[Event]):
+    """An accepted event stream decoded into botocore's event dicts (blobs as ``bytes``)."""
+
+    def __init__(self, raw: RawStream, operation: _wire.Operation) -> None:
+        self._raw = raw
         self._decoder = _wire.EventStreamDecoder(operation)
-        self.request_id = request_id
+        self.headers = raw.headers
+        self.request_id = raw.request_id
 
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+    def __aiter__(self) -> AsyncIterator[Event]:
         return self._events()
 
-    async def _events(self) -> AsyncIterator[dict[str, Any]]:
+    async def _events(self) -> AsyncIterator[Any]:
         feed = self._decoder.feed
-        async for chunk in self._resp.content.iter_any():
+        async for chunk in self._raw.chunks():
             for event in feed(chunk):
                 yield event
 
     def close(self) -> None:
-        self._resp.close()
+        self._raw.close()

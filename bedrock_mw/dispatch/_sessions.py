@@ -15,10 +15,11 @@ from ..config import AccessKeysAuth, ApiKeyAuth, AssumeRole, DefaultChainAuth, P
 
 
 def _credential_fingerprint(provider: ProviderConfig) -> str:
-    """A digest that changes whenever the provider's credentials or connection settings change."""
+    """A digest that changes whenever the provider's credentials, transport or connection settings change."""
     auth = provider.auth
     parts: list[str] = [
         auth.mode,
+        provider.transport,
         provider.endpoint_url or "",
         str(provider.timeouts),
         str(provider.max_connections),

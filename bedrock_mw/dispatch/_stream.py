@@ -1,36 +1,19 @@
-"""An open Bedrock event stream with first-event, idle and total deadlines."""
+"""An open Bedrock event stream with first-event, idle and total deadlines.
+
+asyncio only: aiohttp, under both transports, runs on nothing else.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
-
-import anyio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Generic, TypeVar
 
 from ._errors import Target, _upstream_errors
+from ._transport import EventStream
 
-
-def _deadline(seconds: float) -> contextlib.AbstractAsyncContextManager[Any]:
-    """A timeout for one call: asyncio's own where it runs (a fraction of anyio's cost), else anyio's."""
-    if _on_asyncio():
-        return asyncio.timeout(seconds)
-    return _anyio_deadline(seconds)
-
-
-@contextlib.asynccontextmanager
-async def _anyio_deadline(seconds: float) -> AsyncIterator[None]:
-    with anyio.fail_after(seconds):
-        yield
-
-
-def _on_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:  # another backend (trio): the portable path
-        return False
-    return True
+Event = TypeVar("Event")
 
 
 class _IdleWatchdog:
@@ -87,34 +70,35 @@ class _IdleWatchdog:
             self._handle = None
 
 
-class BedrockStream:
-    """An open Bedrock event stream: iterate events with per-event idle timeouts; always close it."""
+class UpstreamStream(Generic[Event]):
+    """An open Bedrock stream: iterate its events (or raw frames) with idle and total deadlines.
 
-    def __init__(self, raw: Any, target: Target, operation: str, idle_s: float, deadline: float) -> None:
+    Always close it. ``headers`` are the answer's (lower-cased names) where the transport has them.
+    """
+
+    def __init__(
+        self,
+        raw: EventStream[Event],
+        target: Target,
+        operation: str,
+        idle_s: float,
+        deadline: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self._raw = raw
         self._events = raw.__aiter__()
         self._target = target
         self._operation = operation
         self._idle_s = idle_s
         self._deadline = deadline
-        self.request_id: str | None = None
+        self.request_id: str | None = raw.request_id
+        self.headers: Mapping[str, str] = headers or {}
 
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._iterate_asyncio() if _on_asyncio() else self._iterate()
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
-        while True:
-            timeout = min(self._idle_s, max(0.0, self._deadline - anyio.current_time()))
-            with _upstream_errors(self._operation, self._target, mid_stream=True):
-                with anyio.fail_after(timeout):
-                    try:
-                        event = await self._events.__anext__()
-                    except StopAsyncIteration:
-                        return
-            yield event
-
-    async def _iterate_asyncio(self) -> AsyncIterator[dict[str, Any]]:
-        # The same contract as _iterate, at a fraction of its cost per event (see _IdleWatchdog).
+    async def _iterate(self) -> AsyncIterator[Event]:
+        # Bounded by idle and total deadlines at a fraction of a timer per event (see _IdleWatchdog).
         watchdog = _IdleWatchdog(self._idle_s, self._deadline)
         next_event = self._events.__anext__
         try:
@@ -139,12 +123,12 @@ class BedrockStream:
         finally:
             watchdog.stop()
 
-    async def first(self, within_s: float) -> dict[str, Any] | None:
+    async def first(self, within_s: float) -> Event | None:
         """Wait for the first event (bounded by the first-byte timeout); None if the stream is empty."""
         with _upstream_errors(self._operation, self._target):
-            async with _deadline(within_s):
+            async with asyncio.timeout(within_s):
                 try:
-                    event: dict[str, Any] = await self._events.__anext__()
+                    event = await self._events.__anext__()
                 except StopAsyncIteration:
                     return None
         return event
@@ -153,3 +137,7 @@ class BedrockStream:
         """Release the upstream connection at once (the caller left, or the stream ended)."""
         with contextlib.suppress(Exception):
             self._raw.close()
+
+
+BedrockStream = UpstreamStream[dict[str, Any]]
+"""A stream of decoded events, as the transcoders take them."""

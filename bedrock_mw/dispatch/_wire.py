@@ -1,20 +1,22 @@
-"""Bedrock Runtime's wire format for Converse and ConverseStream, sans-IO, on botocore's own pieces.
+"""Bedrock Runtime's wire format, sans-IO, on botocore's own pieces and its service model.
 
-The translators already emit botocore's parameter shapes, so the only serialisation work left is
-what botocore's rest-json serialiser does to them: ``bytes`` members (blobs) become base64 strings,
-and the model id moves into the URL, percent-encoded by botocore's own ``percent_encode``. Signing
-is botocore's ``SigV4Auth`` with the derived key cached (it depends only on secret, date, region and
-service). Answers are parsed with orjson, blobs decoded back to ``bytes`` where botocore would, and
-failures are described as botocore's ``ClientError`` so that the dispatcher maps them in its one place.
-Event streams are decoded by botocore's sans-IO ``EventStreamBuffer``.
+Everything that depends on the API's definition is read from botocore's ``bedrock-runtime`` service
+model once (:meth:`Wire.from_model`): each operation's method and URI, the request members that travel
+as headers (InvokeModel's ``guardrailIdentifier`` is ``X-Amzn-Bedrock-GuardrailIdentifier``), and the
+blob members of every answer and stream event, which JSON carries as base64 and botocore hands over
+as ``bytes``. What is left is what botocore's rest-json serialiser does to a translator's params
+(``bytes`` become base64 strings; the model id moves into the URL, encoded by botocore's
+``percent_encode``), SigV4 through botocore's public ``SigV4Auth``, answers parsed with orjson,
+failures described as botocore's ``ClientError`` (so the dispatcher maps them in its one place), and
+event streams split and decoded by botocore's sans-IO ``EventStreamBuffer``.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -26,46 +28,147 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import percent_encode
 
 SIGNING_NAME = "bedrock"
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+
+# A blob tree: member name -> subtree, or None where the member itself is a blob. Lists are
+# transparent (a subtree applies to every item); ``MAP_VALUES`` stands for every value of a map.
+BlobTree = dict[str, "BlobTree | None"]
+MAP_VALUES = "*"
+
+
+# -- the service model ------------------------------------------------------------------------------
+def _blob_bearing(shape: Any, memo: dict[str, bool], visiting: set[str]) -> bool:
+    """Whether a blob is reachable from ``shape`` (recursive shapes are followed once)."""
+    name = shape.name
+    if name in memo:
+        return memo[name]
+    if name in visiting:
+        return False  # a cycle adds nothing the first visit does not find
+    visiting.add(name)
+    kind = shape.type_name
+    if kind == "blob":
+        found = True
+    elif kind == "structure":
+        found = any(_blob_bearing(m, memo, visiting) for m in shape.members.values())
+    elif kind == "list":
+        found = _blob_bearing(shape.member, memo, visiting)
+    elif kind == "map":
+        found = _blob_bearing(shape.value, memo, visiting)
+    else:
+        found = False
+    visiting.discard(name)
+    memo[name] = found
+    return found
+
+
+def _tree(shape: Any, memo: dict[str, bool], trees: dict[str, BlobTree]) -> BlobTree | None:
+    """The blob tree of a structure, list or map (shared between recursive uses of one shape)."""
+    kind = shape.type_name
+    if kind == "blob":
+        return None
+    if kind == "list":
+        return _tree(shape.member, memo, trees)
+    if kind == "map":
+        return {MAP_VALUES: _tree(shape.value, memo, trees)}
+    if shape.name in trees:
+        return trees[shape.name]
+    tree: BlobTree = {}
+    trees[shape.name] = tree  # before recursing: a recursive shape reuses this very dict
+    for member, member_shape in shape.members.items():
+        if _blob_bearing(member_shape, memo, set()):
+            tree[member] = _tree(member_shape, memo, trees)
+    return tree
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One Bedrock Runtime operation as the wire sees it, read from the service model."""
+
+    name: str
+    method: str
+    uri: str
+    request_headers: Mapping[str, str]
+    """Request members that travel as headers: member name -> header name."""
+    answer: BlobTree
+    """Blob members of a JSON answer (empty when it has none, is a raw blob or an event stream)."""
+    events: Mapping[str, BlobTree] | None
+    """For event-stream answers: blob members of each event type's payload (exceptions excluded)."""
+
+    def path(self, model_id: str) -> str:
+        """The request path, the model id percent-encoded as botocore encodes it."""
+        return _path(self.uri, model_id)
+
+
+@lru_cache(maxsize=1024)
+def _path(uri: str, model_id: str) -> str:
+    return uri.replace("{modelId}", percent_encode(model_id))
+
+
+OPERATIONS = ("Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream", "CountTokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """The operations the gateway makes, as botocore's service model defines them."""
+
+    operations: Mapping[str, Operation]
+
+    @classmethod
+    def from_model(cls, model: Any) -> Wire:
+        """Read the operations from a botocore ``ServiceModel`` of ``bedrock-runtime``."""
+        memo: dict[str, bool] = {}
+        operations: dict[str, Operation] = {}
+        for name in OPERATIONS:
+            op = model.operation_model(name)
+            headers = {
+                member: shape.serialization["name"]
+                for member, shape in op.input_shape.members.items()
+                if shape.serialization.get("location") == "header"
+            }
+            output = op.output_shape
+            payload = output.serialization.get("payload")
+            answer: BlobTree = {}
+            events: dict[str, BlobTree] | None = None
+            if payload is None:
+                answer = _tree(output, memo, {}) or {}
+            elif output.members[payload].serialization.get("eventstream"):
+                events = {}
+                for event_name, event in output.members[payload].members.items():
+                    if event.metadata.get("exception"):
+                        continue
+                    events[event_name] = _tree(event, memo, {}) or {}
+            operations[name] = Operation(
+                name, op.http["method"], op.http["requestUri"], headers, answer, events
+            )
+        return cls(operations)
+
+    def __getitem__(self, operation: str) -> Operation:
+        return self.operations[operation]
+
+
+def blob_paths(tree: BlobTree | None, prefix: str = "", _seen: tuple[int, ...] = ()) -> list[str]:
+    """Every blob below a tree as a dotted path (list levels are transparent; a recursion stops once)."""
+    if tree is None:
+        return [prefix] if prefix else []
+    if id(tree) in _seen:
+        return []
+    paths: list[str] = []
+    for name, child in tree.items():
+        paths += blob_paths(child, f"{prefix}.{name}" if prefix else name, (*_seen, id(tree)))
+    return paths
 
 
 # -- requests -----------------------------------------------------------------------------------
 def _blob(value: Any) -> str:
-    # orjson calls this only for types it cannot serialise; in a Converse request those are blobs.
+    # orjson calls this only for types it cannot serialise; in Bedrock's params those are blobs.
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(value).decode("ascii")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def serialise_body(params: dict[str, Any]) -> bytes:
-    """The JSON body botocore's rest-json serialiser sends for these Converse params (blobs in base64)."""
+def serialise_body(params: Mapping[str, Any]) -> bytes:
+    """The JSON body botocore's rest-json serialiser sends for these params (blobs in base64)."""
     return orjson.dumps(params, default=_blob)
-
-
-@lru_cache(maxsize=1024)
-def operation_path(model_id: str, operation: str) -> str:
-    """``/model/{modelId}/converse`` (or ``converse-stream``), the model id encoded as botocore does."""
-    return f"/model/{percent_encode(model_id)}/{operation}"
-
-
-class CachedKeySigV4Auth(SigV4Auth):  # type: ignore[misc]
-    """botocore's SigV4, with the derived signing key looked up instead of four HMACs per call."""
-
-    _keys: dict[tuple[str, str, str, str], bytes] = {}
-
-    def signature(self, string_to_sign: str, request: AWSRequest) -> str:
-        secret = self.credentials.secret_key
-        day = request.context["timestamp"][0:8]
-        slot = (secret, day, self._region_name, self._service_name)
-        key = self._keys.get(slot)
-        if key is None:
-            k_date = self._sign(f"AWS4{secret}".encode(), day)
-            k_region = self._sign(k_date, self._region_name)
-            k_service = self._sign(k_region, self._service_name)
-            key = self._sign(k_service, "aws4_request")
-            if len(self._keys) > 64:  # rotated secrets and past days: never grows without bound
-                self._keys.clear()
-            self._keys[slot] = key
-        return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def sign_headers(
@@ -73,7 +176,7 @@ def sign_headers(
 ) -> dict[str, str]:
     """The headers of a POST to ``url`` signed with SigV4 (``X-Amz-Security-Token`` for session keys)."""
     request = AWSRequest(method="POST", url=url, data=body, headers=headers)
-    CachedKeySigV4Auth(credentials, SIGNING_NAME, region).add_auth(request)
+    SigV4Auth(credentials, SIGNING_NAME, region).add_auth(request)
     return dict(request.headers.items())
 
 
@@ -84,46 +187,39 @@ class ResponseParserError(BotoCoreError):  # type: ignore[misc]
 
 
 # -- answers ------------------------------------------------------------------------------------
-def _decode_blob(holder: dict[str, Any], name: str) -> None:
-    value = holder.get(name)
-    if isinstance(value, str):
-        holder[name] = base64.b64decode(value)
+def decode_blobs(value: Any, tree: BlobTree | None) -> Any:
+    """Turn the base64 strings at the tree's blob members into ``bytes``, in place; returns ``value``."""
+    if isinstance(value, list):
+        for item in value:
+            decode_blobs(item, tree)
+        return value
+    if tree is None:
+        return base64.b64decode(value) if isinstance(value, str) else value
+    if not isinstance(value, dict):
+        return value
+    for name, child in tree.items():
+        if name == MAP_VALUES:
+            for key, item in value.items():
+                value[key] = decode_blobs(item, child)
+            continue
+        member = value.get(name)
+        if member is not None:
+            value[name] = decode_blobs(member, child)
+    return value
 
 
-_SOURCED = ("image", "document", "video", "audio")
-
-
-def _decode_content_blobs(block: dict[str, Any]) -> None:
-    for kind in _SOURCED:
-        media = block.get(kind)
-        if isinstance(media, dict) and isinstance(media.get("source"), dict):
-            _decode_blob(media["source"], "bytes")
-    reasoning = block.get("reasoningContent")
-    if isinstance(reasoning, dict):
-        _decode_blob(reasoning, "redactedContent")
-    guard = block.get("guardContent")
-    if isinstance(guard, dict):
-        _decode_content_blobs(guard)
-    result = block.get("toolResult")
-    if isinstance(result, dict):
-        for part in result.get("content") or ():
-            if isinstance(part, dict):
-                _decode_content_blobs(part)
-
-
-def parse_converse(body: bytes, status: int, headers: dict[str, str]) -> dict[str, Any]:
-    """A Converse answer as botocore parses it: blobs as ``bytes``, plus ``ResponseMetadata``."""
+def parse_json_answer(operation: Operation, body: bytes, status: int, headers: dict[str, str]) -> Any:
+    """A JSON answer as botocore parses it: blobs as ``bytes``, plus ``ResponseMetadata``."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise ResponseParserError(error="Bedrock returned a Converse answer that is not JSON") from None
+        raise ResponseParserError(
+            error=f"Bedrock returned a {operation.name} answer that is not JSON"
+        ) from None
     if not isinstance(parsed, dict):
-        raise ResponseParserError(error="Bedrock returned a Converse answer that is not an object")
-    message = (parsed.get("output") or {}).get("message")
-    if isinstance(message, dict):
-        for block in message.get("content") or ():
-            if isinstance(block, dict):
-                _decode_content_blobs(block)
+        raise ResponseParserError(error=f"Bedrock returned a {operation.name} answer that is not an object")
+    if operation.answer:
+        decode_blobs(parsed, operation.answer)
     parsed["ResponseMetadata"] = response_metadata(status, headers)
     return parsed
 
@@ -159,28 +255,19 @@ def client_error(operation: str, status: int, headers: dict[str, str], body: byt
 
 
 # -- event streams ------------------------------------------------------------------------------
-def _decode_stream_blobs(event: dict[str, Any]) -> None:
-    delta = (event.get("contentBlockDelta") or {}).get("delta")
-    if isinstance(delta, dict):
-        reasoning = delta.get("reasoningContent")
-        if isinstance(reasoning, dict):
-            _decode_blob(reasoning, "redactedContent")
-        image = delta.get("image")
-        if isinstance(image, dict) and isinstance(image.get("source"), dict):
-            _decode_blob(image["source"], "bytes")
-
-
-def stream_event(message: EventStreamMessage, operation: str) -> dict[str, Any] | None:
+def stream_event(message: EventStreamMessage, operation: Operation) -> dict[str, Any] | None:
     """One event-stream message as ``{event_type: payload}``; exceptions raise ``ClientError``."""
     headers = message.headers
     kind = headers.get(":message-type")
     if kind == "event":
         event_type = headers.get(":event-type")
         payload = orjson.loads(message.payload) if message.payload else {}
-        event = {event_type: payload}
-        if event_type == "contentBlockDelta":
-            _decode_stream_blobs(event)
-        return event
+        events = operation.events
+        if events is not None:
+            tree = events.get(event_type)
+            if tree:
+                decode_blobs(payload, tree)
+        return {event_type: payload}
     if kind == "exception":
         try:
             body = orjson.loads(message.payload) if message.payload else {}
@@ -188,19 +275,19 @@ def stream_event(message: EventStreamMessage, operation: str) -> dict[str, Any] 
             body = {}
         text = body.get("message", body.get("Message", "")) if isinstance(body, dict) else ""
         code = str(headers.get(":exception-type") or "UnknownError")
-        raise ClientError({"Error": {"Code": code, "Message": str(text)}}, operation)
+        raise ClientError({"Error": {"Code": code, "Message": str(text)}}, operation.name)
     if kind == "error":
         code = str(headers.get(":error-code") or "UnknownError")
         raise ClientError(
-            {"Error": {"Code": code, "Message": str(headers.get(":error-message") or "")}}, operation
+            {"Error": {"Code": code, "Message": str(headers.get(":error-message") or "")}}, operation.name
         )
     return None  # other message types (none today) are not events
 
 
 class EventStreamDecoder:
-    """Bytes in, Converse stream events out: botocore's ``EventStreamBuffer`` plus payload parsing."""
+    """Bytes in, stream events out: botocore's ``EventStreamBuffer`` plus payload parsing."""
 
-    def __init__(self, operation: str) -> None:
+    def __init__(self, operation: Operation) -> None:
         self._buffer = EventStreamBuffer()
         self._operation = operation
 
@@ -211,3 +298,46 @@ class EventStreamDecoder:
             event = stream_event(message, self._operation)
             if event is not None:
                 yield event
+
+
+# Prelude: total length, headers length (4 bytes each, big-endian), then the prelude's CRC32.
+_PRELUDE = 12
+_MIN_FRAME = 16  # prelude + the message CRC
+_MAX_FRAME = 24 * 1024 * 1024  # botocore's own ceiling on a message (16 MiB payload + headers)
+
+
+class FrameSplitError(ValueError):
+    """Bytes that are not an event stream (a broken proxy or emulator, not Bedrock)."""
+
+
+class FrameSplitter:
+    """Bytes in, whole event-stream frames out, untouched (for byte-for-byte relays).
+
+    Only the prelude is checked (its CRC), which is enough to never cut a frame in the wrong place;
+    the receiving SDK checks each frame's own CRC as it would from Bedrock.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The complete frames that ``data`` finishes (frames may be split anywhere)."""
+        buffer = self._buffer
+        buffer += data
+        frames: list[bytes] = []
+        while len(buffer) >= _PRELUDE:
+            total = int.from_bytes(buffer[0:4], "big")
+            if zlib.crc32(buffer[0:8]) != int.from_bytes(buffer[8:12], "big"):
+                raise FrameSplitError("event-stream prelude checksum mismatch")
+            if not _MIN_FRAME <= total <= _MAX_FRAME:
+                raise FrameSplitError(f"event-stream frame of {total} bytes")
+            if len(buffer) < total:
+                break
+            frames.append(bytes(buffer[:total]))
+            del buffer[:total]
+        return frames
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished frame (non-zero at the end of a stream means it was cut short)."""
+        return len(self._buffer)

@@ -28,6 +28,8 @@ from .conftest import GatewayFactory, ServedApp
 pytestmark = pytest.mark.anyio
 
 HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"
+# The Bedrock transports a provider can select: the lean client and aiobotocore's, the reference.
+TRANSPORTS = pytest.mark.parametrize("transport", ["lean", "aiobotocore"])
 
 
 def provider(emu: BedrockEmulator, pid: str, region: str, **extra: Any) -> dict[str, Any]:
@@ -44,9 +46,12 @@ def provider(emu: BedrockEmulator, pid: str, region: str, **extra: Any) -> dict[
     }
 
 
-def two_region_config(emu: BedrockEmulator, **key: Any) -> dict[str, Any]:
+def two_region_config(emu: BedrockEmulator, transport: str = "lean", **key: Any) -> dict[str, Any]:
     return {
-        "providers": [provider(emu, "primary", "us-east-1"), provider(emu, "fallback", "eu-west-1")],
+        "providers": [
+            provider(emu, "primary", "us-east-1", transport=transport),
+            provider(emu, "fallback", "eu-west-1", transport=transport),
+        ],
         "virtual_keys": [{"id": "team", "key": "vk-test", "providers": ["primary", "fallback"], **key}],
     }
 
@@ -67,12 +72,13 @@ def message(model: str, text: str = "hi", **extra: Any) -> dict[str, Any]:
 
 
 # -- auth modes -------------------------------------------------------------------------------------
+@TRANSPORTS
 async def test_access_keys_sign_with_sigv4_in_the_providers_region(
-    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
+    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator, transport: str
 ) -> None:
     gateway = serve_gateway(
         {
-            "providers": [provider(bedrock_emulator, "p", "us-west-2")],
+            "providers": [provider(bedrock_emulator, "p", "us-west-2", transport=transport)],
             "virtual_keys": [{"id": "k", "key": "vk-test", "providers": ["p"]}],
         }
     )
@@ -87,10 +93,11 @@ async def test_access_keys_sign_with_sigv4_in_the_providers_region(
     assert entry.session_token_present is False
 
 
+@TRANSPORTS
 async def test_a_session_token_travels_with_temporary_keys(
-    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
+    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator, transport: str
 ) -> None:
-    temporary = provider(bedrock_emulator, "p", "us-east-1")
+    temporary = provider(bedrock_emulator, "p", "us-east-1", transport=transport)
     temporary["auth"] = {
         "mode": "access_keys",
         "access_key_id": EMULATOR_SESSION_ACCESS_KEY_ID,
@@ -107,12 +114,17 @@ async def test_a_session_token_travels_with_temporary_keys(
     assert entry.session_token == EMULATOR_SESSION_TOKEN
 
 
+@TRANSPORTS
 async def test_bedrock_api_keys_are_sent_as_bearer_tokens_per_provider(
-    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator, monkeypatch: pytest.MonkeyPatch
+    serve_gateway: GatewayFactory,
+    bedrock_emulator: BedrockEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
 ) -> None:
     monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK", raising=False)
     bearer = {
         "id": "p",
+        "transport": transport,
         "auth": {"mode": "api_key", "api_key": EMULATOR_API_KEY},
         "region": "us-east-1",
         "endpoint_url": bedrock_emulator.endpoint_url,
@@ -128,11 +140,13 @@ async def test_bedrock_api_keys_are_sent_as_bearer_tokens_per_provider(
     assert entry.access_key_id is None
 
 
+@TRANSPORTS
 async def test_the_default_chain_finds_environment_credentials(
     serve_gateway: GatewayFactory,
     bedrock_emulator: BedrockEmulator,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Any,
+    transport: str,
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", EMULATOR_SESSION_ACCESS_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", EMULATOR_SESSION_SECRET_ACCESS_KEY)
@@ -141,6 +155,7 @@ async def test_the_default_chain_finds_environment_credentials(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     chain = {
         "id": "pod",
+        "transport": transport,
         "auth": {"mode": "default_chain"},
         "region": "eu-central-1",
         "endpoint_url": bedrock_emulator.endpoint_url,
@@ -195,6 +210,7 @@ async def test_the_default_chain_finds_environment_credentials(
         ),
     ],
 )
+@TRANSPORTS
 async def test_each_model_id_form_reaches_bedrock_in_the_right_region(
     serve_gateway: GatewayFactory,
     bedrock_emulator: BedrockEmulator,
@@ -202,8 +218,9 @@ async def test_each_model_id_form_reaches_bedrock_in_the_right_region(
     model: str,
     region: str,
     sent: str,
+    transport: str,
 ) -> None:
-    gateway = serve_gateway(two_region_config(bedrock_emulator, **key_extra))
+    gateway = serve_gateway(two_region_config(bedrock_emulator, transport, **key_extra))
     r = await post(gateway, message(model))
     assert r.status_code == 200, r.text
     entry = bedrock_emulator.log.entries[-1]
@@ -238,10 +255,11 @@ async def test_the_providers_inference_profile_arn_serves_requests_for_its_model
 
 
 # -- fallback -----------------------------------------------------------------------------------------
+@TRANSPORTS
 async def test_throttling_in_the_primary_is_served_by_the_next_provider(
-    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
+    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator, transport: str
 ) -> None:
-    gateway = serve_gateway(two_region_config(bedrock_emulator))
+    gateway = serve_gateway(two_region_config(bedrock_emulator, transport))
     bedrock_emulator.faults.add(Fault.throttling(region="us-east-1"))
     r = await post(gateway, message("claude-haiku-4-5"))
     assert r.status_code == 200, r.text
@@ -287,10 +305,11 @@ async def test_when_every_attempt_fails_the_most_meaningful_error_names_each_att
     assert EMULATOR_SECRET_ACCESS_KEY not in text
 
 
+@TRANSPORTS
 async def test_a_stream_falls_over_before_its_first_byte(
-    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
+    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator, transport: str
 ) -> None:
-    gateway = serve_gateway(two_region_config(bedrock_emulator))
+    gateway = serve_gateway(two_region_config(bedrock_emulator, transport))
     bedrock_emulator.faults.add(Fault.stream_error(after=0, error="ThrottlingException", region="us-east-1"))
     r = await post(gateway, {**message("claude-haiku-4-5", "emit 5 events"), "stream": True})
     assert r.status_code == 200
@@ -452,6 +471,7 @@ async def test_a_host_user_maps_to_a_key_without_presenting_one(bedrock_emulator
     await app.state.gateway.aclose()
 
 
+@TRANSPORTS
 @pytest.mark.parametrize("base_mode", ["access_keys", "default_chain"])
 async def test_assume_role_signs_bedrock_calls_with_the_roles_temporary_credentials(
     serve_gateway: GatewayFactory,
@@ -459,6 +479,7 @@ async def test_assume_role_signs_bedrock_calls_with_the_roles_temporary_credenti
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Any,
     base_mode: str,
+    transport: str,
 ) -> None:
     role = {
         "role_arn": "arn:aws:iam::210987654321:role/bedrock-invoker",
@@ -466,7 +487,7 @@ async def test_assume_role_signs_bedrock_calls_with_the_roles_temporary_credenti
         "session_name": "gateway",
         "sts_endpoint_url": bedrock_emulator.endpoint_url,
     }
-    assumed = provider(bedrock_emulator, "p", "us-east-1")
+    assumed = provider(bedrock_emulator, "p", "us-east-1", transport=transport)
     if base_mode == "default_chain":
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", EMULATOR_ACCESS_KEY_ID)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", EMULATOR_SECRET_ACCESS_KEY)
@@ -488,8 +509,9 @@ async def test_assume_role_signs_bedrock_calls_with_the_roles_temporary_credenti
     assert all(e.session_token_present for e in entries)
 
 
+@TRANSPORTS
 async def test_rotated_provider_credentials_rebuild_the_pooled_client(
-    bedrock_emulator: BedrockEmulator,
+    bedrock_emulator: BedrockEmulator, transport: str
 ) -> None:
     current = {"secret": "wrong-secret-before-rotation"}
 
@@ -500,7 +522,7 @@ async def test_rotated_provider_credentials_rebuild_the_pooled_client(
             return None
 
         async def get_provider(self, provider_id: str) -> ProviderConfig | None:
-            cfg = provider(bedrock_emulator, "p", "us-east-1")
+            cfg = provider(bedrock_emulator, "p", "us-east-1", transport=transport)
             cfg["auth"]["secret_access_key"] = current["secret"]
             return ProviderConfig.model_validate(cfg)
 
