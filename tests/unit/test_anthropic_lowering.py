@@ -294,3 +294,13 @@ def test_count_tokens_lowers_the_same_way() -> None:
 def test_the_strict_option_reaches_the_converse_translator() -> None:
     with pytest.raises(GatewayError):
         anthropic_to_converse(body(extra=1), CLAUDE, AnthropicOptions(reject_unknown_fields=True))
+
+
+def test_system_turns_with_malformed_tool_names_leave_the_names_to_the_translator() -> None:
+    # Found by tests/ops/test_adversarial.py: a list as a tool name made the lowering raise TypeError.
+    bad_tools = [{"name": None}, {"name": []}]
+    low = lower_request(body(messages=[user(text("hi")), system(text("be brief"))], tools=bad_tools))
+    assert low.body["tools"] == bad_tools
+    with pytest.raises(GatewayError) as caught:
+        anthropic_to_converse(low.body, CLAUDE, AnthropicOptions())
+    assert caught.value.param == "tools.0.name"

@@ -120,7 +120,7 @@ def _lower_system_turns(out: Lowered, messages: list[Any]) -> None:
     turns = _Turns()
     given = out.body.get("tools")
     tools: list[Any] = list(given) if isinstance(given, list) else []
-    declared = {t.get("name") for t in tools if isinstance(t, dict)}
+    declared = {t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)}
     counts = {"system-turn": 0, "tool_addition": 0, "tool_removal": 0, "clear_at": 0}
     effort: str | None = None
     users = [i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"]
