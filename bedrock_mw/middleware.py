@@ -72,12 +72,11 @@ class GatewayMiddleware:
         try:
             await self.app(scope, receive_tracked, send_closing)
         except Exception:
-            if sent:
-                raise
-            # The host refused the lifespan scope (Django's ASGI handler does): answer the protocol
-            # ourselves so that the gateway's upstream clients still close at shutdown.
-            if "lifespan.startup" not in received:
-                await receive()
+            if sent or received:
+                raise  # the host's own lifespan failed: the server decides, as without us
+            # The host refused the lifespan scope on sight (Django's ASGI handler does): answer the
+            # protocol ourselves so that the gateway's upstream clients still close at shutdown.
+            await receive()
             await send({"type": "lifespan.startup.complete"})
             while (await receive())["type"] != "lifespan.shutdown":
                 pass

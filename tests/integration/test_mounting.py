@@ -274,6 +274,28 @@ async def test_django_host_lifespan_closes_gateway_clients(host: Host, lifespan:
     assert open_upstream_clients(host.gateway) == 0
 
 
+@pytest.mark.parametrize("fails_at", ["lifespan.startup", "lifespan.shutdown"])
+async def test_a_host_lifespan_that_raises_is_not_swallowed_by_the_middleware(
+    bedrock_emulator_config: dict[str, Any], lifespan: Any, fails_at: str
+) -> None:
+    # A raw ASGI host that speaks lifespan and fails without answering: its error must reach the
+    # server, not be taken for Django's refusal of the scope and turned into a successful startup.
+    async def host(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive())["type"] != fails_at:
+            await send({"type": "lifespan.startup.complete"})
+        raise RuntimeError("host database is down")
+
+    gateway = create_gateway(bedrock_emulator_config)
+    try:
+        async with lifespan(GatewayMiddleware(host, gateway=gateway)) as outcome:
+            pass
+    finally:
+        await gateway.state.gateway.aclose()
+    assert isinstance(outcome.error, RuntimeError) and str(outcome.error) == "host database is down"
+    expected = "unsupported" if fails_at == "lifespan.startup" else "lifespan.startup.complete"
+    assert outcome.startup == expected
+
+
 async def test_gateway_works_with_no_lifespan_at_all(bedrock_emulator_config: dict[str, Any]) -> None:
     # httpx's and httpx2's ASGI transports send no lifespan events: clients are created lazily.
     gateway = create_gateway(bedrock_emulator_config)
