@@ -19,13 +19,9 @@ import orjson
 import psutil
 
 from bedrock_mw.testing import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
+from bench.names import HOST, LITELLM_KEY, MODEL, MODEL_ID, VIRTUAL_KEY
 
-HOST = "127.0.0.1"
-MODEL = "claude-haiku-4-5"
-MODEL_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
-VIRTUAL_KEY = "vk-bench"
-# LiteLLM refuses to start without a master key, and refuses a weak one; this one guards loopback only.
-LITELLM_KEY = "sk-" + "5e" * 32
+__all__ = ["HOST", "LITELLM_KEY", "MODEL", "MODEL_ID", "VIRTUAL_KEY"]
 
 
 def free_port() -> int:

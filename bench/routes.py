@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from bedrock_mw.testing import EMULATOR_API_KEY
-from bench.procs import HOST, MODEL, MODEL_ID, VIRTUAL_KEY, Server
+from bench.names import HOST, MODEL, MODEL_ID, VIRTUAL_KEY
 from bench.stats import spread
+
+if TYPE_CHECKING:
+    from bench.procs import Server
 
 PROMPT = "Say hello"
 BASE_MODEL_ID = MODEL_ID.removeprefix("us.")

@@ -1,0 +1,9 @@
+"""Names shared by the benchmark's processes and its route table (no third-party imports, so the
+in-process pieces and their tests load without the ``bench`` extra)."""
+
+HOST = "127.0.0.1"
+MODEL = "claude-haiku-4-5"
+MODEL_ID = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+VIRTUAL_KEY = "vk-bench"
+# LiteLLM refuses to start without a master key, and refuses a weak one; this one guards loopback only.
+LITELLM_KEY = "sk-" + "5e" * 32
