@@ -21,6 +21,7 @@ from starlette.routing import Route
 from .config import ConfigError, GatewayConfig, load_config
 from .dispatch import Destination, Dispatcher, UpstreamError
 from .errors import Dialect, ErrorKind, GatewayError
+from .excgroups import collapse_excgroups
 from .gateway import Gateway, RequestContext, new_request_id
 from .guidance import explain
 from .http import ClientDisconnected, error_response, json_response, unless_disconnected
@@ -225,10 +226,8 @@ async def create_embeddings(gw: Gateway, ctx: RequestContext) -> Response:
             for index, native_body in enumerate(embed_plan.requests):
                 tg.start_soon(one, index, native_body)
 
-    try:
+    with collapse_excgroups():  # several sub-requests failed: report the first
         await unless_disconnected(ctx.request.receive, all_requests)
-    except BaseExceptionGroup as group:  # several sub-requests failed: report the first
-        raise group.exceptions[0] from None
     payload = embeddings.embeddings_response(
         embed_plan, [r.body for r in results], model=requested, token_counts=[r.input_tokens for r in results]
     )

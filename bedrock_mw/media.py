@@ -11,6 +11,7 @@ import aiohttp
 import anyio
 
 from .errors import ErrorKind, GatewayError
+from .excgroups import collapse_excgroups
 
 _TIMEOUT_S = 10.0
 
@@ -48,10 +49,8 @@ async def fetch_media(urls: list[str], *, max_bytes: int) -> dict[str, tuple[byt
         async def one(url: str) -> None:
             found[url] = await _fetch_one(session, url, max_bytes)
 
-        try:
+        with collapse_excgroups():
             async with anyio.create_task_group() as tg:
                 for url in dict.fromkeys(urls):
                     tg.start_soon(one, url)
-        except BaseExceptionGroup as group:
-            raise group.exceptions[0] from None
     return found
