@@ -14,25 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from .app import create_gateway
-    from .config import ConfigError, GatewayConfig, ProviderConfig, VirtualKeyConfig, load_config
-    from .errors import ErrorKind, GatewayError
-    from .lifespan import gateway_lifespan
-    from .middleware import GatewayMiddleware
-    from .stores import (
-        AliasStore,
-        CachingAliasStore,
-        CachingCredentialStore,
-        CredentialStore,
-        StaticAliasStore,
-        StaticCredentialStore,
-    )
-    from .translate.types import TokenUsage
-    from .usage import KeyResolver, UsageHook, UsageRecord
-
-__version__ = "0.1.0"
-
+# The one export list: public name -> the module that defines it (imported on first use).
 _PUBLIC = {
     "create_gateway": ".app",
     "ConfigError": ".config",
@@ -40,45 +22,59 @@ _PUBLIC = {
     "ProviderConfig": ".config",
     "VirtualKeyConfig": ".config",
     "load_config": ".config",
+    "ClientPool": ".dispatch",
+    "Dispatcher": ".dispatch",
     "ErrorKind": ".errors",
     "GatewayError": ".errors",
-    "KeyResolver": ".usage",
-    "UsageHook": ".usage",
-    "UsageRecord": ".usage",
     "gateway_lifespan": ".lifespan",
+    "Lease": ".limits",
+    "Limiter": ".limits",
     "GatewayMiddleware": ".middleware",
     "AliasStore": ".stores",
+    "AliasStoreSource": ".stores",
     "CachingAliasStore": ".stores",
     "CachingCredentialStore": ".stores",
     "CredentialStore": ".stores",
+    "CredentialStoreSource": ".stores",
     "StaticAliasStore": ".stores",
     "StaticCredentialStore": ".stores",
     "TokenUsage": ".translate.types",
+    "KeyResolver": ".usage",
+    "UsageHook": ".usage",
+    "UsageRecord": ".usage",
 }
 
-__all__ = [
-    "AliasStore",
-    "CachingAliasStore",
-    "CachingCredentialStore",
-    "ConfigError",
-    "CredentialStore",
-    "ErrorKind",
-    "GatewayConfig",
-    "GatewayError",
-    "GatewayMiddleware",
-    "KeyResolver",
-    "ProviderConfig",
-    "StaticAliasStore",
-    "StaticCredentialStore",
-    "TokenUsage",
-    "UsageHook",
-    "UsageRecord",
-    "VirtualKeyConfig",
-    "__version__",
-    "create_gateway",
-    "gateway_lifespan",
-    "load_config",
-]
+__all__ = ["__version__", *_PUBLIC]
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:  # the same names for type checkers (tests/unit/test_public_api.py keeps them equal)
+    from .app import create_gateway as create_gateway
+    from .config import ConfigError as ConfigError
+    from .config import GatewayConfig as GatewayConfig
+    from .config import ProviderConfig as ProviderConfig
+    from .config import VirtualKeyConfig as VirtualKeyConfig
+    from .config import load_config as load_config
+    from .dispatch import ClientPool as ClientPool
+    from .dispatch import Dispatcher as Dispatcher
+    from .errors import ErrorKind as ErrorKind
+    from .errors import GatewayError as GatewayError
+    from .lifespan import gateway_lifespan as gateway_lifespan
+    from .limits import Lease as Lease
+    from .limits import Limiter as Limiter
+    from .middleware import GatewayMiddleware as GatewayMiddleware
+    from .stores import AliasStore as AliasStore
+    from .stores import AliasStoreSource as AliasStoreSource
+    from .stores import CachingAliasStore as CachingAliasStore
+    from .stores import CachingCredentialStore as CachingCredentialStore
+    from .stores import CredentialStore as CredentialStore
+    from .stores import CredentialStoreSource as CredentialStoreSource
+    from .stores import StaticAliasStore as StaticAliasStore
+    from .stores import StaticCredentialStore as StaticCredentialStore
+    from .translate.types import TokenUsage as TokenUsage
+    from .usage import KeyResolver as KeyResolver
+    from .usage import UsageHook as UsageHook
+    from .usage import UsageRecord as UsageRecord
 
 
 def __getattr__(name: str) -> Any:
