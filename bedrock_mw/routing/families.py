@@ -157,6 +157,8 @@ FAMILIES: tuple[ModelFamily, ...] = (
         streamed_tools=False,
         needs_inference_profile=True,
     ),
+    # Llama 3.2 and 3.3 have no on-demand ids either: Bedrock answers "Invocation of model ID ... with
+    # on-demand throughput isn't supported" for the bare id (the emulator enforces it too).
     ModelFamily(
         "meta-llama-3-2-vision",
         ("meta.llama3-2-11b*", "meta.llama3-2-90b*"),
@@ -164,6 +166,15 @@ FAMILIES: tuple[ModelFamily, ...] = (
         NativeBody.LLAMA,
         images=True,
         streamed_tools=False,
+        needs_inference_profile=True,
+    ),
+    ModelFamily(
+        "meta-llama-3-2-3",
+        ("meta.llama3-2-*", "meta.llama3-3-*"),
+        ChatApi.CONVERSE,
+        NativeBody.LLAMA,
+        streamed_tools=False,
+        needs_inference_profile=True,
     ),
     ModelFamily(
         "meta-llama",

@@ -157,8 +157,16 @@ TABLE: list[tuple[str, str, ChatApi, NativeBody, set[str], set[str]]] = [
         "meta-llama-3-2-vision",
         ChatApi.CONVERSE,
         NativeBody.LLAMA,
-        {"images"},
+        {"images", "needs_inference_profile"},
         {"streamed_tools"},
+    ),
+    (
+        "meta.llama3-3-70b-instruct-v1:0",
+        "meta-llama-3-2-3",
+        ChatApi.CONVERSE,
+        NativeBody.LLAMA,
+        {"tools", "needs_inference_profile"},
+        {"streamed_tools", "images"},
     ),
     (
         "meta.llama4-maverick-17b-instruct-v1:0",
