@@ -7,7 +7,8 @@ Sources, each quoting Bedrock's reply:
     #1005 `output_config.effort` shows nested keys get a dotted path);
   * `anthropic_beta` outside Bedrock's list: "The model returned the following errors: invalid beta
     flag" (BerriAI/litellm#19875, whose list is taken from AWS's Claude parameters page; litellm#41203
-    adds `computer-use-2025-11-24` and `compact-2026-01-12` as accepted);
+    adds `computer-use-2025-11-24` and `compact-2026-01-12` as accepted; AWS's "Tool use" page lists
+    `fine-grained-tool-streaming-2025-05-14`);
   * `temperature` with `top_p` on Claude Opus 4.1 and the 4.5 generation onwards: "`temperature` and
     `top_p` cannot both be specified for this model. Please use only one." (litellm#15070 on Sonnet 4.5,
     skydiscover-ai/skydiscover#15 on Sonnet 4.6, mem0ai/mem0#4147);
@@ -62,6 +63,7 @@ BEDROCK_BETAS = frozenset(
         "computer-use-2025-01-24",
         "computer-use-2025-11-24",
         "token-efficient-tools-2025-02-19",
+        "fine-grained-tool-streaming-2025-05-14",
         "interleaved-thinking-2025-05-14",
         "output-128k-2025-02-19",
         "dev-full-thinking-2025-05-14",
