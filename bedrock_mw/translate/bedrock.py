@@ -164,6 +164,20 @@ def tool_spec(
     return {"toolSpec": spec}
 
 
+def object_schema(schema: Mapping[str, Any], param: str) -> Mapping[str, Any]:
+    """A tool's JSON schema as Bedrock takes it: an object schema, ``type: object`` added when absent.
+
+    Bedrock refuses any other top-level type ("The value at toolConfig.tools.0.toolSpec.inputSchema.json.type
+    must be one of the following: object."), while clients often send ``{"properties": ...}`` alone.
+    """
+    kind = schema.get("type")
+    if kind is None:
+        return {"type": "object", **schema}
+    if kind != "object":
+        raise refuse(f"{param}.type", "must be 'object': Bedrock takes object schemas only")
+    return schema
+
+
 def is_metadata_text(text: str) -> bool:
     """Whether ``text`` fits a ``requestMetadata`` value (alphabet and length)."""
     return len(text) <= METADATA_MAX_LENGTH and set(text) <= _METADATA_CHARS

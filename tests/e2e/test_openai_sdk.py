@@ -247,3 +247,27 @@ async def test_openai_errors_come_in_openai_shape(sdk: SDKClients, gateway: Serv
             model="no-such-model", messages=[{"role": "user", "content": "x"}]
         )
     assert "claude-" in missing.value.message  # it lists what the key may use
+
+
+async def test_tool_history_without_tools_and_schemaless_tools_pass_bedrocks_rules(
+    sdk: SDKClients, gateway: ServedApp
+) -> None:
+    # Bedrock refuses tool history with no toolConfig, non-object tool schemas and blank text; the
+    # emulator enforces all three, so these calls reach an answer only if the translation lowers them.
+    client = sdk.openai(gateway)
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    history: list[Any] = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": " ", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+    ]
+    raw = await client.chat.completions.with_raw_response.create(model="claude-haiku-4-5", messages=history)
+    assert raw.headers["x-bedrock-mw-synthesized-tools"] == "get_weather"
+    assert raw.parse().choices[0].message.content == "Tool results: sunny"
+    schemaless = {"type": "function", "function": {"name": "lookup", "parameters": {"properties": {}}}}
+    completion = await client.chat.completions.create(
+        model="claude-haiku-4-5",
+        messages=[{"role": "user", "content": "use lookup"}],
+        tools=[schemaless],  # type: ignore[list-item]
+    )
+    assert completion.choices[0].message.tool_calls is not None

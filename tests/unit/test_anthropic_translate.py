@@ -872,7 +872,20 @@ REFUSALS: list[tuple[str, Any, ModelFamily, str, str]] = [
         "base64",
     ),
     ("top_k on a family without it", body(top_k=3), MISTRAL, "top_k", "top_k"),
+    (
+        "input_schema of a type other than object",
+        body(tools=[{"name": "t", "input_schema": {"type": "array"}}]),
+        CLAUDE,
+        "tools.0.input_schema.type",
+        "object",
+    ),
 ]
+
+
+def test_input_schema_without_a_type_becomes_an_object_schema() -> None:
+    call = translate(body(tools=[{"name": "t", "input_schema": {"properties": {"a": {"type": "string"}}}}]))
+    schema = call.request["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]
+    assert schema == {"type": "object", "properties": {"a": {"type": "string"}}}
 
 
 @pytest.mark.parametrize(("name", "b", "family", "param", "fragment"), REFUSALS, ids=[c[0] for c in REFUSALS])

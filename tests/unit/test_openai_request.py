@@ -365,6 +365,72 @@ GOLDEN: list[tuple[str, dict[str, Any], Any, OpenAIOptions, dict[str, Any]]] = [
         DEFAULT,
         {"requestMetadata": {"team": "a-b"}, "serviceTier": {"type": "flex"}},
     ),
+    (
+        "tool history without tools declares the tools it names (Bedrock wants a toolConfig)",
+        body(
+            user(),
+            {"role": "assistant", "content": None, "tool_calls": [call_tool()]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+        ),
+        CLAUDE,
+        DEFAULT,
+        {
+            "toolConfig": {
+                "tools": [
+                    {
+                        "toolSpec": {
+                            "name": "get",
+                            "description": "A tool used earlier in this conversation.",
+                            "inputSchema": {"json": {"type": "object"}},
+                        }
+                    }
+                ]
+            }
+        },
+    ),
+    (
+        "parameters without a type become an object schema",
+        body(tools=[{"type": "function", "function": {"name": "get", "parameters": {"properties": {}}}}]),
+        CLAUDE,
+        DEFAULT,
+        {
+            "toolConfig": {
+                "tools": [
+                    {
+                        "toolSpec": {
+                            "name": "get",
+                            "inputSchema": {"json": {"type": "object", "properties": {}}},
+                        }
+                    }
+                ]
+            }
+        },
+    ),
+    (
+        "blank text parts are dropped (Bedrock refuses blank text blocks)",
+        body(
+            {"role": "system", "content": "  "},
+            user([{"type": "text", "text": "hi"}, {"type": "text", "text": " \n"}]),
+            {"role": "assistant", "content": " ", "tool_calls": [call_tool()]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+            tools=[TOOL],
+        ),
+        CLAUDE,
+        DEFAULT,
+        {
+            "messages": [
+                {"role": "user", "content": [{"text": "hi"}]},
+                {
+                    "role": "assistant",
+                    "content": [{"toolUse": {"toolUseId": "call_1", "name": "get", "input": {"q": 1}}}],
+                },
+                {
+                    "role": "user",
+                    "content": [{"toolResult": {"toolUseId": "call_1", "content": [{"text": "ok"}]}}],
+                },
+            ]
+        },
+    ),
 ]
 
 
@@ -600,6 +666,14 @@ REFUSED: list[tuple[str, Any, Any, OpenAIOptions, str | None]] = [
     ),
     ("metadata with characters Bedrock refuses", body(metadata={"k": "é"}), CLAUDE, DEFAULT, "metadata.k"),
     ("service_tier scale", body(service_tier="scale"), CLAUDE, DEFAULT, "service_tier"),
+    ("whitespace-only user content", body(user(" \t")), CLAUDE, DEFAULT, "messages[0].content"),
+    (
+        "parameters of a type other than object",
+        body(tools=[{"type": "function", "function": {"name": "get", "parameters": {"type": "string"}}}]),
+        CLAUDE,
+        DEFAULT,
+        "tools[0].function.parameters.type",
+    ),
 ]
 
 
@@ -667,6 +741,18 @@ def test_json_object_without_system_prompt_goes_to_the_last_user_turn() -> None:
     assert call.request["messages"][-1]["content"][-1] == {
         "text": "Respond with a single valid JSON object and nothing else."
     }
+
+
+def test_synthesized_tools_are_named_in_a_header() -> None:
+    history = body(
+        user(),
+        {"role": "assistant", "content": None, "tool_calls": [call_tool(name="lookup")]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+    )
+    assert openai_to_converse(history, CLAUDE, DEFAULT).notes["x-bedrock-mw-synthesized-tools"] == "lookup"
+    assert (
+        "x-bedrock-mw-synthesized-tools" not in openai_to_converse(body(tools=[TOOL]), CLAUDE, DEFAULT).notes
+    )
 
 
 def test_tool_choice_none_omits_tools_unless_history_uses_them() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..bedrock import TOOL_NAME, TOOL_NAME_RULE, tool_spec
+from ..bedrock import TOOL_NAME, TOOL_NAME_RULE, object_schema, tool_spec
 from .content import (
     ContentContext,
     as_bool,
@@ -103,7 +103,7 @@ def _tool(
     out = [
         tool_spec(
             name,
-            as_dict(tool.get("input_schema"), f"{path}.input_schema"),
+            object_schema(as_dict(tool.get("input_schema"), f"{path}.input_schema"), f"{path}.input_schema"),
             None if description is None else as_str(description, f"{path}.description"),
             strict=None if strict is None else as_bool(strict, f"{path}.strict"),
         )

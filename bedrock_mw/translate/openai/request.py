@@ -13,6 +13,7 @@ import orjson
 
 from ...errors import invalid
 from ...routing.families import ModelFamily, NativeBody
+from ..anthropic.tools import synthesized_tools
 from ..bedrock import (
     DROPPED_CACHE_HEADER,
     METADATA_MAX_LENGTH,
@@ -20,6 +21,7 @@ from ..bedrock import (
     TOOL_NAME,
     TOOL_NAME_RULE,
     is_metadata_text,
+    object_schema,
     tool_spec,
     unique_urls,
 )
@@ -39,6 +41,7 @@ from .params import (
 )
 
 FOLDED_SYSTEM_HEADER = "x-bedrock-mw-system-folded"
+SYNTHESIZED_TOOLS_HEADER = "x-bedrock-mw-synthesized-tools"
 STRUCTURED_OUTPUT_NOTE = "x-bedrock-mw-structured-output"
 
 THINKING_BUDGETS = {
@@ -109,6 +112,8 @@ def openai_to_converse(
     structured = _response_format(body.get("response_format"), family, request, converted, tools)
     if tools is not None:
         request["toolConfig"] = tools
+        if not body.get("tools"):
+            notes[SYNTHESIZED_TOOLS_HEADER] = ",".join(t["toolSpec"]["name"] for t in tools["tools"])
     if converted.system:
         request["system"] = converted.system
     if structured:
@@ -155,6 +160,10 @@ def _tool_config(
     if tools is None or tools == []:
         if choice not in (None, "none", "auto"):
             raise invalid("tool_choice needs tools", param="tool_choice")
+        if converted.has_tool_blocks:
+            # Bedrock refuses toolUse/toolResult history without a toolConfig: declare the tools the
+            # history names (the model may not call them: the caller offered none).
+            return synthesized_tools(converted.messages), False
         return None, False
     if not isinstance(tools, list):
         raise invalid("tools must be an array", param="tools")
@@ -210,7 +219,7 @@ def _schema(function: dict[str, Any], param: str) -> dict[str, Any]:
         raise invalid(
             f"{param}.function.parameters must be a JSON Schema object", f"{param}.function.parameters"
         )
-    return schema
+    return dict(object_schema(schema, f"{param}.function.parameters"))
 
 
 def _response_format(
