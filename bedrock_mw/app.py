@@ -29,6 +29,8 @@ from .limits import Limiter
 from .media import fetch_media
 from .observability import PrometheusMetrics
 from .probes import Readiness
+from .response_store import ResponseStore
+from .responses_api import ResponsesRoutes
 from .routing.families import ChatApi
 from .routing.listing import list_models_payload
 from .stores import AliasStoreSource, CredentialStoreSource, resolve_alias_store
@@ -286,7 +288,7 @@ async def _media(gw: Gateway, urls: list[str]) -> dict[str, tuple[bytes, str]] |
     return await fetch_media(urls, max_bytes=gw.config.limits.max_body_bytes)
 
 
-_OPENAI_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/models")
+_OPENAI_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/responses")
 _ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 
 
@@ -348,6 +350,7 @@ def create_gateway(
     key_resolver: KeyResolver | None = None,
     dispatcher: Dispatcher | None = None,
     limiter: Limiter | None = None,
+    response_store: ResponseStore | None = None,
 ) -> Starlette:
     """Build the mountable gateway application.
 
@@ -369,6 +372,7 @@ def create_gateway(
         limiter=limiter,
     )
     readiness = Readiness(gateway)
+    responses = ResponsesRoutes(cfg, response_store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -376,6 +380,7 @@ def create_gateway(
             yield
         finally:
             await gateway.aclose()
+            await responses.aclose()
 
     routes = [
         Route("/v1/messages", _endpoint(gateway, "anthropic", "messages", messages), methods=["POST"]),
@@ -393,6 +398,7 @@ def create_gateway(
             "/v1/embeddings", _endpoint(gateway, "openai", "embeddings", create_embeddings), methods=["POST"]
         ),
         Route("/v1/models", _endpoint(gateway, "openai", "models", list_models), methods=["GET"]),
+        *responses.routes(gateway, _endpoint),
         Route(cfg.probes.readyz_path, readiness.readyz, methods=["GET"]),
         Route(cfg.probes.livez_path, readiness.livez, methods=["GET"]),
     ]

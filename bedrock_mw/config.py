@@ -38,6 +38,7 @@ __all__ = [
     "ProbesConfig",
     "ProviderAuth",
     "ProviderConfig",
+    "ResponsesConfig",
     "TimeoutConfig",
     "VirtualKeyConfig",
     "load_config",
@@ -222,6 +223,15 @@ class ObservabilityConfig(_Model):
     tracing: bool = True
 
 
+class ResponsesConfig(_Model):
+    """The OpenAI Responses route: the reasoning seal and the default response store."""
+
+    reasoning_key: SecretStr | None = None
+    store: Literal["memory", "redis"] = "memory"
+    store_max_responses: int = Field(10_000, ge=1)
+    store_ttl_s: float = Field(86_400.0, gt=0)
+
+
 class GatewayConfig(_Model):
     """The whole gateway configuration."""
 
@@ -239,6 +249,7 @@ class GatewayConfig(_Model):
     limits: LimitsConfig = LimitsConfig()
     probes: ProbesConfig = ProbesConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
+    responses: ResponsesConfig = ResponsesConfig()
 
     @field_validator("arn_models")
     @classmethod
@@ -272,6 +283,8 @@ class GatewayConfig(_Model):
             missing = [p for p in vk.providers if p not in known]
             if missing and self.providers:
                 raise ValueError(f"virtual key {vk.id!r} names unknown providers {missing}")
+        if self.responses.store == "redis" and self.limits.redis_url is None:
+            raise ValueError("responses.store is 'redis' but limits.redis_url is not set")
         return self
 
     def provider(self, provider_id: str) -> ProviderConfig | None:

@@ -136,6 +136,7 @@ def test_walker_reaches_every_config_model() -> None:
         "LimitsConfig",
         "ProbesConfig",
         "ObservabilityConfig",
+        "ResponsesConfig",
     }
 
 

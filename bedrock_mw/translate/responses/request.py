@@ -1,0 +1,474 @@
+"""OpenAI Responses request → Converse call, through the chat-completions translator.
+
+The Responses API is chat completions with items instead of messages: the request is lowered to the
+chat-completions body that means the same thing and handed to ``openai_to_converse``, so tools,
+structured output, reasoning effort, content parts and every Bedrock rule are applied by the code
+that already owns them. Only what chat completions cannot say is done here: items become messages,
+``reasoning`` items become Converse reasoning blocks again (unsealed), and error paths name the
+caller's own fields (``input[3]``, not the lowered ``messages[2]``). See ``docs/responses.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...errors import GatewayError, invalid
+from ...routing.families import ModelFamily
+from ..bedrock import unique_urls
+from ..openai.messages import is_remote_url
+from ..openai.params import DROPPED_PARAMS_HEADER, OpenAIOptions
+from ..openai.request import openai_to_converse
+from ..types import ConverseCall
+from .sealing import ReasoningSeal
+
+IGNORED_PARAMS_HEADER = "x-bedrock-mw-ignored-params"
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
+
+# Top-level fields this translator reads or accepts as advisory (docs/responses.md); others are a
+# newer client's and are dropped and named (or refused when the host asks for strictness).
+KNOWN_FIELDS = frozenset({
+    "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "max_output_tokens",
+    "temperature", "top_p", "reasoning", "text", "metadata", "user", "store", "previous_response_id",
+    "include", "truncation", "stream", "stream_options", "service_tier", "prompt_cache_key",
+    "safety_identifier", "background", "max_tool_calls", "top_logprobs", "prompt", "conversation",
+    "client_metadata", "prompt_cache_retention",
+})  # fmt: skip
+_REFUSED_FIELDS = {
+    "background": "background responses are not offered by this gateway; send background: false",
+    "prompt": "stored prompt templates live at OpenAI, not on Bedrock; send the prompt as input",
+    "conversation": "conversation objects are not offered; use previous_response_id or send the items",
+}
+_CHAT_PARAM = re.compile(r"messages\[(\d+)\]")
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsesOptions:
+    """Per-deployment choices for the Responses dialect."""
+
+    openai: OpenAIOptions = field(default_factory=OpenAIOptions)
+    reject_unknown_fields: bool = False
+
+
+@dataclass(slots=True)
+class ResponsesCall:
+    """A translated Responses request: the Converse call plus what the answer must echo or keep."""
+
+    converse: ConverseCall
+    items: list[dict[str, Any]]  # this request's input as items (what GET .../input_items lists)
+    echo: dict[str, Any]  # request fields a Response object repeats
+    include_encrypted: bool = False
+    store: bool = True
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def input_items(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``input`` as a list of items (a string is one user message); validated shallowly."""
+    value = body.get("input")
+    if isinstance(value, str):
+        return [{"type": "message", "role": "user", "content": value}]
+    if not isinstance(value, list):
+        raise invalid("input must be a string or an array of items", param="input")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise invalid(f"input[{i}] must be an object", param=f"input[{i}]")
+    return [_with_type(item) for item in value]
+
+
+def image_urls(body: Mapping[str, Any]) -> list[str]:
+    """The remote (non-``data:``) image URLs of a request, for the app to fetch when it allows it."""
+    return unique_urls(_remote_image_urls(body))
+
+
+def _remote_image_urls(body: Mapping[str, Any]) -> Iterator[str]:
+    value = body.get("input") if isinstance(body, Mapping) else None
+    for item in value if isinstance(value, list) else ():
+        content = item.get("content") if isinstance(item, dict) else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "input_image":
+                url = part.get("image_url")
+                if is_remote_url(url):
+                    yield url
+
+
+def _with_type(item: dict[str, Any]) -> dict[str, Any]:
+    # An "easy input message" ({"role", "content"}) is a message item without its type.
+    return item if "type" in item else {"type": "message", **item}
+
+
+def responses_to_converse(
+    body: Any,
+    family: ModelFamily,
+    options: ResponsesOptions,
+    seal: ReasoningSeal,
+    *,
+    history: list[dict[str, Any]] | None = None,
+    media: Mapping[str, tuple[bytes, str]] | None = None,
+) -> ResponsesCall:
+    """Translate and validate a Responses body; ``history`` are the items of ``previous_response_id``."""
+    if not isinstance(body, dict):
+        raise invalid("the request body must be a JSON object")
+    ignored = _unknown_fields(body, options)
+    dropped: list[str] = []
+    items = input_items(body)
+    lowered = _Lowering(seal)
+    lowered.instructions(body.get("instructions"))
+    lowered.items([_with_type(item) for item in history or ()], "previous_response_id")
+    lowered.items(items, "input")
+    chat: dict[str, Any] = {"messages": lowered.messages}
+    _copy_sampling(body, chat)
+    _tools(body, chat)
+    if body.get("parallel_tool_calls") is False:
+        dropped.append("parallel_tool_calls")  # Converse has no switch; the model may still call several
+    if body.get("truncation") not in (None, "disabled"):
+        if body.get("truncation") != "auto":
+            raise invalid("truncation must be auto or disabled", param="truncation")
+        dropped.append("truncation")
+    _text_format(body.get("text"), chat)
+    _reasoning(body.get("reasoning"), chat)
+    include = _include(body.get("include"))
+    store = body.get("store", True)
+    if not isinstance(store, bool):
+        raise invalid("store must be a boolean", param="store")
+    try:
+        call = openai_to_converse(chat, family, options.openai, media=media)
+    except GatewayError as err:
+        raise _in_caller_terms(err, lowered.sources) from None
+    lowered.restore_reasoning(call.request["messages"])
+    notes = dict(call.notes)
+    if dropped:
+        prior = notes.get(DROPPED_PARAMS_HEADER)
+        notes[DROPPED_PARAMS_HEADER] = ",".join([*(prior.split(",") if prior else []), *dropped])
+    if ignored:
+        notes[IGNORED_PARAMS_HEADER] = ",".join(ignored)
+    call.notes = notes
+    return ResponsesCall(
+        converse=call,
+        items=items,
+        echo=_echo(body),
+        include_encrypted=ENCRYPTED_REASONING in include,
+        store=store,
+        notes=notes,
+    )
+
+
+def _unknown_fields(body: dict[str, Any], options: ResponsesOptions) -> list[str]:
+    unknown = [name for name in body if name not in KNOWN_FIELDS]
+    if unknown and options.reject_unknown_fields:
+        raise invalid(f"unknown field(s): {', '.join(unknown)}", param=unknown[0])
+    for name, reason in _REFUSED_FIELDS.items():
+        if body.get(name) not in (None, False):
+            raise invalid(f"{name}: {reason}", param=name)
+    return unknown
+
+
+def _copy_sampling(body: dict[str, Any], chat: dict[str, Any]) -> None:
+    for ours, theirs in (
+        ("max_output_tokens", "max_completion_tokens"),
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("metadata", "metadata"),
+        ("service_tier", "service_tier"),
+        ("stream", "stream"),
+    ):
+        if body.get(ours) is not None:
+            chat[theirs] = body[ours]
+
+
+def _tools(body: dict[str, Any], chat: dict[str, Any]) -> None:
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            raise invalid("tools must be an array", param="tools")
+        chat["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
+    choice = body.get("tool_choice")
+    if choice is None or isinstance(choice, str):
+        if choice is not None:
+            chat["tool_choice"] = choice
+        return
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind != "function":
+        raise invalid(
+            f"tool_choice of type {kind!r} is not supported on Bedrock; use none, auto, required "
+            "or a function choice",
+            param="tool_choice",
+        )
+    assert isinstance(choice, dict)  # for mypy: kind was read from it
+    chat["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
+
+
+def _tool(tool: object, param: str) -> dict[str, Any]:
+    kind = tool.get("type") if isinstance(tool, dict) else None
+    if kind != "function":
+        raise invalid(
+            f"{param}: tools of type {kind!r} are not supported on Bedrock; only function tools are",
+            param=f"{param}.type",
+        )
+    assert isinstance(tool, dict)
+    function = {k: tool[k] for k in ("name", "description", "parameters", "strict") if k in tool}
+    return {"type": "function", "function": function}
+
+
+def _text_format(text: object, chat: dict[str, Any]) -> None:
+    if text is None:
+        return
+    if not isinstance(text, dict):
+        raise invalid("text must be an object", param="text")
+    spec = text.get("format")
+    if spec is None:
+        return
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind == "text" or kind == "json_object":
+        chat["response_format"] = {"type": kind}
+    elif kind == "json_schema":
+        assert isinstance(spec, dict)
+        schema = {k: spec[k] for k in ("name", "schema", "description", "strict") if k in spec}
+        chat["response_format"] = {"type": "json_schema", "json_schema": schema}
+    else:
+        raise invalid("text.format.type must be text, json_object or json_schema", "text.format.type")
+
+
+def _reasoning(reasoning: object, chat: dict[str, Any]) -> None:
+    if reasoning is None:
+        return
+    if not isinstance(reasoning, dict):
+        raise invalid("reasoning must be an object", param="reasoning")
+    effort = reasoning.get("effort")
+    if effort is not None:
+        chat["reasoning_effort"] = effort
+
+
+def _include(include: object) -> frozenset[str]:
+    if include is None:
+        return frozenset()
+    if not isinstance(include, list) or not all(isinstance(v, str) for v in include):
+        raise invalid("include must be an array of strings", param="include")
+    return frozenset(include)
+
+
+def _echo(body: dict[str, Any]) -> dict[str, Any]:
+    reasoning = _object(body.get("reasoning"))
+    text = _object(body.get("text"))
+    return {
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "metadata": body.get("metadata") or {},
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": body.get("previous_response_id"),
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0),
+        "text": {"format": text.get("format") or {"type": "text"}},
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools") or [],
+        "top_p": body.get("top_p", 1.0),
+        "truncation": body.get("truncation", "disabled"),
+        "user": body.get("user"),
+    }
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+class _Lowering:
+    """Items → chat messages, remembering which item each message came from and its reasoning."""
+
+    def __init__(self, seal: ReasoningSeal) -> None:
+        self.seal = seal
+        self.messages: list[dict[str, Any]] = []
+        self.sources: list[str] = []  # the caller's path of each chat message
+        self._assistant: dict[str, Any] | None = None  # the assistant message being grown
+        self._reasoning: list[dict[str, Any]] = []  # blocks waiting for the next assistant turn
+        # Reasoning blocks per assistant turn (turns counted as Converse will merge them).
+        self.turn_reasoning: list[list[dict[str, Any]]] = []
+        self._last_role: str | None = None
+
+    def instructions(self, instructions: object) -> None:
+        if instructions is None:
+            return
+        if not isinstance(instructions, str):
+            raise invalid("instructions must be a string", param="instructions")
+        if instructions:
+            self._push({"role": "system", "content": instructions}, "instructions")
+
+    def items(self, items: list[dict[str, Any]], where: str) -> None:
+        for i, item in enumerate(items):
+            self._item(item, f"{where}[{i}]")
+        self._assistant = None
+
+    def _item(self, item: dict[str, Any], param: str) -> None:
+        kind = item.get("type")
+        if kind == "message":
+            self._message(item, param)
+        elif kind == "function_call":
+            self._function_call(item, param)
+        elif kind == "function_call_output":
+            self._assistant = None
+            call_id = item.get("call_id")
+            content = _tool_output(item.get("output"), f"{param}.output")
+            self._push({"role": "tool", "tool_call_id": call_id, "content": content}, param)
+        elif kind == "reasoning":
+            self._reasoning_item(item, param)
+        else:
+            raise invalid(
+                f"{param}: input items of type {kind!r} are not supported on Bedrock "
+                "(message, function_call, function_call_output and reasoning are)",
+                param=f"{param}.type",
+            )
+
+    def _message(self, item: dict[str, Any], param: str) -> None:
+        role = item.get("role")
+        content = item.get("content")
+        if role == "assistant":
+            text = _assistant_text(content, f"{param}.content")
+            message = self._assistant_message(param)
+            if text:
+                message["content"] = (message.get("content") or "") + text
+            return
+        self._assistant = None
+        if role not in ("user", "system", "developer"):
+            raise invalid(f"{param}.role must be user, assistant, system or developer", f"{param}.role")
+        if isinstance(content, list):
+            content = [_input_part(part, f"{param}.content[{j}]") for j, part in enumerate(content)]
+        self._push({"role": role, "content": content}, param)
+
+    def _function_call(self, item: dict[str, Any], param: str) -> None:
+        message = self._assistant_message(param)
+        call = {
+            "id": item.get("call_id"),
+            "type": "function",
+            "function": {"name": item.get("name"), "arguments": item.get("arguments")},
+        }
+        message.setdefault("tool_calls", []).append(call)
+
+    def _reasoning_item(self, item: dict[str, Any], param: str) -> None:
+        sealed = item.get("encrypted_content")
+        if sealed is None:
+            # Without the sealed blocks the thinking cannot be replayed (its signature is missing);
+            # the summary alone is not what the model wrote, so the item is left out.
+            return
+        self._reasoning.extend(self.seal.open(sealed, f"{param}.encrypted_content"))
+
+    def _assistant_message(self, param: str) -> dict[str, Any]:
+        if self._assistant is None:
+            self._assistant = {"role": "assistant", "content": None}
+            self._push(self._assistant, param)
+        return self._assistant
+
+    def _push(self, message: dict[str, Any], param: str) -> None:
+        role = message["role"]
+        if role == "assistant":
+            if self._last_role != "assistant":
+                self.turn_reasoning.append([])
+            self.turn_reasoning[-1].extend(self._reasoning)
+            self._reasoning = []
+            self._last_role = "assistant"
+        elif role in ("user", "tool"):
+            self._last_role = "user"
+        self.messages.append(message)
+        self.sources.append(param)
+
+    def restore_reasoning(self, turns: list[dict[str, Any]]) -> None:
+        """Put the unsealed reasoning blocks back at the start of their Converse assistant turns."""
+        assistant_turns = iter(t for t in turns if t["role"] == "assistant")
+        for blocks, turn in zip(self.turn_reasoning, assistant_turns, strict=False):
+            if blocks:
+                turn["content"][:0] = blocks
+
+
+def _assistant_text(content: object, param: str) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise invalid(f"{param} must be a string or an array of output_text parts", param=param)
+    texts: list[object] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in ("output_text", "input_text", "text"):
+            assert isinstance(part, dict)
+            texts.append(part.get("text"))
+        elif kind == "refusal":
+            assert isinstance(part, dict)
+            texts.append(part.get("refusal"))
+        else:
+            raise invalid(f"{param}[{j}].type must be output_text or refusal", param=f"{param}[{j}].type")
+        if not isinstance(texts[-1], str):
+            raise invalid(f"{param}[{j}] must hold a string", param=f"{param}[{j}]")
+    return "".join(str(text) for text in texts)
+
+
+def _input_part(part: object, param: str) -> dict[str, Any]:
+    """A Responses input content part as the chat content part that means the same."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    if not isinstance(part, dict):
+        raise invalid(f"{param} must be an object", param=param)
+    if kind in ("input_text", "output_text"):
+        return {"type": "text", "text": part.get("text")}
+    if kind == "input_image":
+        url = part.get("image_url")
+        if not isinstance(url, str):
+            raise invalid(f"{param}.image_url is required (file_id is not supported)", f"{param}.image_url")
+        return {"type": "image_url", "image_url": {"url": url}}
+    if kind == "input_file":
+        data = part.get("file_data")
+        if not isinstance(data, str):
+            raise invalid(
+                f"{param}.file_data (a base64 data: URL) is required; file_id and file_url are not supported",
+                param=f"{param}.file_data",
+            )
+        file: dict[str, Any] = {"file_data": data}
+        if isinstance(part.get("filename"), str):
+            file["filename"] = part["filename"]
+        return {"type": "file", "file": file}
+    raise invalid(f"{param}.type must be input_text, input_image or input_file", param=f"{param}.type")
+
+
+def _tool_output(output: object, param: str) -> str | list[dict[str, Any]]:
+    if isinstance(output, str):
+        return output
+    if not isinstance(output, list):
+        raise invalid(f"{param} must be a string or an array of input_text parts", param=param)
+    parts = []
+    for j, part in enumerate(output):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in ("input_text", "output_text"):
+            raise invalid(
+                f"{param}[{j}]: only text tool outputs are supported on this route", f"{param}[{j}].type"
+            )
+        assert isinstance(part, dict)
+        parts.append({"type": "text", "text": part.get("text")})
+    return parts
+
+
+# -- error paths in the caller's terms --------------------------------------------------------
+_RENAMES = (
+    ("max_completion_tokens", "max_output_tokens"),
+    ("response_format.json_schema", "text.format"),
+    ("response_format", "text.format"),
+    ("reasoning_effort", "reasoning.effort"),
+    (".function.", "."),
+    ("tool_calls", "function_call"),
+    ("tool_call_id", "call_id"),
+)
+
+
+def _in_caller_terms(err: GatewayError, sources: list[str]) -> GatewayError:
+    """The chat translator's error, with its paths rewritten to the Responses fields they came from."""
+
+    def rename(text: str) -> str:
+        text = _CHAT_PARAM.sub(lambda m: _source(sources, int(m.group(1))), text)
+        for old, new in _RENAMES:
+            text = text.replace(old, new)
+        return text
+
+    err.message = rename(err.message)
+    if err.param is not None:
+        err.param = rename(err.param)
+    return err
+
+
+def _source(sources: list[str], index: int) -> str:
+    return sources[index] if 0 <= index < len(sources) else f"input[{index}]"
