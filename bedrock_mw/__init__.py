@@ -30,6 +30,10 @@ _PUBLIC = {
     "Lease": ".limits",
     "Limiter": ".limits",
     "GatewayMiddleware": ".middleware",
+    "MemoryResponseStore": ".response_store",
+    "RedisResponseStore": ".response_store",
+    "ResponseStore": ".response_store",
+    "StoredResponse": ".response_store",
     "AliasStore": ".stores",
     "AliasStoreSource": ".stores",
     "CachingAliasStore": ".stores",
@@ -63,6 +67,10 @@ if TYPE_CHECKING:  # the same names for type checkers (tests/unit/test_public_ap
     from .limits import Lease as Lease
     from .limits import Limiter as Limiter
     from .middleware import GatewayMiddleware as GatewayMiddleware
+    from .response_store import MemoryResponseStore as MemoryResponseStore
+    from .response_store import RedisResponseStore as RedisResponseStore
+    from .response_store import ResponseStore as ResponseStore
+    from .response_store import StoredResponse as StoredResponse
     from .stores import AliasStore as AliasStore
     from .stores import AliasStoreSource as AliasStoreSource
     from .stores import CachingAliasStore as CachingAliasStore
