@@ -26,6 +26,8 @@ from ._transport import BedrockTransport, EventStream, InvokeOptions, InvokeResp
 from ._wire import client_error
 
 if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import ConverseResponseTypeDef
+
     from ._transport import ConverseParams
 
 __all__ = [
@@ -84,14 +86,13 @@ class Dispatcher:
     async def _transport(self, target: Target) -> BedrockTransport:
         return await self.pool.transport(target.provider, target.region)
 
-    async def converse(self, target: Target, request: dict[str, Any]) -> dict[str, Any]:
+    async def converse(self, target: Target, request: dict[str, Any]) -> ConverseResponseTypeDef:
         """Converse; returns botocore's parsed response."""
         params = cast("ConverseParams", request)
         with _upstream_errors("Converse", target):
             transport = await self._transport(target)
             async with asyncio.timeout(target.provider.timeouts.total_s):
-                response = await transport.converse(target.model_id, params)
-        return cast(dict[str, Any], response)
+                return await transport.converse(target.model_id, params)
 
     async def converse_stream(self, target: Target, request: dict[str, Any]) -> BedrockStream:
         """ConverseStream; returns the open stream once Bedrock accepted the call."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import TokenUsageTypeDef
 
 
 @dataclass(slots=True)
@@ -16,7 +19,7 @@ class TokenUsage:
     cache_write_input_tokens: int = 0
 
     @classmethod
-    def from_converse(cls, usage: dict[str, Any] | None) -> TokenUsage:
+    def from_converse(cls, usage: TokenUsageTypeDef | None) -> TokenUsage:
         """Read Converse's ``usage`` member (absent counts are zero)."""
         if not usage:
             return cls()

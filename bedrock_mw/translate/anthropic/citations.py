@@ -7,21 +7,28 @@ so a streamed message accumulates to the same citations as the plain one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .shapes import Citation
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import CitationOutputTypeDef, CitationsDeltaTypeDef
 
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _cited_text(citation: dict[str, Any]) -> str:
+def _cited_text(citation: CitationOutputTypeDef | CitationsDeltaTypeDef) -> str:
     parts = citation.get("sourceContent")
     if not isinstance(parts, list):
         return ""
     return "".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
 
 
-def anthropic_citation(citation: Any, titles: Sequence[str | None] = ()) -> dict[str, Any] | None:
+def anthropic_citation(
+    citation: CitationOutputTypeDef | CitationsDeltaTypeDef, titles: Sequence[str | None] = ()
+) -> Citation | None:
     """One Bedrock citation as an Anthropic citation; None for location kinds Anthropic has no form for.
 
     ``titles`` are the client's own document titles by document index: Bedrock only knows the
@@ -37,19 +44,32 @@ def anthropic_citation(citation: Any, titles: Sequence[str | None] = ()) -> dict
             continue
         index = _int(spot.get("documentIndex"))
         start, end = _int(spot.get("start")), _int(spot.get("end"))
-        common: dict[str, Any] = {
-            "cited_text": _cited_text(citation),
-            "document_index": index,
-            "document_title": titles[index] if index < len(titles) else citation.get("title"),
-        }
+        text = _cited_text(citation)
+        title = titles[index] if index < len(titles) else citation.get("title")
         if kind == "documentChar":
-            return {"type": "char_location", **common, "start_char_index": start, "end_char_index": end}
+            return {
+                "type": "char_location",
+                "cited_text": text,
+                "document_index": index,
+                "document_title": title,
+                "start_char_index": start,
+                "end_char_index": end,
+            }
         if kind == "documentPage":
-            return {"type": "page_location", **common, "start_page_number": start, "end_page_number": end}
+            return {
+                "type": "page_location",
+                "cited_text": text,
+                "document_index": index,
+                "document_title": title,
+                "start_page_number": start,
+                "end_page_number": end,
+            }
         if kind == "documentChunk":
             return {
                 "type": "content_block_location",
-                **common,
+                "cited_text": text,
+                "document_index": index,
+                "document_title": title,
                 "start_block_index": start,
                 "end_block_index": end,
             }

@@ -6,11 +6,15 @@ import base64
 import secrets
 import string
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import ErrorKind, GatewayError
 from ..types import ConverseCall, TokenUsage
 from .citations import anthropic_citation
+from .shapes import ContentBlock, Message, TextBlock, Usage
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import ContentBlockOutputTypeDef, ConverseResponseTypeDef
 
 # Converse stopReason -> Anthropic stop_reason. Anthropic's "refusal" is what its own classifiers say
 # when they stop a turn; a Bedrock guardrail or content filter is the same event from the client's view.
@@ -55,7 +59,7 @@ def matched_stop_sequence(stop_reason: str, additional_fields: Any, call: Conver
     return call.stop_sequences[0] if len(call.stop_sequences) == 1 else None
 
 
-def anthropic_usage(usage: TokenUsage) -> dict[str, int]:
+def anthropic_usage(usage: TokenUsage) -> Usage:
     """Anthropic's usage object; both exclude cached tokens from ``input_tokens``."""
     return {
         "input_tokens": usage.input_tokens,
@@ -65,7 +69,9 @@ def anthropic_usage(usage: TokenUsage) -> dict[str, int]:
     }
 
 
-def anthropic_block(block: Any, titles: Sequence[str | None] = ()) -> dict[str, Any] | None:
+def anthropic_block(
+    block: ContentBlockOutputTypeDef, titles: Sequence[str | None] = ()
+) -> ContentBlock | None:
     """One Converse output content block as an Anthropic content block (None for kinds it has no form for).
 
     ``titles`` are the client's document titles, for citations (see :func:`anthropic_citation`).
@@ -89,8 +95,14 @@ def anthropic_block(block: Any, titles: Sequence[str | None] = ()) -> dict[str, 
             data = reasoning["redactedContent"]
             encoded = base64.b64encode(data).decode() if isinstance(data, bytes) else ""
             return {"type": "redacted_thinking", "data": encoded}
-        text = reasoning.get("reasoningText") or {}
-        return {"type": "thinking", "thinking": text.get("text", ""), "signature": text.get("signature", "")}
+        thought = reasoning.get("reasoningText")
+        if thought is None:
+            return {"type": "thinking", "thinking": "", "signature": ""}
+        return {
+            "type": "thinking",
+            "thinking": thought.get("text", ""),
+            "signature": thought.get("signature", ""),
+        }
     if "citationsContent" in block:
         cited = block["citationsContent"]
         parts = cited.get("content") or []
@@ -98,21 +110,22 @@ def anthropic_block(block: Any, titles: Sequence[str | None] = ()) -> dict[str, 
         mapped = [anthropic_citation(c, titles) for c in cited.get("citations") or []]
         citations = [c for c in mapped if c is not None]
         # No mappable citation: plain text, as the stream (which never saw a citations delta) gives.
-        return (
-            {"type": "text", "text": text, "citations": citations}
-            if citations
-            else {"type": "text", "text": text}
-        )
+        out: TextBlock = {"type": "text", "text": text}
+        if citations:
+            out["citations"] = citations
+        return out
     return None
 
 
 def converse_to_anthropic(
-    response: dict[str, Any], *, model: str, call: ConverseCall, message_id: str
-) -> dict[str, Any]:
+    response: ConverseResponseTypeDef, *, model: str, call: ConverseCall, message_id: str
+) -> Message:
     """An Anthropic Messages response for what botocore's ``converse()`` returned."""
     stop_reason = anthropic_stop_reason(response.get("stopReason"))
-    message = (response.get("output") or {}).get("message") or {}
-    blocks = (anthropic_block(b, call.document_titles) for b in message.get("content") or [])
+    output = response.get("output")
+    message = output.get("message") if output else None
+    raw = (message.get("content") if message else None) or []
+    blocks = (anthropic_block(b, call.document_titles) for b in raw)
     content = [b for b in blocks if b is not None]
     return {
         "id": message_id,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 
 from ..types import ConverseCall, TokenUsage
 from .request import structured_tool_name
+from .shapes import AssistantMessage, ChatCompletion, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import ConverseResponseTypeDef
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -32,7 +36,7 @@ def finish_reason(stop_reason: str | None, *, structured_tool: bool = False) -> 
     return reason
 
 
-def openai_usage(usage: TokenUsage) -> dict[str, Any]:
+def openai_usage(usage: TokenUsage) -> Usage:
     """OpenAI ``usage``: cached tokens count inside ``prompt_tokens``, as OpenAI counts them."""
     prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_write_input_tokens
     return {
@@ -50,15 +54,16 @@ def new_completion_id() -> str:
 
 
 def converse_to_openai(
-    response: dict[str, Any], *, model: str, call: ConverseCall, completion_id: str, created: int
-) -> dict[str, Any]:
+    response: ConverseResponseTypeDef, *, model: str, call: ConverseCall, completion_id: str, created: int
+) -> ChatCompletion:
     """Translate a Converse response into an OpenAI ``chat.completion`` object."""
     forced = structured_tool_name(call.request, call.notes)
-    output = response.get("output") or {}
-    blocks = (output.get("message") or {}).get("content") or []
+    output = response.get("output")
+    message_out = output.get("message") if output else None
+    blocks = (message_out.get("content") if message_out else None) or []
     texts: list[str] = []
     reasoning: list[str] = []
-    tool_calls: list[dict[str, Any]] = []
+    tool_calls: list[ToolCall] = []
     for block in blocks:
         if "text" in block:
             texts.append(block["text"])
@@ -76,10 +81,10 @@ def converse_to_openai(
                     }
                 )
         elif "reasoningContent" in block:
-            text = (block["reasoningContent"].get("reasoningText") or {}).get("text")
-            if text:
-                reasoning.append(text)
-    message: dict[str, Any] = {
+            thought = block["reasoningContent"].get("reasoningText")
+            if thought is not None and thought.get("text"):
+                reasoning.append(thought["text"])
+    message: AssistantMessage = {
         "role": "assistant",
         "content": "".join(texts) if texts else None,
         "refusal": None,

@@ -1,0 +1,89 @@
+"""The Anthropic Messages response shapes the gateway writes, as TypedDicts (no run-time cost).
+
+The SDK's own response types are pydantic models, built per object; these describe the same JSON
+for mypy while the hot path moves plain dicts. Field names and meanings follow Anthropic's API
+reference for ``Message`` and its content blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
+
+
+class Usage(TypedDict):
+    """``usage``: ``input_tokens`` excludes cached tokens, as Bedrock's ``inputTokens`` does."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+
+
+class CharLocation(TypedDict):
+    type: Literal["char_location"]
+    cited_text: str
+    document_index: int
+    document_title: str | None
+    start_char_index: int
+    end_char_index: int
+
+
+class PageLocation(TypedDict):
+    type: Literal["page_location"]
+    cited_text: str
+    document_index: int
+    document_title: str | None
+    start_page_number: int
+    end_page_number: int
+
+
+class ContentBlockLocation(TypedDict):
+    type: Literal["content_block_location"]
+    cited_text: str
+    document_index: int
+    document_title: str | None
+    start_block_index: int
+    end_block_index: int
+
+
+Citation: TypeAlias = "CharLocation | PageLocation | ContentBlockLocation"
+
+
+class TextBlock(TypedDict):
+    type: Literal["text"]
+    text: str
+    citations: NotRequired[list[Citation]]
+
+
+class ToolUseBlock(TypedDict):
+    type: Literal["tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any]  # the model's tool input: arbitrary JSON
+
+
+class ThinkingBlock(TypedDict):
+    type: Literal["thinking"]
+    thinking: str
+    signature: str
+
+
+class RedactedThinkingBlock(TypedDict):
+    type: Literal["redacted_thinking"]
+    data: str
+
+
+ContentBlock: TypeAlias = "TextBlock | ToolUseBlock | ThinkingBlock | RedactedThinkingBlock"
+
+
+class Message(TypedDict):
+    """A complete (non-streamed) Messages response."""
+
+    id: str
+    type: Literal["message"]
+    role: Literal["assistant"]
+    model: str
+    content: list[ContentBlock]
+    stop_reason: str
+    stop_sequence: str | None
+    usage: Usage

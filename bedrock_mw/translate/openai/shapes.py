@@ -1,0 +1,59 @@
+"""The OpenAI chat-completion response shapes the gateway writes, as TypedDicts (no run-time cost).
+
+The SDK's response types are pydantic models; these describe the same JSON for mypy while the hot
+path moves plain dicts. Names follow OpenAI's API reference for ``chat.completion``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+
+class PromptTokensDetails(TypedDict):
+    cached_tokens: int
+
+
+class Usage(TypedDict):
+    """``usage``: cached tokens count inside ``prompt_tokens``, as OpenAI counts them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
+    cache_creation_input_tokens: int  # an extension: Bedrock reports cache writes apart
+
+
+class FunctionCall(TypedDict):
+    name: str
+    arguments: str  # JSON text
+
+
+class ToolCall(TypedDict):
+    id: str
+    type: Literal["function"]
+    function: FunctionCall
+
+
+class AssistantMessage(TypedDict):
+    role: Literal["assistant"]
+    content: str | None
+    refusal: None
+    tool_calls: NotRequired[list[ToolCall]]
+    reasoning_content: NotRequired[str]
+
+
+class Choice(TypedDict):
+    index: int
+    message: AssistantMessage
+    finish_reason: str
+    logprobs: None
+
+
+class ChatCompletion(TypedDict):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    system_fingerprint: None
