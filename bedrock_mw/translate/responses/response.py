@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,6 +21,9 @@ from ..openai.request import structured_tool_name
 from ..types import TokenUsage
 from .request import ResponsesCall
 from .sealing import ReasoningSeal
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import ConverseResponseTypeDef
 
 # Bedrock stop reasons that end a response early, with OpenAI's incomplete_details reason.
 INCOMPLETE_REASONS = {
@@ -115,7 +119,7 @@ def function_call_item(
     }
 
 
-def reasoning_item(item_id: str, block: dict[str, Any], seal: ReasoningSeal) -> dict[str, Any]:
+def reasoning_item(item_id: str, block: Mapping[str, Any], seal: ReasoningSeal) -> dict[str, Any]:
     """A ``reasoning`` item: the thinking text as its summary, the sealed block as encrypted_content."""
     text = (block["reasoningContent"].get("reasoningText") or {}).get("text") or ""
     return {
@@ -138,11 +142,13 @@ def _without_sealed(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def converse_output_items(
-    response: dict[str, Any], call: ResponsesCall, seal: ReasoningSeal
+    response: ConverseResponseTypeDef, call: ResponsesCall, seal: ReasoningSeal
 ) -> list[dict[str, Any]]:
     """The output items of a Converse answer (reasoning sealed, whatever the caller included)."""
     forced = structured_tool_name(call.converse.request, call.converse.notes)
-    blocks = ((response.get("output") or {}).get("message") or {}).get("content") or []
+    output = response.get("output")
+    message = output.get("message") if output else None
+    blocks = (message.get("content") if message else None) or []
     items: list[dict[str, Any]] = []
     for block in blocks:
         if "text" in block:
@@ -160,7 +166,7 @@ def converse_output_items(
 
 
 def converse_to_response(
-    response: dict[str, Any], head: ResponseHead, call: ResponsesCall, seal: ReasoningSeal
+    response: ConverseResponseTypeDef, head: ResponseHead, call: ResponsesCall, seal: ReasoningSeal
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The caller's ``response`` object and the output items to keep (with sealed reasoning)."""
     items = converse_output_items(response, call, seal)

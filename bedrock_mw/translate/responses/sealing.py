@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -37,7 +38,7 @@ class ReasoningSeal:
             key = hashlib.sha256(b"bedrock-mw reasoning seal\0" + raw).digest()
         self._aead = AESGCM(key)
 
-    def seal(self, blocks: list[dict[str, Any]]) -> str:
+    def seal(self, blocks: Sequence[Mapping[str, Any]]) -> str:
         """The sealed form of ``reasoningContent`` blocks (bytes of redacted ones included)."""
         plain = orjson.dumps([_portable(b) for b in blocks])
         nonce = os.urandom(_NONCE_BYTES)
@@ -59,7 +60,7 @@ class ReasoningSeal:
         return [_restored(b) for b in orjson.loads(plain)]
 
 
-def _portable(block: dict[str, Any]) -> dict[str, Any]:
+def _portable(block: Mapping[str, Any]) -> dict[str, Any]:
     reasoning = block["reasoningContent"]
     if "redactedContent" in reasoning:
         return {"redacted": base64.b64encode(reasoning["redactedContent"]).decode()}
