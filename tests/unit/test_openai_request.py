@@ -293,11 +293,11 @@ GOLDEN: list[tuple[str, dict[str, Any], Any, OpenAIOptions, dict[str, Any]]] = [
         },
     ),
     (
-        "json_schema without native structured output forces a tool",
+        "json_schema without native structured output forces a tool (an object schema, type added)",
         body(
             response_format={
                 "type": "json_schema",
-                "json_schema": {"name": "person", "schema": {"type": "object"}},
+                "json_schema": {"name": "person", "schema": {}},
             }
         ),
         NOVA,
@@ -667,6 +667,15 @@ REFUSED: list[tuple[str, Any, Any, OpenAIOptions, str | None]] = [
     ("metadata with characters Bedrock refuses", body(metadata={"k": "é"}), CLAUDE, DEFAULT, "metadata.k"),
     ("service_tier scale", body(service_tier="scale"), CLAUDE, DEFAULT, "service_tier"),
     ("whitespace-only user content", body(user(" \t")), CLAUDE, DEFAULT, "messages[0].content"),
+    (
+        "json_schema of an array served through a tool (tool schemas are object schemas)",
+        body(
+            response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": {"type": "array"}}}
+        ),
+        NOVA,
+        DEFAULT,
+        "response_format.json_schema.schema.type",
+    ),
     (
         "parameters of a type other than object",
         body(tools=[{"type": "function", "function": {"name": "get", "parameters": {"type": "string"}}}]),

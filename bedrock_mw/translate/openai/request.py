@@ -287,6 +287,8 @@ def _response_format(
             f"which model family {family.name} lacks",
             param="response_format",
         )
+    # The schema becomes a tool's input schema, which Bedrock takes only as an object schema.
+    schema = object_schema(schema, "response_format.json_schema.schema")
     answer = tool_spec(name, schema, description or "Return the final answer in this structure.")
     request["toolConfig"] = {"tools": [answer], "toolChoice": {"tool": {"name": name}}}
     return "tool"
