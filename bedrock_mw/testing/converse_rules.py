@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from .anthropic_rules import check_betas, check_sampling
+from .anthropic_rules import ANTHROPIC_FIELDS, check_betas, check_sampling, model_error
 from .errors import BedrockError, validation_error
 from .models import ResolvedModel
 from .thinking import validate_thinking
@@ -100,6 +100,11 @@ def validate_converse_body(request: Mapping[str, Any], model: ResolvedModel) -> 
         return
     fields = request.get("additionalModelRequestFields")
     fields = fields if isinstance(fields, Mapping) else {}
+    for key in fields:
+        # Bedrock merges these into Claude's own body, which refuses keys it does not know
+        # (BerriAI/litellm#13825: "guardrails: Extra inputs are not permitted" on Converse).
+        if key not in ANTHROPIC_FIELDS:
+            raise model_error(f"{key}: Extra inputs are not permitted")
     if "anthropic_beta" in fields:
         check_betas(fields["anthropic_beta"])
     inference = request.get("inferenceConfig") or {}

@@ -217,6 +217,24 @@ async def test_temperature_with_top_p_is_refused_by_newer_claude_only(make_clien
         assert (await client.converse(modelId=SONNET4, messages=[user("hi")], inferenceConfig=both))["output"]
 
 
+async def test_converse_additional_fields_unknown_to_claude_are_extra_inputs(
+    make_client: ClientFactory,
+) -> None:
+    fields = {"top_k": 5, "guardrails": {}}
+    error = await client_error(
+        make_client, "converse", modelId=SONNET4, messages=[user("hi")], additionalModelRequestFields=fields
+    )
+    assert (
+        error["Message"]
+        == "The model returned the following errors: guardrails: Extra inputs are not permitted"
+    )
+    async with make_client() as client:
+        answer = await client.converse(
+            modelId=SONNET4, messages=[user("hi")], additionalModelRequestFields={"top_k": 5}
+        )
+    assert answer["stopReason"] == "end_turn"
+
+
 async def test_converse_anthropic_beta_outside_bedrocks_list_is_invalid(make_client: ClientFactory) -> None:
     fields = {"anthropic_beta": ["mcp-client-2025-04-04"]}
     error = await client_error(
