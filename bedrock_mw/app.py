@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .bedrock_api import bedrock_api_routes
 from .config import ConfigError, GatewayConfig, load_config
 from .dispatch import Destination, Dispatcher, UpstreamError
 from .errors import Dialect, ErrorKind, GatewayError
@@ -401,6 +402,7 @@ def create_gateway(
         *responses.routes(gateway, _endpoint),
         Route(cfg.probes.readyz_path, readiness.readyz, methods=["GET"]),
         Route(cfg.probes.livez_path, readiness.livez, methods=["GET"]),
+        *bedrock_api_routes(gateway, cfg.bedrock_api),
     ]
     metrics = next((o for o in gateway.observers if isinstance(o, PrometheusMetrics)), None)
     if metrics is not None:

@@ -232,6 +232,13 @@ class ResponsesConfig(_Model):
     store_ttl_s: float = Field(86_400.0, gt=0)
 
 
+class BedrockApiConfig(_Model):
+    """Bedrock's own API (Runtime and ListInferenceProfiles) served under a path prefix."""
+
+    enabled: bool = True
+    prefix: str = Field("/bedrock", pattern=r"^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$")
+
+
 class GatewayConfig(_Model):
     """The whole gateway configuration."""
 
@@ -250,6 +257,7 @@ class GatewayConfig(_Model):
     probes: ProbesConfig = ProbesConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     responses: ResponsesConfig = ResponsesConfig()
+    bedrock_api: BedrockApiConfig = BedrockApiConfig()
 
     @field_validator("arn_models")
     @classmethod

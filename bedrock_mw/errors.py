@@ -13,7 +13,7 @@ from typing import Literal
 
 import orjson
 
-Dialect = Literal["anthropic", "openai"]
+Dialect = Literal["anthropic", "openai", "bedrock"]
 
 
 class ErrorKind(StrEnum):
@@ -46,6 +46,46 @@ _TABLE: dict[ErrorKind, tuple[int, str, str, str | None]] = {
 }
 
 
+# kind -> Bedrock Runtime's own error type for it (its status is in _BEDROCK_STATUS): what a Bedrock
+# SDK raises as ``ClientError`` when the gateway itself refuses a pass-through call.
+_BEDROCK_TYPES: dict[ErrorKind, str] = {
+    ErrorKind.INVALID_REQUEST: "ValidationException",
+    ErrorKind.AUTHENTICATION: "UnrecognizedClientException",
+    ErrorKind.PERMISSION: "AccessDeniedException",
+    ErrorKind.NOT_FOUND: "ResourceNotFoundException",
+    ErrorKind.REQUEST_TOO_LARGE: "ValidationException",
+    ErrorKind.RATE_LIMIT: "ThrottlingException",
+    ErrorKind.API_ERROR: "InternalServerException",
+    ErrorKind.OVERLOADED: "ServiceUnavailableException",
+    ErrorKind.TIMEOUT: "ModelTimeoutException",
+    ErrorKind.BAD_GATEWAY: "InternalServerException",
+}
+
+# Bedrock Runtime's error types and their HTTP statuses (botocore's ``bedrock-runtime`` model), plus
+# the common AWS authentication error. An upstream error of one of these types keeps it.
+_BEDROCK_STATUS: dict[str, int] = {
+    "AccessDeniedException": 403,
+    "ConflictException": 400,
+    "InternalServerException": 500,
+    "ModelErrorException": 424,
+    "ModelNotReadyException": 429,
+    "ModelStreamErrorException": 424,
+    "ModelTimeoutException": 408,
+    "ResourceNotFoundException": 404,
+    "ServiceQuotaExceededException": 400,
+    "ServiceUnavailableException": 503,
+    "ThrottlingException": 429,
+    "UnknownOperationException": 404,
+    "UnrecognizedClientException": 403,
+    "ValidationException": 400,
+}
+
+
+def bedrock_status(error_type: str) -> int:
+    """The HTTP status Bedrock gives an error of this type (500 for one its model does not define)."""
+    return _BEDROCK_STATUS.get(error_type, 500)
+
+
 @dataclass(eq=False)
 class GatewayError(Exception):
     """A failure to report to the caller. ``message`` must never contain a secret."""
@@ -71,9 +111,21 @@ class GatewayError(Exception):
 
     def status_for(self, dialect: Dialect) -> int:
         """The status in ``dialect``: Anthropic's overloaded is 529, OpenAI's clients expect 503."""
+        if dialect == "bedrock":
+            if self.kind is ErrorKind.REQUEST_TOO_LARGE:
+                return 413
+            return _BEDROCK_STATUS[self.bedrock_type]
         if self.status is None and self.kind is ErrorKind.OVERLOADED and dialect == "openai":
             return 503
         return self.http_status
+
+    @property
+    def bedrock_type(self) -> str:
+        """The Bedrock error type: Bedrock's own when it raised one, else the nearest for the kind."""
+        # A provider's own credentials refused upstream are the operator's problem, not the caller's key.
+        if self.code in _BEDROCK_STATUS and self.code != "UnrecognizedClientException":
+            return self.code
+        return _BEDROCK_TYPES[self.kind]
 
     def response_headers(self) -> dict[str, str]:
         """Extra headers for the error response (``retry-after`` and any set by the raiser)."""
@@ -108,6 +160,8 @@ def openai_error_body(err: GatewayError) -> dict[str, object]:
 
 def error_body(err: GatewayError, dialect: Dialect) -> bytes:
     """The JSON body of an error response in ``dialect``."""
+    if dialect == "bedrock":
+        return orjson.dumps({"message": err.message})
     if dialect == "anthropic":
         return orjson.dumps(anthropic_error_body(err))
     return orjson.dumps(openai_error_body(err))

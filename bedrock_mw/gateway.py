@@ -21,10 +21,10 @@ from starlette.responses import Response
 
 from .auth import authenticate, check_model_allowed
 from .config import GatewayConfig, ProviderConfig, VirtualKeyConfig
-from .dispatch import BedrockStream, Dispatcher, UpstreamError, request_id_of
+from .dispatch import Dispatcher, UpstreamError, UpstreamStream, request_id_of
 from .errors import Dialect, ErrorKind, GatewayError
 from .guidance import explain, explain_all
-from .http import SSEResponse, read_json, unless_disconnected
+from .http import SSE_MEDIA_TYPE, SSEResponse, read_json, unless_disconnected
 from .limits import Lease, Limiter, create_limiter
 from .observability import Observer, default_observers
 from .routing.model_ids import Catalogue, resolve_model
@@ -46,6 +46,7 @@ from .usage import KeyResolver, UsageHook, UsageRecord
 
 log = logging.getLogger("bedrock_mw")
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 @dataclass(slots=True)
@@ -204,14 +205,23 @@ class Gateway:
         raise explain_all(failures)
 
     async def open_stream(
-        self, ctx: RequestContext, opener: Callable[[Attempt], Awaitable[BedrockStream]]
-    ) -> tuple[BedrockStream, dict[str, Any] | None]:
-        """Open a stream and wait for its first event, so a failure before it can still fall over."""
+        self,
+        ctx: RequestContext,
+        opener: Callable[[Attempt], Awaitable[UpstreamStream[E]]],
+        check_first: Callable[[Attempt, E], None] | None = None,
+    ) -> tuple[UpstreamStream[E], E | None]:
+        """Open a stream and wait for its first event, so a failure before it can still fall over.
 
-        async def first_event(attempt: Attempt) -> tuple[BedrockStream, dict[str, Any] | None]:
+        ``check_first`` may raise :class:`UpstreamError` for a first event that is a refusal (a raw
+        stream's exception frame), so that it falls over as a refused call does.
+        """
+
+        async def first_event(attempt: Attempt) -> tuple[UpstreamStream[E], E | None]:
             stream = await opener(attempt)
             try:
                 first = await stream.first(attempt.provider.timeouts.first_byte_s)
+                if check_first is not None and first is not None:
+                    check_first(attempt, first)
             except BaseException:
                 stream.close()
                 raise
@@ -228,19 +238,21 @@ class Gateway:
     async def stream(
         self,
         ctx: RequestContext,
-        opener: Callable[[Attempt], Awaitable[BedrockStream]],
-        transcoder: StreamTranscoder,
+        opener: Callable[[Attempt], Awaitable[UpstreamStream[E]]],
+        transcoder: StreamTranscoder[E],
+        media_type: str = SSE_MEDIA_TYPE,
     ) -> Response:
         """Open a stream through the plan (falling over before its first event) and relay it as SSE."""
         upstream, first = await self.open_stream(ctx, opener)
-        return SSEResponse(self.relay(ctx, upstream, first, transcoder), ctx.response_headers())
+        headers = ctx.response_headers()
+        return SSEResponse(self.relay(ctx, upstream, first, transcoder), headers, media_type=media_type)
 
     async def relay(
         self,
         ctx: RequestContext,
-        stream: BedrockStream,
-        first: dict[str, Any] | None,
-        transcoder: StreamTranscoder,
+        stream: UpstreamStream[E],
+        first: E | None,
+        transcoder: StreamTranscoder[E],
     ) -> AsyncIterator[bytes]:
         """Transcode an open stream event by event; the upstream is closed however this ends."""
         status = 200

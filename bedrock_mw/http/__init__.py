@@ -7,16 +7,18 @@ header values made safe; ``sse`` streams server-sent events and stops when the c
 
 from __future__ import annotations
 
-from .body import read_json
+from .body import read_bytes, read_json
 from .disconnects import ClientDisconnected, unless_disconnected
 from .responses import error_response, json_response, safe_headers
-from .sse import SSEResponse
+from .sse import SSE_MEDIA_TYPE, SSEResponse
 
 __all__ = [
+    "SSE_MEDIA_TYPE",
     "ClientDisconnected",
     "SSEResponse",
     "error_response",
     "json_response",
+    "read_bytes",
     "read_json",
     "safe_headers",
     "unless_disconnected",

@@ -35,6 +35,8 @@ def error_response(err: GatewayError, dialect: Dialect, headers: Mapping[str, st
     """An error in the caller's dialect, with its status and headers (``retry-after``, request ids)."""
     merged = dict(headers or {})
     merged.update(err.response_headers())
+    if dialect == "bedrock":  # the header botocore reads the error type from
+        merged["x-amzn-errortype"] = err.bedrock_type
     return Response(
         error_body(err, dialect), err.status_for(dialect), safe_headers(merged), media_type="application/json"
     )

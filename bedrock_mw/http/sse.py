@@ -11,6 +11,8 @@ from starlette.types import Receive, Scope, Send
 from ..excgroups import collapse_excgroups
 from .responses import safe_headers
 
+SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
+
 # How much transcoded SSE a stream may hold while its client reads slowly; past it, upstream waits.
 _SSE_HIGH_WATER = 64 * 1024
 
@@ -62,13 +64,16 @@ class SSEResponse(Response):
     cancelled, so the generator's ``finally`` (which closes the upstream Bedrock stream) runs at once.
     """
 
-    def __init__(self, body: AsyncIterator[bytes], headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, body: AsyncIterator[bytes], headers: Mapping[str, str], *, media_type: str = SSE_MEDIA_TYPE
+    ) -> None:
         self.body_iterator = body
         self.status_code = 200
         self.background = None
         merged = {"cache-control": "no-cache", "x-accel-buffering": "no", **headers}
         self.init_headers(safe_headers(merged))
-        self.raw_headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
+        # The pass-through relays Bedrock's event stream with the same flushing and disconnects.
+        self.raw_headers.append((b"content-type", media_type.encode("latin-1")))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with collapse_excgroups():

@@ -101,9 +101,10 @@ def _profile_attempt(ref: ModelRef, provider: ProviderConfig) -> Attempt | None:
 def _model_id_at(ref: ModelRef, region: str, fallback: bool) -> tuple[str | None, str]:
     """The id to send from ``region``, or ``(None, why)`` when the model is not offered there."""
     base = ref.base_model_id
-    if ref.kind == "inference-profile-arn" and fallback:
+    if ref.kind == "inference-profile-arn" and (fallback or "::" in ref.model_id):
         # The ARN names the first account's copy of a system profile; the profile id is the same
-        # profile in whichever account the fallback provider belongs to.
+        # profile in whichever account the fallback provider belongs to. An ARN with no account
+        # (what the gateway's own ListInferenceProfiles lists) means the same: the provider's copy.
         return f"{ref.geo}.{base}", ""
     if ref.kind in (
         "foundation-arn",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from ..errors import GatewayError
 from ..translate.types import TokenUsage
 
+E_contra = TypeVar("E_contra", contravariant=True)
 
-class StreamTranscoder(Protocol):
-    """What the relay drives: one upstream event in, the caller's SSE bytes out."""
 
-    def feed(self, event: dict[str, Any]) -> bytes: ...
+class StreamTranscoder(Protocol[E_contra]):
+    """What the relay drives: one upstream event in, the caller's bytes (SSE, or event-stream) out."""
+
+    def feed(self, event: E_contra) -> bytes: ...
     def finish(self) -> bytes: ...
     def fail(self, error: GatewayError) -> bytes: ...
     @property

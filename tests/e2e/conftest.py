@@ -22,14 +22,17 @@ from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
 class ServedApp:
     """An ASGI app served by uvicorn in a thread, on a free loopback port, with its lifespan."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, **uvicorn_options: Any) -> None:
         self.app = app
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self._sock = sock
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+        scheme = "https" if "ssl_certfile" in uvicorn_options else "http"
+        self.url = f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2, **uvicorn_options
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
 

@@ -137,6 +137,7 @@ def test_walker_reaches_every_config_model() -> None:
         "ProbesConfig",
         "ObservabilityConfig",
         "ResponsesConfig",
+        "BedrockApiConfig",
     }
 
 

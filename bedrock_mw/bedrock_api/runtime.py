@@ -1,0 +1,181 @@
+"""Bedrock Runtime's own operations, passed through: the caller's body bytes out, Bedrock's bytes back.
+
+Each call reads as the other routes do (authenticate → route → dispatch → relay), minus translation:
+the request body is read as bytes and parsed only when a rule needs to change it (betas Bedrock
+would refuse), and the answer, or the event stream frame by frame, goes back as Bedrock sent it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import orjson
+from starlette.responses import Response
+
+from ..dispatch import Destination, RawResponse, UpstreamError
+from ..errors import ErrorKind, GatewayError, bedrock_status
+from ..gateway import Gateway, RequestContext
+from ..http import SSEResponse, read_bytes
+from ..routing.plan import Attempt
+from ..stream.passthrough import EventStreamRelay, StreamOperation, stream_refusal
+from ..translate.types import TokenUsage
+from .auth import authenticate_bedrock_caller
+from .body import lower_betas
+
+EVENTSTREAM = "application/vnd.amazon.eventstream"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One Bedrock Runtime operation: its name (as IAM and botocore spell it) and URL suffix."""
+
+    name: str
+    path: str
+    stream: bool = False
+
+
+OPERATIONS: dict[str, Operation] = {
+    op.path: op
+    for op in (
+        Operation("Converse", "converse"),
+        Operation("ConverseStream", "converse-stream", stream=True),
+        Operation("InvokeModel", "invoke"),
+        Operation("InvokeModelWithResponseStream", "invoke-with-response-stream", stream=True),
+        Operation("CountTokens", "count-tokens"),
+    )
+}
+
+# Request headers botocore's model puts on these operations; they are forwarded (and signed) as sent.
+_FORWARDED = (
+    "content-type",
+    "accept",
+    "x-amzn-bedrock-accept",
+    "x-amzn-bedrock-trace",
+    "x-amzn-bedrock-guardrailidentifier",
+    "x-amzn-bedrock-guardrailversion",
+    "x-amzn-bedrock-performanceconfig-latency",
+    "x-amzn-bedrock-service-tier",
+    "x-amzn-bedrock-request-metadata",
+)
+
+
+def _forwarded_headers(ctx: RequestContext) -> dict[str, str]:
+    given = ctx.request.headers
+    headers = {"Content-Type": "application/json"}
+    for name in _FORWARDED:
+        value = given.get(name)
+        if value is not None:
+            headers["Content-Type" if name == "content-type" else name.title()] = value
+    return headers
+
+
+def _relayed_headers(upstream: Mapping[str, str]) -> dict[str, str]:
+    """Bedrock's answer headers the caller's SDK reads (content type, token counts, latency, tier)."""
+    return {
+        name: value
+        for name, value in upstream.items()
+        if name.startswith("x-amzn-bedrock-") or name == "content-type"
+    }
+
+
+async def runtime_call(gw: Gateway, ctx: RequestContext, model_id: str, op: Operation) -> Response:
+    """Serve one Bedrock Runtime operation for ``model_id`` (as the SDK sent it, URL-decoded)."""
+    await authenticate_bedrock_caller(gw, ctx)
+    body = await read_bytes(ctx.request, gw.config.limits.max_body_bytes)
+    plan = await gw.route(ctx, model_id)
+    if op.name in ("InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"):
+        body = lower_betas(body, gw.config.supported_betas, ctx.notes)
+    headers = _forwarded_headers(ctx)
+    if op.stream:
+        return await _stream(gw, ctx, op, body, headers)
+    if op.name == "CountTokens":
+        # CountTokens takes base model ids only: a profile, an ARN or an alias counts on its base model.
+        base = plan.model.base_model_id
+
+        def target(a: Attempt) -> Destination | Attempt:
+            return Destination(a.provider, a.region, base)
+    else:
+
+        def target(a: Attempt) -> Destination | Attempt:
+            return a
+
+    answer = await gw.call(ctx, lambda a: gw.dispatcher.send_raw(target(a), op.name, body, headers))
+    await gw.record(ctx, status=200, usage=_usage(op, answer))
+    relayed = {**_relayed_headers(answer.headers), **ctx.response_headers()}
+    return Response(answer.body, 200, relayed)
+
+
+async def _stream(
+    gw: Gateway, ctx: RequestContext, op: Operation, body: bytes, headers: dict[str, str]
+) -> Response:
+    name: StreamOperation = (
+        "ConverseStream" if op.name == "ConverseStream" else "InvokeModelWithResponseStream"
+    )
+    upstream, first = await gw.open_stream(
+        ctx, lambda a: gw.dispatcher.open_raw(a, op.name, body, headers), _refusal_check(op.name)
+    )
+    relayed = {**_relayed_headers(upstream.headers), **ctx.response_headers()}
+    relayed.pop("content-type", None)
+    relay = gw.relay(ctx, upstream, first, EventStreamRelay(name))
+    return SSEResponse(relay, relayed, media_type=EVENTSTREAM)
+
+
+def _refusal_check(operation: str) -> Callable[[Attempt, bytes], None]:
+    """Raise a stream's first frame as a refusal when it is an exception (so the plan falls over)."""
+
+    def check(attempt: Attempt, frame: bytes) -> None:
+        refusal = stream_refusal(frame)
+        if refusal is not None:
+            code, message = refusal
+            raise UpstreamError(
+                code,
+                message,
+                bedrock_status(code),
+                operation,
+                attempt.provider.id,
+                attempt.region,
+                attempt.model_id,
+            )
+
+    return check
+
+
+def _usage(op: Operation, answer: RawResponse) -> TokenUsage:
+    """Token counts of a non-streamed answer: InvokeModel's headers, Converse's ``usage`` member."""
+    if op.name == "InvokeModel":
+        return TokenUsage(
+            _header_int(answer.headers, "x-amzn-bedrock-input-token-count"),
+            _header_int(answer.headers, "x-amzn-bedrock-output-token-count"),
+            _header_int(answer.headers, "x-amzn-bedrock-cache-read-input-token-count"),
+            _header_int(answer.headers, "x-amzn-bedrock-cache-write-input-token-count"),
+        )
+    if op.name == "Converse":
+        return converse_usage(answer.body)
+    return TokenUsage()
+
+
+def converse_usage(body: bytes) -> TokenUsage:
+    """The ``usage`` member of a Converse answer (the body itself is relayed as it came)."""
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return TokenUsage()
+    usage = answer.get("usage") if isinstance(answer, dict) else None
+    return TokenUsage.from_converse(usage) if isinstance(usage, dict) else TokenUsage()
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int:
+    value = headers.get(name, "")
+    return int(value) if value.isdigit() else 0
+
+
+def unknown_operation(path: str) -> GatewayError:
+    """Bedrock's answer to a path it does not serve."""
+    return GatewayError(
+        ErrorKind.NOT_FOUND,
+        f"no Bedrock operation at {path}; this gateway serves POST /model/{{modelId}}/"
+        + "|".join(OPERATIONS)
+        + " and GET /inference-profiles",
+        code="UnknownOperationException",
+    )

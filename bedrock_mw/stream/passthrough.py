@@ -1,0 +1,144 @@
+"""The pass-through relay: Bedrock's event-stream frames in, the same bytes out, usage read in passing.
+
+A transcoder like the others (``feed``/``finish``/``fail``), except that what it emits is what it
+was fed: frames are never decoded and re-encoded. It looks inside only the frames that carry token
+counts: ConverseStream's ``metadata`` event, and the chunk of InvokeModelWithResponseStream that
+holds ``amazon-bedrock-invocationMetrics`` (the last one). A failure the gateway detects itself (an
+idle upstream, a dropped connection) ends the stream with an exception frame, which the caller's
+SDK raises as it would Bedrock's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Literal
+
+import orjson
+
+from ..errors import GatewayError
+from ..translate.types import TokenUsage
+from .frames import encode_frame, frame_headers, frame_payload, frames
+
+StreamOperation = Literal["ConverseStream", "InvokeModelWithResponseStream"]
+
+# A string header as the format encodes it: name length, name, type 7 (string), value length, value.
+_METADATA_EVENT = b"\x0b:event-type\x07\x00\x08metadata"
+_METRICS = b"amazon-bedrock-invocationMetrics"
+
+# The exception members each stream's union declares (botocore's model); others are sent as the last.
+_MEMBERS: dict[StreamOperation, frozenset[str]] = {
+    "ConverseStream": frozenset(
+        {
+            "internalServerException",
+            "modelStreamErrorException",
+            "validationException",
+            "throttlingException",
+            "serviceUnavailableException",
+        }
+    ),
+    "InvokeModelWithResponseStream": frozenset(
+        {
+            "internalServerException",
+            "modelStreamErrorException",
+            "validationException",
+            "throttlingException",
+            "modelTimeoutException",
+            "serviceUnavailableException",
+        }
+    ),
+}
+
+
+class EventStreamRelay:
+    """Relays whole frames unchanged and keeps the token usage they report."""
+
+    def __init__(self, operation: StreamOperation) -> None:
+        self._operation = operation
+        self.usage = TokenUsage()
+
+    def feed(self, batch: bytes) -> bytes:
+        """One or more whole frames in, the same bytes out."""
+        if self._operation == "ConverseStream":
+            if _METADATA_EVENT in batch:
+                self._read_metadata(batch)
+        else:
+            self._read_chunks(batch)
+        return batch
+
+    def finish(self) -> bytes:
+        """Nothing: Bedrock's own last frame already ended the stream."""
+        return b""
+
+    def fail(self, error: GatewayError) -> bytes:
+        """An exception frame of the stream's own kind, carrying the explained error."""
+        member = error.bedrock_type[:1].lower() + error.bedrock_type[1:]
+        if member not in _MEMBERS[self._operation]:
+            member = "internalServerException"
+        headers = [
+            (":message-type", "exception"),
+            (":exception-type", member),
+            (":content-type", "application/json"),
+        ]
+        return encode_frame(headers, orjson.dumps({"message": error.message}))
+
+    def _read_metadata(self, batch: bytes) -> None:
+        for frame in frames(batch):
+            if frame_headers(frame).get(":event-type") == "metadata":
+                event = _json(frame_payload(frame))
+                usage = event.get("usage") if isinstance(event, dict) else None
+                if isinstance(usage, dict):
+                    self.usage = TokenUsage.from_converse(usage)
+
+    def _read_chunks(self, batch: bytes) -> None:
+        for frame in frames(batch):
+            chunk = _json(frame_payload(frame))
+            encoded = chunk.get("bytes") if isinstance(chunk, dict) else None
+            if not isinstance(encoded, str):
+                continue
+            try:
+                inner = base64.b64decode(encoded)
+            except (binascii.Error, ValueError):
+                continue
+            if _METRICS in inner:
+                self._read_metrics(inner)
+
+    def _read_metrics(self, inner: bytes) -> None:
+        body = _json(inner)
+        metrics = body.get("amazon-bedrock-invocationMetrics") if isinstance(body, dict) else None
+        if isinstance(metrics, dict):
+            self.usage = TokenUsage(
+                _int(metrics.get("inputTokenCount")),
+                _int(metrics.get("outputTokenCount")),
+                _int(metrics.get("cacheReadInputTokenCount")),
+                _int(metrics.get("cacheWriteInputTokenCount")),
+            )
+
+
+def stream_refusal(frame: bytes) -> tuple[str, str] | None:
+    """``(error type, message)`` when ``frame`` is an exception or error message, else None.
+
+    Bedrock can accept a streamed call and then refuse it in its first frame (a throttling
+    exception); the route treats that as a refusal before the first byte, so it can fall over.
+    """
+    headers = frame_headers(frame)
+    kind = headers.get(":message-type")
+    if kind == "exception":
+        body = _json(frame_payload(frame))
+        message = body.get("message", body.get("Message", "")) if isinstance(body, dict) else ""
+        code = headers.get(":exception-type") or "UnknownError"
+        return code[:1].upper() + code[1:], str(message)
+    if kind == "error":
+        return headers.get(":error-code") or "UnknownError", headers.get(":error-message") or ""
+    return None
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
