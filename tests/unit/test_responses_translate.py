@@ -295,3 +295,13 @@ def test_a_converse_answer_becomes_items_in_block_order_with_usage() -> None:
         "total_tokens": 19,
     }
     assert response["status"] == "completed" and response["tool_choice"] == "auto"
+
+
+def test_strict_reaches_the_tool_spec_where_the_family_enforces_schemas_and_is_named_where_not() -> None:
+    strict_tool = {**TOOL, "strict": True}
+    spec = translate({"input": "Hi", "tools": [strict_tool]}).converse.request["toolConfig"]["tools"][0]
+    assert spec["toolSpec"]["strict"] is True
+    llama = family_of("meta.llama3-1-70b-instruct-v1:0")
+    call = translate({"input": "Hi", "tools": [strict_tool]}, family=llama)
+    assert "strict" not in call.converse.request["toolConfig"]["tools"][0]["toolSpec"]
+    assert call.notes["x-bedrock-mw-dropped-params"] == "strict"

@@ -108,7 +108,7 @@ def openai_to_converse(
     if converted.folded_system:
         notes[FOLDED_SYSTEM_HEADER] = "true"
 
-    tools, uses_tools = _tool_config(body, family, converted, cache)
+    tools, uses_tools = _tool_config(body, family, converted, cache, dropped)
     structured = _response_format(body.get("response_format"), family, request, converted, tools)
     if tools is not None:
         request["toolConfig"] = tools
@@ -152,7 +152,11 @@ def openai_to_converse(
 
 
 def _tool_config(
-    body: dict[str, Any], family: ModelFamily, converted: ConvertedMessages, cache: CacheMarkers
+    body: dict[str, Any],
+    family: ModelFamily,
+    converted: ConvertedMessages,
+    cache: CacheMarkers,
+    dropped: list[str],
 ) -> tuple[dict[str, Any] | None, bool]:
     """Converse ``toolConfig`` (or None) and whether the model may call the caller's tools."""
     tools = body.get("tools")
@@ -187,7 +191,11 @@ def _tool_config(
         description = function.get("description")
         if description is not None and not isinstance(description, str):
             raise invalid(f"{param}.function.description must be a string", f"{param}.function.description")
-        specs.append(tool_spec(name, _schema(function, param), description))
+        specs.append(
+            tool_spec(
+                name, _schema(function, param), description, strict=_strict(function, param, family, dropped)
+            )
+        )
         cache.after(specs, tool, param)
 
     config: dict[str, Any] = {"tools": specs}
@@ -209,6 +217,20 @@ def _tool_config(
     else:
         raise invalid("tool_choice must be none, auto, required or a function choice", param="tool_choice")
     return config, True
+
+
+def _strict(function: dict[str, Any], param: str, family: ModelFamily, dropped: list[str]) -> bool | None:
+    """``strict`` for the toolSpec: kept where the family enforces schemas, else lowered and named."""
+    strict = function.get("strict")
+    if strict is None:
+        return None
+    if not isinstance(strict, bool):
+        raise invalid(f"{param}.function.strict must be a boolean", param=f"{param}.function.strict")
+    if family.structured_output:
+        return strict
+    if strict and "strict" not in dropped:
+        dropped.append("strict")  # the model is asked, not forced, to follow the schema
+    return None
 
 
 def _schema(function: dict[str, Any], param: str) -> dict[str, Any]:
