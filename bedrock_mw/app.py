@@ -371,9 +371,10 @@ def create_gateway(
         usage_hook=usage_hook,
         key_resolver=key_resolver,
         limiter=limiter,
+        response_store=response_store,
     )
     readiness = Readiness(gateway)
-    responses = ResponsesRoutes(cfg, response_store)
+    responses = ResponsesRoutes(cfg, gateway.response_store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -381,7 +382,6 @@ def create_gateway(
             yield
         finally:
             await gateway.aclose()
-            await responses.aclose()
 
     routes = [
         Route("/v1/messages", _endpoint(gateway, "anthropic", "messages", messages), methods=["POST"]),

@@ -27,6 +27,7 @@ from .guidance import explain, explain_all
 from .http import SSE_MEDIA_TYPE, SSEResponse, read_json, unless_disconnected
 from .limits import Lease, Limiter, create_limiter
 from .observability import Observer, default_observers
+from .response_store import ResponseStore, default_response_store
 from .routing.model_ids import Catalogue, resolve_model
 from .routing.plan import Attempt, RoutePlan, is_retryable, plan_route
 from .stores import (
@@ -99,6 +100,7 @@ class Gateway:
         usage_hook: UsageHook | None = None,
         key_resolver: KeyResolver | None = None,
         limiter: Limiter | None = None,
+        response_store: ResponseStore | None = None,
     ) -> None:
         self.config = config
         ttl = config.store_cache_ttl_s
@@ -113,6 +115,9 @@ class Gateway:
         self.usage_hook = usage_hook
         self.key_resolver = key_resolver
         self.limiter: Limiter = limiter if limiter is not None else create_limiter(config.limits)
+        self.response_store: ResponseStore = (
+            response_store if response_store is not None else default_response_store(config)
+        )
         obs = config.observability
         self.observers: list[Observer] = default_observers(obs.metrics, obs.tracing)
 
@@ -354,6 +359,7 @@ class Gateway:
         """Close every upstream client and the limiter's connections."""
         await self.dispatcher.aclose()
         await self.limiter.aclose()
+        await self.response_store.aclose()
 
 
 _ATTRIBUTION_MAX = 256

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from .config import GatewayConfig
+
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
@@ -109,3 +111,15 @@ class RedisResponseStore:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def default_response_store(config: GatewayConfig) -> ResponseStore:
+    """The store the config asks for: in this process, or on the limiter's Redis."""
+    settings = config.responses
+    if settings.store == "redis" and config.limits.redis_url is not None:
+        return RedisResponseStore(
+            config.limits.redis_url.get_secret_value(),
+            prefix=config.limits.redis_prefix,
+            ttl_s=settings.store_ttl_s,
+        )
+    return MemoryResponseStore(settings.store_max_responses, settings.store_ttl_s)

@@ -19,7 +19,7 @@ from .errors import Dialect, ErrorKind, GatewayError, invalid
 from .gateway import Gateway, RequestContext
 from .http import json_response
 from .media import fetch_media
-from .response_store import MemoryResponseStore, RedisResponseStore, ResponseStore, StoredResponse
+from .response_store import ResponseStore, StoredResponse
 from .routing.families import ChatApi
 from .stream.responses import ResponsesStreamTranscoder
 from .translate.openai.params import OpenAIOptions
@@ -40,25 +40,13 @@ Handler = Callable[[Gateway, RequestContext], Awaitable[Response]]
 EndpointFactory = Callable[[Gateway, Dialect, str, Handler], Any]
 
 
-def default_response_store(config: GatewayConfig) -> ResponseStore:
-    """The store the config asks for: in memory, or on the limiter's Redis."""
-    settings = config.responses
-    if settings.store == "redis" and config.limits.redis_url is not None:
-        return RedisResponseStore(
-            config.limits.redis_url.get_secret_value(),
-            prefix=config.limits.redis_prefix,
-            ttl_s=settings.store_ttl_s,
-        )
-    return MemoryResponseStore(settings.store_max_responses, settings.store_ttl_s)
-
-
 class ResponsesRoutes:
-    """The Responses endpoints of one gateway, with its reasoning seal and response store."""
+    """The Responses endpoints of one gateway: its reasoning seal, and the gateway's response store."""
 
-    def __init__(self, config: GatewayConfig, store: ResponseStore | None = None) -> None:
+    def __init__(self, config: GatewayConfig, store: ResponseStore) -> None:
         key = config.responses.reasoning_key
         self.seal = ReasoningSeal(key.get_secret_value() if key is not None else None)
-        self.store: ResponseStore = store if store is not None else default_response_store(config)
+        self.store = store
 
     def routes(self, gateway: Gateway, endpoint: EndpointFactory) -> list[Route]:
         """The four routes, each wrapped by the app's endpoint factory."""
@@ -80,10 +68,6 @@ class ResponsesRoutes:
                 methods=["GET"],
             ),
         ]
-
-    async def aclose(self) -> None:
-        """Close the store's connections."""
-        await self.store.aclose()
 
     # -- POST /v1/responses ---------------------------------------------------------------------
     async def create(self, gw: Gateway, ctx: RequestContext) -> Response:

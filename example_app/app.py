@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse
 from bedrock_mw import CachingCredentialStore, create_gateway, gateway_lifespan
 from bedrock_mw.testing import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
 
-from .stores import Database, DemoSeed, SqlAliasStore, SqlCredentialStore, UsageRecorder
+from .stores import Database, DemoSeed, SqlAliasStore, SqlCredentialStore, SqlResponseStore, UsageRecorder
 
 __all__ = [
     "AWS_CREDENTIAL_ENV_VARS",
@@ -168,6 +168,7 @@ def create_app(
         credential_store=CachingCredentialStore(credentials, key_cache_ttl_s),
         alias_store=SqlAliasStore(db),
         usage_hook=UsageRecorder(db),
+        response_store=SqlResponseStore(db),
     )
 
     @contextlib.asynccontextmanager

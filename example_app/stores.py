@@ -5,10 +5,13 @@ Tables:
 * ``providers``     — one row per provider, its :class:`bedrock_mw.ProviderConfig` as a JSON blob;
 * ``virtual_keys``  — id, ``key_sha256`` (never the key itself), providers, default region,
   aliases, allowed models, disabled;
-* ``usage``         — one row per gateway request, written by :class:`UsageRecorder`.
+* ``usage``         — one row per gateway request, written by :class:`UsageRecorder`;
+* ``responses``     — stored OpenAI Responses (``store: true``), per virtual key, kept by
+  :class:`SqlResponseStore`.
 
-The stores implement bedrock-mw's ``CredentialStore`` and ``AliasStore`` protocols; the schema is
-created, and the demo data seeded, on first use (so the app also works when no ASGI lifespan runs).
+The stores implement bedrock-mw's ``CredentialStore``, ``AliasStore`` and ``ResponseStore``
+protocols; the schema is created, and the demo data seeded, on first use (so the app also works when
+no ASGI lifespan runs).
 """
 
 from __future__ import annotations
@@ -18,16 +21,16 @@ import hmac
 import json
 import os
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
 import anyio
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, select
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, LargeBinary, String, Text, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bedrock_mw import ProviderConfig, UsageRecord, VirtualKeyConfig
+from bedrock_mw import ProviderConfig, StoredResponse, UsageRecord, VirtualKeyConfig
 
 __all__ = [
     "DEFAULT_DB_URL",
@@ -35,8 +38,10 @@ __all__ = [
     "Database",
     "DemoSeed",
     "ProviderRow",
+    "ResponseRow",
     "SqlAliasStore",
     "SqlCredentialStore",
+    "SqlResponseStore",
     "UsageRecorder",
     "UsageRow",
     "VirtualKeyRow",
@@ -131,6 +136,15 @@ class UsageRow(Base):
             "attempts": self.attempts,
             "error_type": self.error_type,
         }
+
+
+class ResponseRow(Base):
+    __tablename__ = "responses"
+
+    key_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    response_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class DemoSeed:
@@ -314,3 +328,48 @@ class UsageRecorder:
                     error_type=record.error_type,
                 )
             )
+
+
+class SqlResponseStore:
+    """bedrock-mw's ``ResponseStore`` on SQL: one row per (key, response), read back until it expires."""
+
+    def __init__(self, db: Database, *, ttl_s: float = 86_400.0) -> None:
+        self.db = db
+        self.ttl = timedelta(seconds=ttl_s)
+
+    async def put(self, key_id: str, record: StoredResponse) -> None:
+        await self.db.ready()
+        row = ResponseRow(
+            key_id=key_id,
+            response_id=str(record.response["id"]),
+            record=record.to_json(),
+            expires_at=_now() + self.ttl,
+        )
+        async with self.db.sessions.begin() as session:
+            await session.merge(row)
+
+    async def get(self, key_id: str, response_id: str) -> StoredResponse | None:
+        await self.db.ready()
+        async with self.db.sessions() as session:
+            row = await session.get(ResponseRow, (key_id, response_id))
+        if row is None or _aware(row.expires_at) <= _now():
+            return None
+        return StoredResponse.from_json(row.record)
+
+    async def delete(self, key_id: str, response_id: str) -> bool:
+        await self.db.ready()
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                delete(ResponseRow).where(
+                    ResponseRow.key_id == key_id, ResponseRow.response_id == response_id
+                )
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def aclose(self) -> None:
+        """The engine belongs to the :class:`Database`, closed by the host's lifespan."""
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands timezone-aware columns back naive (in UTC).
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -7,8 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from bedrock_mw.testing import BedrockEmulator, Fault
+from example_app.stores import ResponseRow
 
 pytestmark = pytest.mark.anyio
 
@@ -151,3 +153,28 @@ async def test_host_lifespan_seeds_and_closes(example_app: Any) -> None:
 
     await example_app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_stored_responses_live_in_sql_and_continue_a_conversation(
+    client: httpx.AsyncClient, example_app: Any
+) -> None:
+    auth = {"authorization": "Bearer vk-demo"}
+    first = await client.post("/llm/v1/responses", headers=auth, json={"model": "fast", "input": "I am Ada"})
+    assert first.status_code == 200, first.text
+    first_id = first.json()["id"]
+    second = await client.post(
+        "/llm/v1/responses",
+        headers=auth,
+        json={"model": "fast", "input": "Who am I?", "previous_response_id": first_id},
+    )
+    assert second.status_code == 200, second.text
+    db = example_app.state.db
+    async with db.sessions() as session:
+        rows = (await session.execute(select(ResponseRow))).scalars().all()
+    assert {(r.key_id, r.response_id) for r in rows} == {("demo", first_id), ("demo", second.json()["id"])}
+    fetched = await client.get(f"/llm/v1/responses/{first_id}", headers=auth)
+    assert fetched.json()["output"] == first.json()["output"]
+    deleted = await client.delete(f"/llm/v1/responses/{first_id}", headers=auth)
+    assert deleted.json() == {"id": first_id, "object": "response", "deleted": True}
+    gone = await client.get(f"/llm/v1/responses/{first_id}", headers=auth)
+    assert gone.status_code == 404
