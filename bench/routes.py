@@ -100,6 +100,15 @@ ROUTES: tuple[Route, ...] = (
         "/v1/chat/completions (Claude)", "gateway", "/v1/chat/completions", _messages, OPENAI, "raw converse"
     ),
     Route(
+        "/v1/responses (Claude)",
+        "gateway",
+        "/v1/responses",
+        lambda: {"model": MODEL, "input": PROMPT, "max_output_tokens": 64},
+        OPENAI,
+        "raw converse",
+        "store: true (the API's default): each answer is also kept in the in-memory response store",
+    ),
+    Route(
         "/v1/chat/completions (Titan Text)",
         "gateway",
         "/v1/chat/completions",
