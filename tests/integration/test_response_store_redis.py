@@ -23,7 +23,7 @@ def record(response_id: str) -> StoredResponse:
                 "role": "user",
                 "content": [{"type": "input_text", "text": "é"}],
             }
-        ],  # noqa: E501
+        ],
         [{"type": "message", "role": "user", "content": "é"}],
     )
 
