@@ -27,6 +27,11 @@ _OPERATIONS = {
     "chat_completions": "chat",
     "embeddings": "embeddings",
     "count_tokens": "count_tokens",
+    "bedrock.Converse": "chat",
+    "bedrock.ConverseStream": "chat",
+    "bedrock.InvokeModel": "chat",
+    "bedrock.InvokeModelWithResponseStream": "chat",
+    "bedrock.CountTokens": "count_tokens",
 }
 
 

@@ -31,6 +31,10 @@ TITAN_EMBED = "amazon.titan-embed-text-v2:0"
 COHERE_EMBED = "cohere.embed-english-v3"
 BATCH = [f"document number {i} about the weather" for i in range(16)]
 
+# Issue 14's bar: the pass-through costs no more than the Anthropic route over the same Converse call.
+PASS_THROUGH = "/bedrock converse (pass-through)"
+PASS_THROUGH_BAR = "/v1/messages"
+
 ANTHROPIC = {"x-api-key": VIRTUAL_KEY, "anthropic-version": "2023-06-01"}
 OPENAI = {"authorization": f"Bearer {VIRTUAL_KEY}"}
 BEDROCK = {"authorization": f"Bearer {EMULATOR_API_KEY}", "accept": "application/json"}
@@ -88,6 +92,15 @@ ROUTES: tuple[Route, ...] = (
         BEDROCK,
     ),
     Route("/v1/messages", "gateway", "/v1/messages", _messages, ANTHROPIC, "raw converse"),
+    Route(
+        PASS_THROUGH,
+        "gateway",
+        "/bedrock" + _model_path(MODEL_ID, "converse"),
+        _converse,
+        {"authorization": f"Bearer {VIRTUAL_KEY}", "accept": "application/json"},
+        "raw converse",
+        "Bedrock's own API, the body passed through",
+    ),
     Route(
         "/v1/messages/count_tokens",
         "gateway",
@@ -234,4 +247,27 @@ def render(results: dict[str, Any], cell: Callable[..., str]) -> list[str]:
                 f"{cell(data['p99_ms'])} | {cell(data['p99_over_p50'], '{:.1f}')} | {added} | {cpu} |"
             )
     lines.append("")
+    lines += pass_through_verdict(results)
     return lines
+
+
+def pass_through_verdict(results: dict[str, Any]) -> list[str]:
+    """One line per concurrency: the pass-through's added p50 and CPU beside /v1/messages' (same run)."""
+    ours, bar = results.get(PASS_THROUGH), results.get(PASS_THROUGH_BAR)
+    if ours is None or bar is None:
+        return []
+    lines = []
+    for c, data in ours.items():
+        if not c.isdigit() or c not in bar:
+            continue
+        mine_cpu = data.get("gateway_cpu_ms_per_request", {}).get("median")
+        bar_cpu = bar[c].get("gateway_cpu_ms_per_request", {}).get("median")
+        mine_p50, bar_p50 = data["p50_ms"]["median"], bar[c]["p50_ms"]["median"]
+        if mine_cpu is None or bar_cpu is None:
+            continue
+        verdict = "no more than" if mine_cpu <= bar_cpu and mine_p50 <= bar_p50 else "MORE than"
+        lines.append(
+            f"Pass-through Converse at c={c}: p50 {mine_p50:.2f} ms and {mine_cpu:.3f} CPU ms/request, "
+            f"{verdict} /v1/messages ({bar_p50:.2f} ms, {bar_cpu:.3f} CPU ms/request) in the same run."
+        )
+    return [*lines, ""] if lines else []

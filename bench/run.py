@@ -40,7 +40,7 @@ from bench.procs import (
     start_gateway,
     start_litellm,
 )
-from bench.routes import measure_routes
+from bench.routes import measure_routes, pass_through_verdict
 from bench.stats import spread
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -386,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                     results["routes"] = measure_routes(
                         s.route_concurrency, s.reps, s.warmup_s, s.duration_s, emulator, gateway, measure, log
                     )
+                    for line in pass_through_verdict(results["routes"]):
+                        log(line)
                 if "streaming" in parts:
                     log("streaming")
                     results["streaming"] = streaming(s, emulator, gateway, log)

@@ -18,17 +18,17 @@ USE_A_KEY = (
 )
 
 
-def is_sigv4(authorization: str | None, query: str) -> bool:
+def is_sigv4(authorization: str | None, query: bytes) -> bool:
     """Whether the request is signed with AWS Signature Version 4 (header or presigned query)."""
     if authorization is not None and authorization.lstrip().upper().startswith("AWS4-"):
         return True
-    return "X-Amz-Signature=" in query or "x-amz-signature=" in query
+    return b"-signature=" in query.lower()
 
 
 async def authenticate_bedrock_caller(gw: Gateway, ctx: RequestContext) -> VirtualKeyConfig:
     """The caller's virtual key; Bedrock's own 403 (with what to do) for SigV4 or a bad key."""
     request = ctx.request
-    if is_sigv4(request.headers.get("authorization"), request.url.query):
+    if is_sigv4(request.headers.get("authorization"), request.scope.get("query_string", b"")):
         raise GatewayError(ErrorKind.AUTHENTICATION, f"The request is signed with AWS SigV4. {USE_A_KEY}")
     try:
         return await gw.authenticate(ctx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import orjson
 from starlette.responses import Response
@@ -22,6 +23,9 @@ from ..stream.passthrough import EventStreamRelay, StreamOperation, stream_refus
 from ..translate.types import TokenUsage
 from .auth import authenticate_bedrock_caller
 from .body import lower_betas
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import TokenUsageTypeDef
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 
@@ -47,26 +51,29 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 # Request headers botocore's model puts on these operations; they are forwarded (and signed) as sent.
-_FORWARDED = (
-    "content-type",
-    "accept",
-    "x-amzn-bedrock-accept",
-    "x-amzn-bedrock-trace",
-    "x-amzn-bedrock-guardrailidentifier",
-    "x-amzn-bedrock-guardrailversion",
-    "x-amzn-bedrock-performanceconfig-latency",
-    "x-amzn-bedrock-service-tier",
-    "x-amzn-bedrock-request-metadata",
-)
+_FORWARDED: dict[bytes, str] = {
+    name.lower().encode("latin-1"): name
+    for name in (
+        "Content-Type",
+        "Accept",
+        "X-Amzn-Bedrock-Accept",
+        "X-Amzn-Bedrock-Trace",
+        "X-Amzn-Bedrock-GuardrailIdentifier",
+        "X-Amzn-Bedrock-GuardrailVersion",
+        "X-Amzn-Bedrock-PerformanceConfig-Latency",
+        "X-Amzn-Bedrock-Service-Tier",
+        "X-Amzn-Bedrock-Request-Metadata",
+    )
+}
 
 
 def _forwarded_headers(ctx: RequestContext) -> dict[str, str]:
-    given = ctx.request.headers
     headers = {"Content-Type": "application/json"}
-    for name in _FORWARDED:
-        value = given.get(name)
-        if value is not None:
-            headers["Content-Type" if name == "content-type" else name.title()] = value
+    # One pass over the raw ASGI headers (names arrive lower-cased) instead of a lookup per name.
+    for raw_name, raw_value in ctx.request.scope["headers"]:
+        name = _FORWARDED.get(raw_name)
+        if name is not None:
+            headers[name] = raw_value.decode("latin-1")
     return headers
 
 
@@ -162,7 +169,9 @@ def converse_usage(body: bytes) -> TokenUsage:
     except orjson.JSONDecodeError:
         return TokenUsage()
     usage = answer.get("usage") if isinstance(answer, dict) else None
-    return TokenUsage.from_converse(usage) if isinstance(usage, dict) else TokenUsage()
+    if not isinstance(usage, dict):
+        return TokenUsage()
+    return TokenUsage.from_converse(cast("TokenUsageTypeDef", usage))
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int:

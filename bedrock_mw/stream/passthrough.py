@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import orjson
 
 from ..errors import GatewayError
 from ..translate.types import TokenUsage
 from .frames import encode_frame, frame_headers, frame_payload, frames
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import TokenUsageTypeDef
 
 StreamOperation = Literal["ConverseStream", "InvokeModelWithResponseStream"]
 
@@ -88,7 +91,7 @@ class EventStreamRelay:
                 event = _json(frame_payload(frame))
                 usage = event.get("usage") if isinstance(event, dict) else None
                 if isinstance(usage, dict):
-                    self.usage = TokenUsage.from_converse(usage)
+                    self.usage = TokenUsage.from_converse(cast("TokenUsageTypeDef", usage))
 
     def _read_chunks(self, batch: bytes) -> None:
         for frame in frames(batch):

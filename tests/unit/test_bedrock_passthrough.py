@@ -170,14 +170,15 @@ def test_converse_usage_is_read_from_the_answer() -> None:
 @pytest.mark.parametrize(
     ("authorization", "query", "signed"),
     [
-        ("AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/bedrock/aws4_request, ...", "", True),
-        (None, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc", True),
-        ("Bearer vk-test", "", False),
-        (None, "", False),
+        ("AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/bedrock/aws4_request, ...", b"", True),
+        (None, b"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc", True),
+        ("Bearer vk-test", b"", False),
+        ("Bearer vk-test", b"note=signature", False),
+        (None, b"", False),
     ],
 )
 def test_sigv4_is_recognised_in_the_header_and_in_a_presigned_query(
-    authorization: str | None, query: str, signed: bool
+    authorization: str | None, query: bytes, signed: bool
 ) -> None:
     assert is_sigv4(authorization, query) is signed
 
