@@ -117,16 +117,15 @@ class _Checker:
                     "SerializationException",
                     f"A union at '{path or 'body'}' must have exactly one known member set ({detail}).",
                 )
-        for member, spec in members.items():
-            if spec.get("location"):  # bound to the URI or a header, not the body
+        for member in shape.get("required", ()):
+            if value.get(member) is None and not members[member].get("location"):
+                self.fail(None, f"{path}.{member}" if path else member, "not be null")
+        # Walk the members sent (unknown ones are ignored), not every member the shape defines.
+        for member, item in value.items():
+            spec = members.get(member)
+            if spec is None or item is None or spec.get("location"):  # location: URI or header
                 continue
-            child = f"{path}.{member}" if path else member
-            item = value.get(member)
-            if item is None:
-                if member in shape.get("required", ()):
-                    self.fail(None, child, "not be null")
-                continue
-            self.check(item, spec["shape"], child)
+            self.check(item, spec["shape"], f"{path}.{member}" if path else member)
 
     def sequence(self, value: Any, shape: Shape, path: str) -> None:
         if not isinstance(value, list):
