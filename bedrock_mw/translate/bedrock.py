@@ -15,14 +15,22 @@ import base64
 import binascii
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import GatewayError, invalid
 
 if TYPE_CHECKING:
-    from mypy_boto3_bedrock_runtime.literals import DocumentFormatType, ImageFormatType
+    from mypy_boto3_bedrock_runtime.literals import CacheTTLType, DocumentFormatType, ImageFormatType
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        CachePointBlockTypeDef,
+        ImageBlockTypeDef,
+        MessageTypeDef,
+        ToolConfigurationTypeDef,
+        ToolSpecificationTypeDef,
+        ToolTypeDef,
+    )
 
 # The response header naming how many cache hints were dropped because the model cannot cache.
 DROPPED_CACHE_HEADER: Final = "x-bedrock-mw-dropped-cache-control"
@@ -94,12 +102,12 @@ def image_format(content_type: str) -> ImageFormatType | None:
     return IMAGE_FORMATS.get(media_type(content_type))
 
 
-def image_block(data: bytes, content_type: str, param: str) -> dict[str, Any]:
-    """A Converse ``image`` block of ``data``; a 400 at ``param`` when the type is not Bedrock's."""
+def image(data: bytes, content_type: str, param: str) -> ImageBlockTypeDef:
+    """A Converse ``ImageBlock`` of ``data``; a 400 at ``param`` when the type is not Bedrock's."""
     found = image_format(content_type)
     if found is None:
         raise refuse(param, f"image type {content_type!r} is not one of {IMAGE_TYPES}")
-    return {"image": {"format": found, "source": {"bytes": require_bytes(data, param)}}}
+    return {"format": found, "source": {"bytes": require_bytes(data, param)}}
 
 
 def document_format(content_type: str, filename: str = "") -> DocumentFormatType | None:
@@ -144,24 +152,43 @@ def unique_urls(urls: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(urls))
 
 
-def cache_point(ttl: str | None = None) -> dict[str, Any]:
-    """A Converse ``cachePoint`` block; ``ttl`` must be one of :data:`CACHE_TTLS` (callers validate)."""
-    point: dict[str, Any] = {"type": "default"}
+def cache_point(ttl: CacheTTLType | None = None) -> CachePointBlockTypeDef:
+    """A Converse ``CachePointBlock`` (wrap it as ``{"cachePoint": ...}``); callers check ``ttl``."""
+    point: CachePointBlockTypeDef = {"type": "default"}
     if ttl is not None:
         point["ttl"] = ttl
-    return {"cachePoint": point}
+    return point
 
 
 def tool_spec(
     name: str, schema: Mapping[str, Any], description: str | None = None, *, strict: bool | None = None
-) -> dict[str, Any]:
+) -> ToolTypeDef:
     """A Converse ``toolSpec`` entry; a blank description is left out (Bedrock's is a non-empty string)."""
-    spec: dict[str, Any] = {"name": name, "inputSchema": {"json": schema}}
+    spec: ToolSpecificationTypeDef = {"name": name, "inputSchema": {"json": schema}}
     if description is not None and not is_blank(description):
         spec["description"] = description
     if strict is not None:
         spec["strict"] = strict
     return {"toolSpec": spec}
+
+
+def uses_tools(messages: Sequence[MessageTypeDef]) -> bool:
+    """Whether the conversation holds toolUse or toolResult blocks."""
+    return any("toolUse" in b or "toolResult" in b for m in messages for b in m["content"])
+
+
+def synthesized_tools(messages: Sequence[MessageTypeDef]) -> ToolConfigurationTypeDef:
+    """A toolConfig declaring each tool the history names, with an open schema."""
+    # Bedrock refuses toolUse/toolResult history without a toolConfig (Claude Code's compaction request
+    # sends such history with no tools): declare each tool the history names, with an open schema.
+    names = dict.fromkeys(b["toolUse"]["name"] for m in messages for b in m["content"] if "toolUse" in b)
+    if not names:
+        names = {"tool": None}
+    return {
+        "tools": [
+            tool_spec(name, {"type": "object"}, "A tool used earlier in this conversation.") for name in names
+        ]
+    }
 
 
 def object_schema(schema: Mapping[str, Any], param: str) -> Mapping[str, Any]:

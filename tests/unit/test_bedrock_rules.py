@@ -64,7 +64,7 @@ def test_tool_name_and_id_patterns_are_bedrocks(pattern: re.Pattern[str], name: 
 
 def test_cache_ttls_and_type_are_bedrocks() -> None:
     assert set(bedrock.CACHE_TTLS) == set(shape("CacheTTL").enum)
-    assert bedrock.cache_point("1h") == {"cachePoint": {"type": shape("CachePointType").enum[0], "ttl": "1h"}}
+    assert bedrock.cache_point("1h") == {"type": shape("CachePointType").enum[0], "ttl": "1h"}
 
 
 def test_request_metadata_limits_and_alphabet_are_bedrocks() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...routing.families import UNKNOWN_FAMILY, ModelFamily, NativeBody
 from ..bedrock import (
@@ -27,8 +27,24 @@ from ..bedrock import (
     is_blank,
     refuse,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.literals import DocumentFormatType
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        CachePointBlockTypeDef,
+        ContentBlockTypeDef,
+        DocumentBlockTypeDef,
+        DocumentContentBlockTypeDef,
+        DocumentSourceTypeDef,
+        ImageBlockTypeDef,
+        SearchResultBlockTypeDef,
+        SearchResultContentBlockTypeDef,
+        ToolResultBlockTypeDef,
+        ToolResultContentBlockTypeDef,
+        ToolUseBlockTypeDef,
+    )
 from ..bedrock import (
-    image_block as bedrock_image_block,
+    image,
 )
 
 # Blocks that only Anthropic's own servers produce or consume (server tools, containers).
@@ -115,7 +131,7 @@ class ContentContext:
     document_names: DocumentNames = field(default_factory=DocumentNames)
     document_titles: list[str | None] = field(default_factory=list)
 
-    def cache_point(self, value: Any, path: str) -> dict[str, Any] | None:
+    def cache_point(self, value: Any, path: str) -> CachePointBlockTypeDef | None:
         """Validate a ``cache_control`` value and count it; the Converse cachePoint to insert, if any."""
         if value is None:
             return None
@@ -150,8 +166,8 @@ class ContentContext:
         return fetched_media(self.media, address, path, kind)
 
 
-def image_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dict[str, Any]:
-    """An Anthropic ``image`` block as a Converse ``image`` block."""
+def image_block(block: dict[str, Any], path: str, ctx: ContentContext) -> ImageBlockTypeDef:
+    """An Anthropic ``image`` block as a Converse ``ImageBlock``."""
     if not ctx.family.images:
         raise fail(path, f"model family '{ctx.family.name}' does not accept images")
     source = as_dict(block.get("source"), f"{path}.source")
@@ -161,10 +177,10 @@ def image_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dict[s
         if not isinstance(media_type, str) or image_format(media_type) is None:
             raise fail(f"{path}.source.media_type", f"must be one of {IMAGE_TYPES}")
         data = decode_base64(as_str(source.get("data"), f"{path}.source.data"), f"{path}.source.data")
-        return bedrock_image_block(data, media_type, f"{path}.source.media_type")
+        return image(data, media_type, f"{path}.source.media_type")
     if kind == "url":
         data, media_type = ctx.fetched(source.get("url"), f"{path}.source.url", "image")
-        return bedrock_image_block(data, media_type, f"{path}.source.url")
+        return image(data, media_type, f"{path}.source.url")
     if kind == "file":
         raise fail(f"{path}.source.type", "Files API sources are not available through Bedrock; send base64")
     raise fail(f"{path}.source.type", "must be 'base64' or 'url'")
@@ -178,13 +194,14 @@ def _citations_enabled(block: dict[str, Any], path: str) -> bool:
     return enabled is not None and as_bool(enabled, f"{path}.citations.enabled")
 
 
-def document_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dict[str, Any]:
-    """An Anthropic ``document`` block as a Converse ``document`` block."""
+def document_block(block: dict[str, Any], path: str, ctx: ContentContext) -> DocumentBlockTypeDef:
+    """An Anthropic ``document`` block as a Converse ``DocumentBlock``."""
     if not ctx.family.documents:
         raise fail(path, f"model family '{ctx.family.name}' does not accept documents")
     source = as_dict(block.get("source"), f"{path}.source")
     kind = source.get("type")
-    src: dict[str, Any]
+    fmt: DocumentFormatType
+    src: DocumentSourceTypeDef
     if kind == "base64":
         if source.get("media_type") != "application/pdf":
             raise fail(f"{path}.source.media_type", "must be 'application/pdf'")
@@ -209,20 +226,23 @@ def document_block(block: dict[str, Any], path: str, ctx: ContentContext) -> dic
         raise fail(f"{path}.source.type", "Files API sources are not available through Bedrock; send base64")
     else:
         raise fail(f"{path}.source.type", "must be 'base64', 'text', 'content' or 'url'")
-    out: dict[str, Any] = {"format": fmt, "name": ctx.document_name(block.get("title"), f"{path}.title")}
-    out["source"] = src
+    out: DocumentBlockTypeDef = {
+        "format": fmt,
+        "name": ctx.document_name(block.get("title"), f"{path}.title"),
+        "source": src,
+    }
     context = block.get("context")
     if context is not None and not is_blank(as_str(context, f"{path}.context")):
         out["context"] = context
     if _citations_enabled(block, path):
         out["citations"] = {"enabled": True}
-    return {"document": out}
+    return out
 
 
-def _document_content(value: Any, path: str) -> list[dict[str, Any]]:
+def _document_content(value: Any, path: str) -> list[DocumentContentBlockTypeDef]:
     if isinstance(value, str):
         value = [{"type": "text", "text": value}]
-    parts: list[dict[str, Any]] = []
+    parts: list[DocumentContentBlockTypeDef] = []
     for i, item in enumerate(as_list(value, path)):
         part = as_dict(item, f"{path}.{i}")
         if part.get("type") != "text":
@@ -235,26 +255,24 @@ def _document_content(value: Any, path: str) -> list[dict[str, Any]]:
     return parts
 
 
-def search_result_block(block: dict[str, Any], path: str) -> dict[str, Any]:
-    """An Anthropic ``search_result`` block as a Converse ``searchResult`` block."""
+def search_result_block(block: dict[str, Any], path: str) -> SearchResultBlockTypeDef:
+    """An Anthropic ``search_result`` block as a Converse ``SearchResultBlock``."""
     if _citations_enabled(block, path):
         raise fail(f"{path}.citations", "search result citations are not supported by this gateway")
-    content = []
+    content: list[SearchResultContentBlockTypeDef] = []
     for i, item in enumerate(as_list(block.get("content"), f"{path}.content")):
         part = as_dict(item, f"{path}.content.{i}")
         if part.get("type") != "text":
             raise fail(f"{path}.content.{i}.type", "must be 'text'")
         content.append({"text": as_str(part.get("text"), f"{path}.content.{i}.text")})
     return {
-        "searchResult": {
-            "source": as_str(block.get("source"), f"{path}.source"),
-            "title": as_str(block.get("title"), f"{path}.title"),
-            "content": content,
-        }
+        "source": as_str(block.get("source"), f"{path}.source"),
+        "title": as_str(block.get("title"), f"{path}.title"),
+        "content": content,
     }
 
 
-def tool_result_block(block: dict[str, Any], path: str, ctx: ContentContext) -> list[dict[str, Any]]:
+def tool_result_block(block: dict[str, Any], path: str, ctx: ContentContext) -> list[ContentBlockTypeDef]:
     """An Anthropic ``tool_result`` block as a Converse ``toolResult`` (plus a cachePoint if marked)."""
     tool_use_id = as_str(block.get("tool_use_id"), f"{path}.tool_use_id")
     raw = block.get("content")
@@ -265,7 +283,7 @@ def tool_result_block(block: dict[str, Any], path: str, ctx: ContentContext) -> 
         if isinstance(raw, str)
         else as_list(raw, f"{path}.content")
     )
-    content: list[dict[str, Any]] = []
+    content: list[ToolResultContentBlockTypeDef] = []
     marks = [ctx.cache_point(block.get("cache_control"), f"{path}.cache_control")]
     for i, item in enumerate(items):
         ipath = f"{path}.content.{i}" if not isinstance(raw, str) else f"{path}.content"
@@ -276,23 +294,23 @@ def tool_result_block(block: dict[str, Any], path: str, ctx: ContentContext) -> 
             if not is_blank(text):
                 content.append({"text": text})
         elif kind == "image":
-            content.append(image_block(part, ipath, ctx))
+            content.append({"image": image_block(part, ipath, ctx)})
         elif kind == "document":
-            content.append(document_block(part, ipath, ctx))
+            content.append({"document": document_block(part, ipath, ctx)})
         elif kind == "search_result":
-            content.append(search_result_block(part, ipath))
+            content.append({"searchResult": search_result_block(part, ipath)})
         else:
             raise fail(f"{ipath}.type", f"unsupported tool_result content type {kind!r}")
         marks.append(ctx.cache_point(part.get("cache_control"), f"{ipath}.cache_control"))
-    result: dict[str, Any] = {"toolUseId": tool_use_id, "content": content}
+    result: ToolResultBlockTypeDef = {"toolUseId": tool_use_id, "content": content}
     is_error = block.get("is_error")
     if is_error is not None and as_bool(is_error, f"{path}.is_error"):
         result["status"] = "error"
-    out: list[dict[str, Any]] = [{"toolResult": result}]
+    out: list[ContentBlockTypeDef] = [{"toolResult": result}]
     # Converse has no cache point inside a tool result: every mark in it becomes one point after it.
     point = next((m for m in marks if m is not None), None)
     if point is not None:
-        out.append(point)
+        out.append({"cachePoint": point})
     return out
 
 
@@ -304,11 +322,11 @@ _ROLE_OF_BLOCK = {
 }
 
 
-def message_blocks(content: Any, path: str, role: str, ctx: ContentContext) -> list[dict[str, Any]]:
+def message_blocks(content: Any, path: str, role: str, ctx: ContentContext) -> list[ContentBlockTypeDef]:
     """One Anthropic message's ``content`` as Converse blocks; blank text is dropped (Bedrock refuses it)."""
     if isinstance(content, str):
         return [] if is_blank(content) else [{"text": content}]
-    out: list[dict[str, Any]] = []
+    out: list[ContentBlockTypeDef] = []
     for i, item in enumerate(as_list(content, path)):
         bpath = f"{path}.{i}"
         block = as_dict(item, bpath)
@@ -329,19 +347,19 @@ def message_blocks(content: Any, path: str, role: str, ctx: ContentContext) -> l
             if not is_blank(text):
                 out.append({"text": text})
                 if point is not None:
-                    out.append(point)
+                    out.append({"cachePoint": point})
             continue
         if kind == "tool_result":
             out.extend(tool_result_block(block, bpath, ctx))
             continue
         if kind == "image":
-            out.append(image_block(block, bpath, ctx))
+            out.append({"image": image_block(block, bpath, ctx)})
         elif kind == "document":
-            out.append(document_block(block, bpath, ctx))
+            out.append({"document": document_block(block, bpath, ctx)})
         elif kind == "search_result":
-            out.append(search_result_block(block, bpath))
+            out.append({"searchResult": search_result_block(block, bpath)})
         elif kind == "tool_use":
-            out.append(_tool_use_block(block, bpath))
+            out.append({"toolUse": _tool_use_block(block, bpath)})
         elif kind == "thinking":
             if block.get("cache_control") is not None:
                 raise fail(f"{bpath}.cache_control", "thinking blocks cannot carry cache_control")
@@ -359,11 +377,11 @@ def message_blocks(content: Any, path: str, role: str, ctx: ContentContext) -> l
             raise fail(f"{bpath}.type", f"unsupported content block type {kind!r}")
         point = ctx.cache_point(block.get("cache_control"), f"{bpath}.cache_control")
         if point is not None:
-            out.append(point)
+            out.append({"cachePoint": point})
     return out
 
 
-def _tool_use_block(block: dict[str, Any], path: str) -> dict[str, Any]:
+def _tool_use_block(block: dict[str, Any], path: str) -> ToolUseBlockTypeDef:
     caller = block.get("caller")
     if caller is not None and as_dict(caller, f"{path}.caller").get("type") != "direct":
         raise fail(f"{path}.caller", "only directly called tools are supported through Bedrock")
@@ -373,6 +391,4 @@ def _tool_use_block(block: dict[str, Any], path: str) -> dict[str, Any]:
     name = as_str(block.get("name"), f"{path}.name")
     if not TOOL_NAME.fullmatch(name):
         raise fail(f"{path}.name", TOOL_NAME_RULE)
-    return {
-        "toolUse": {"toolUseId": tool_id, "name": name, "input": as_dict(block.get("input"), f"{path}.input")}
-    }
+    return {"toolUseId": tool_id, "name": name, "input": as_dict(block.get("input"), f"{path}.input")}

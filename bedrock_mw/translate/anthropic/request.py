@@ -9,13 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ...routing.families import ModelFamily
-from ..bedrock import DROPPED_CACHE_HEADER, clean_metadata_text, is_blank
+from ..bedrock import DROPPED_CACHE_HEADER, clean_metadata_text, is_blank, synthesized_tools, uses_tools
 from ..types import ConverseCall
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        ContentBlockTypeDef,
+        MessageTypeDef,
+        OutputConfigTypeDef,
+        SystemContentBlockTypeDef,
+        ToolConfigurationTypeDef,
+    )
 from . import tools as anthropic_tools
 from .betas import (
     CONTEXT_MANAGEMENT,
@@ -94,11 +103,11 @@ class AnthropicOptions:
 class _Translation:
     """What a messages or count_tokens body becomes, before being shaped into one of the two calls."""
 
-    messages: list[dict[str, Any]]
-    system: list[dict[str, Any]]
-    tool_config: dict[str, Any] | None
-    additional: dict[str, Any]
-    output_config: dict[str, Any]
+    messages: list[MessageTypeDef]
+    system: list[SystemContentBlockTypeDef]
+    tool_config: ToolConfigurationTypeDef | None
+    additional: dict[str, Any]  # additionalModelRequestFields: a JSON document for the model
+    output_config: OutputConfigTypeDef
     notes: dict[str, str]
     document_titles: tuple[str | None, ...]
 
@@ -235,10 +244,10 @@ def _translate(
 
     ctx = ContentContext(family, options.allow_url_fetch, media or {})
     system = _system(body.get("system"), ctx)
-    messages = _messages(body.get("messages"), ctx)
+    messages, last_blocks = _messages(body.get("messages"), ctx)
     top_point = ctx.cache_point(body.get("cache_control"), "cache_control")
-    if top_point is not None and "cachePoint" not in messages[-1]["content"][-1]:
-        messages[-1]["content"].append(top_point)  # the last cacheable block of the request
+    if top_point is not None and "cachePoint" not in last_blocks[-1]:
+        last_blocks.append({"cachePoint": top_point})  # the last cacheable block of the request
 
     additional: dict[str, Any] = {}
     betas, dropped = split_betas(parse_beta_header(beta_header), options.supported_betas)
@@ -264,10 +273,10 @@ def _translate(
     tool_config, passthrough_choice = anthropic_tools.tool_config(body, ctx, thinking is not None, ignored)
     if passthrough_choice is not None:
         additional["tool_choice"] = passthrough_choice
-    if tool_config is None and anthropic_tools.uses_tools(messages):
+    if tool_config is None and uses_tools(messages):
         if not family.tools:
             raise fail("messages", f"model family '{family.name}' does not support tools")
-        tool_config = anthropic_tools.synthesized_tools(messages)
+        tool_config = synthesized_tools(messages)
         notes[NOTE_SYNTHESIZED_TOOLS] = ",".join(t["toolSpec"]["name"] for t in tool_config["tools"])
 
     if ctx.cache_points > options.max_cache_points:
@@ -283,11 +292,11 @@ def _translate(
     return _Translation(messages, system, tool_config, additional, output_config, notes, titles)
 
 
-def _system(value: Any, ctx: ContentContext) -> list[dict[str, Any]]:
+def _system(value: Any, ctx: ContentContext) -> list[SystemContentBlockTypeDef]:
     if value is None:
         return []
     blocks = [{"type": "text", "text": value}] if isinstance(value, str) else as_list(value, "system")
-    out: list[dict[str, Any]] = []
+    out: list[SystemContentBlockTypeDef] = []
     for i, item in enumerate(blocks):
         path = f"system.{i}" if not isinstance(value, str) else "system"
         block = as_dict(item, path)
@@ -301,17 +310,19 @@ def _system(value: Any, ctx: ContentContext) -> list[dict[str, Any]]:
             continue
         out.append({"text": text})
         if point is not None:
-            out.append(point)
+            out.append({"cachePoint": point})
     if out and not ctx.family.system_prompt:
         raise fail("system", f"model family '{ctx.family.name}' takes no system prompt")
     return out
 
 
-def _messages(value: Any, ctx: ContentContext) -> list[dict[str, Any]]:
+def _messages(value: Any, ctx: ContentContext) -> tuple[list[MessageTypeDef], list[ContentBlockTypeDef]]:
+    """The Converse messages, and the last one's content list (the same list, to append to)."""
     items = as_list(value, "messages")
     if not items:
         raise fail("messages", "must contain at least one message")
-    out: list[dict[str, Any]] = []
+    out: list[MessageTypeDef] = []
+    last: list[ContentBlockTypeDef] = []
     for i, item in enumerate(items):
         message = as_dict(item, f"messages.{i}")
         role = message.get("role")
@@ -326,10 +337,11 @@ def _messages(value: Any, ctx: ContentContext) -> list[dict[str, Any]]:
         if not any("cachePoint" not in b for b in blocks):
             raise fail(f"messages.{i}.content", "must contain at least one non-blank content block")
         if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)  # Anthropic combines consecutive same-role turns; so do we
+            last.extend(blocks)  # Anthropic combines consecutive same-role turns; so do we
         else:
+            last = blocks
             out.append({"role": role, "content": blocks})
-    return out
+    return out, last
 
 
 def _stop_sequences(value: Any) -> tuple[str, ...]:
@@ -392,11 +404,11 @@ def _thinking(
     return out
 
 
-def _output_config(value: Any, family: ModelFamily) -> dict[str, Any]:
+def _output_config(value: Any, family: ModelFamily) -> OutputConfigTypeDef:
     if value is None:
         return {}
     config = as_dict(value, "output_config")
-    out: dict[str, Any] = {}
+    out: OutputConfigTypeDef = {}
     extra = set(config) - {"effort", "format"}
     if extra:
         raise fail(f"output_config.{sorted(extra)[0]}", "unknown field")

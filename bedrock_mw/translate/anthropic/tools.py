@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..bedrock import TOOL_NAME, TOOL_NAME_RULE, object_schema, tool_spec
 from .content import (
@@ -15,6 +15,13 @@ from .content import (
     is_claude,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        ToolChoiceTypeDef,
+        ToolConfigurationTypeDef,
+        ToolTypeDef,
+    )
+
 FORCED_TOOL_WITH_THINKING = "Thinking may not be enabled when tool_choice forces tool use."
 _TOOL_FIELDS = frozenset({"type", "name", "description", "input_schema", "cache_control", "strict"})
 _STRIPPED_TOOL_FIELDS = frozenset(
@@ -24,10 +31,10 @@ _STRIPPED_TOOL_FIELDS = frozenset(
 
 def tool_config(
     body: dict[str, Any], ctx: ContentContext, thinking: bool, ignored: list[str]
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+) -> tuple[ToolConfigurationTypeDef | None, dict[str, Any] | None]:
     """Converse ``toolConfig`` and, when parallel tool use is disabled, the Anthropic tool_choice to pass."""
     raw_tools = body.get("tools")
-    tools: list[dict[str, Any]] = []
+    tools: list[ToolTypeDef] = []
     names: set[str] = set()
     for j, item in enumerate([] if raw_tools is None else as_list(raw_tools, "tools")):
         tools.extend(_tool(item, f"tools.{j}", ctx, names, ignored))
@@ -38,7 +45,7 @@ def tool_config(
         return ({"tools": tools} if tools else None), None
     choice = as_dict(raw_choice, "tool_choice")
     kind = choice.get("type")
-    converse_choice: dict[str, Any]
+    converse_choice: ToolChoiceTypeDef
     if kind == "auto":
         converse_choice = {"auto": {}}
     elif kind == "any":
@@ -70,16 +77,16 @@ def tool_config(
             return {"tools": tools, "toolChoice": converse_choice}, None
         # Converse cannot say it; Claude on Bedrock takes its native tool_choice in the additional fields.
         # Sending both would conflict, so the native form replaces Converse's toolChoice.
-        native = {"type": kind, "disable_parallel_tool_use": True}
+        native: dict[str, Any] = {"type": kind, "disable_parallel_tool_use": True}
         if kind == "tool":
-            native["name"] = converse_choice["tool"]["name"]
+            native["name"] = choice["name"]
         return {"tools": tools}, native
     return {"tools": tools, "toolChoice": converse_choice}, None
 
 
 def _tool(
     item: Any, path: str, ctx: ContentContext, names: set[str], ignored: list[str]
-) -> list[dict[str, Any]]:
+) -> list[ToolTypeDef]:
     tool = as_dict(item, path)
     kind = tool.get("type")
     if kind not in (None, "custom"):
@@ -100,7 +107,7 @@ def _tool(
     names.add(name)
     description = tool.get("description")
     strict = tool.get("strict")
-    out = [
+    out: list[ToolTypeDef] = [
         tool_spec(
             name,
             object_schema(as_dict(tool.get("input_schema"), f"{path}.input_schema"), f"{path}.input_schema"),
@@ -110,22 +117,5 @@ def _tool(
     ]
     point = ctx.cache_point(tool.get("cache_control"), f"{path}.cache_control")
     if point is not None:
-        out.append(point)
+        out.append({"cachePoint": point})
     return out
-
-
-def uses_tools(messages: list[dict[str, Any]]) -> bool:
-    return any("toolUse" in b or "toolResult" in b for m in messages for b in m["content"])
-
-
-def synthesized_tools(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    # Bedrock refuses toolUse/toolResult history without a toolConfig (Claude Code's compaction request
-    # sends such history with no tools): declare each tool the history names, with an open schema.
-    names = dict.fromkeys(b["toolUse"]["name"] for m in messages for b in m["content"] if "toolUse" in b)
-    if not names:
-        names = {"tool": None}
-    return {
-        "tools": [
-            tool_spec(name, {"type": "object"}, "A tool used earlier in this conversation.") for name in names
-        ]
-    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import orjson
 
@@ -27,9 +27,24 @@ from ..bedrock import (
     decode_base64,
     document_format,
     fetched_media,
-    image_block,
+    image,
     is_blank,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.literals import ConversationRoleType
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        CachePointBlockTypeDef,
+        ContentBlockTypeDef,
+        DocumentBlockTypeDef,
+        ImageBlockTypeDef,
+        MessageTypeDef,
+        SystemContentBlockTypeDef,
+        ToolResultContentBlockTypeDef,
+        ToolTypeDef,
+    )
+
+    CacheableBlocks = list[ContentBlockTypeDef] | list[SystemContentBlockTypeDef] | list[ToolTypeDef]
 
 _DATA_URL = re.compile(r"data:([^;,]*)((?:;[^;,]*)*),(.*)", re.DOTALL)
 
@@ -47,7 +62,7 @@ def decode_data_url(url: str, param: str) -> tuple[bytes, str]:
     return decode_base64(match.group(3), param), match.group(1).lower()
 
 
-def marker_cache_point(marker: object, param: str) -> dict[str, Any]:
+def marker_cache_point(marker: object, param: str) -> CachePointBlockTypeDef:
     """A Converse ``cachePoint`` for an OpenAI-side ``cache_control`` marker (validated)."""
     if not isinstance(marker, dict) or marker.get("type") != "ephemeral":
         raise invalid(f'{param} must be {{"type": "ephemeral"}}', param=param)
@@ -64,7 +79,7 @@ class CacheMarkers:
     enabled: bool
     requested: int = 0
 
-    def after(self, blocks: list[dict[str, Any]], holder: Mapping[str, Any], param: str) -> None:
+    def after(self, blocks: CacheableBlocks, holder: Mapping[str, Any], param: str) -> None:
         """Append a cache point to ``blocks`` when ``holder`` carries ``cache_control``."""
         marker = holder.get("cache_control")
         if marker is None:
@@ -72,15 +87,19 @@ class CacheMarkers:
         point = marker_cache_point(marker, f"{param}.cache_control")
         self.requested += 1
         if self.enabled:
-            blocks.append(point)
+            blocks.append({"cachePoint": point})
 
 
 @dataclass(slots=True)
 class ConvertedMessages:
-    """The Converse ``system`` and ``messages`` of one request, plus facts the caller checks."""
+    """The Converse ``system`` and ``messages`` of one request, plus facts the caller checks.
 
-    system: list[dict[str, Any]] = field(default_factory=list)
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    ``contents[i]`` is ``messages[i]["content"]`` itself, kept as a list to add blocks to.
+    """
+
+    system: list[SystemContentBlockTypeDef] = field(default_factory=list)
+    messages: list[MessageTypeDef] = field(default_factory=list)
+    contents: list[list[ContentBlockTypeDef]] = field(default_factory=list)
     folded_system: bool = False
     has_tool_blocks: bool = False
 
@@ -124,8 +143,8 @@ class MessageTranslator:
         if self.out.folded_system:
             # Families without a system prompt get the instructions as the opening text of the
             # first user turn, in order, so nothing the caller wrote is lost.
-            preface = [b for b in self.out.system if "text" in b]
-            turns[0]["content"][:0] = preface
+            preface: list[ContentBlockTypeDef] = [{"text": b["text"]} for b in self.out.system if "text" in b]
+            self.out.contents[0][:0] = preface
             self.out.system = []
         return self.out
 
@@ -160,7 +179,7 @@ class MessageTranslator:
                 param=f"{param}.role",
             )
         self.out.folded_system = not self.family.system_prompt
-        blocks: list[dict[str, Any]] = []
+        blocks: list[ContentBlockTypeDef] = []
         content = message.get("content")
         if isinstance(content, str):
             if not is_blank(content):
@@ -178,7 +197,7 @@ class MessageTranslator:
         self.out.system.extend(blocks)
 
     def _assistant(self, message: dict[str, Any], param: str, index: int) -> None:
-        blocks: list[dict[str, Any]] = []
+        blocks: list[ContentBlockTypeDef] = []
         content = message.get("content")
         if isinstance(content, str):
             if not is_blank(content):
@@ -205,13 +224,13 @@ class MessageTranslator:
         self.cache.after(blocks, message, param)
         self._append("assistant", blocks, param, index)
 
-    def _tool_calls(self, tool_calls: object, param: str) -> list[dict[str, Any]]:
+    def _tool_calls(self, tool_calls: object, param: str) -> list[ContentBlockTypeDef]:
         if not isinstance(tool_calls, list):
             raise invalid(f"{param} must be an array", param=param)
         if tool_calls and not self.family.tools:
             raise invalid(f"{param}: model family {self.family.name} does not support tools", param=param)
         self._open_tool_calls = set()
-        blocks = []
+        blocks: list[ContentBlockTypeDef] = []
         for k, call in enumerate(tool_calls):
             call_param = f"{param}[{k}]"
             if not isinstance(call, dict) or call.get("type", "function") != "function":
@@ -241,8 +260,8 @@ class MessageTranslator:
                 param=f"{param}.tool_call_id",
             )
         content = message.get("content")
-        result: list[dict[str, Any]] = []
-        after: list[dict[str, Any]] = []
+        result: list[ToolResultContentBlockTypeDef] = []
+        after: list[ContentBlockTypeDef] = []
         if isinstance(content, str):
             if not is_blank(content):
                 result.append({"text": content})
@@ -256,21 +275,24 @@ class MessageTranslator:
                 self.cache.after(after, part, part_param)
         else:
             raise invalid(f"{param}.content must be a string or an array of text parts", f"{param}.content")
-        blocks = [{"toolResult": {"toolUseId": call_id, "content": result}}, *after]
+        blocks: list[ContentBlockTypeDef] = [
+            {"toolResult": {"toolUseId": call_id, "content": result}},
+            *after,
+        ]
         self.cache.after(blocks, message, param)
         self.out.has_tool_blocks = True
         self._append("user", blocks, param, index)
 
     # -- user content parts ------------------------------------------------------------------
 
-    def _user_content(self, content: object, param: str) -> list[dict[str, Any]]:
+    def _user_content(self, content: object, param: str) -> list[ContentBlockTypeDef]:
         if isinstance(content, str):
             if is_blank(content):
                 raise invalid(f"{param} must not be blank", param=param)
             return [{"text": content}]
         if not isinstance(content, list) or not content:
             raise invalid(f"{param} must be a string or a non-empty array of content parts", param=param)
-        blocks: list[dict[str, Any]] = []
+        blocks: list[ContentBlockTypeDef] = []
         for j, part in enumerate(content):
             part_param = f"{param}[{j}]"
             if not isinstance(part, dict):
@@ -281,9 +303,9 @@ class MessageTranslator:
                 if not is_blank(text):
                     blocks.append({"text": text})
             elif kind == "image_url":
-                blocks.append(self._image(part.get("image_url"), f"{part_param}.image_url"))
+                blocks.append({"image": self._image(part.get("image_url"), f"{part_param}.image_url")})
             elif kind == "file":
-                blocks.append(self._document(part.get("file"), f"{part_param}.file"))
+                blocks.append({"document": self._document(part.get("file"), f"{part_param}.file")})
             elif kind == "input_audio":
                 raise invalid(f"{part_param}: audio input is not supported on Bedrock", param=part_param)
             else:
@@ -295,10 +317,10 @@ class MessageTranslator:
             raise invalid(f"{param} must not be empty", param=param)
         return blocks
 
-    def _image(self, image: object, param: str) -> dict[str, Any]:
+    def _image(self, image_url: object, param: str) -> ImageBlockTypeDef:
         if not self.family.images:
             raise invalid(f"{param}: model family {self.family.name} does not accept images", param=param)
-        url = image.get("url") if isinstance(image, dict) else None
+        url = image_url.get("url") if isinstance(image_url, dict) else None
         if not isinstance(url, str) or not url:
             raise invalid(f"{param}.url must be a string", param=f"{param}.url")
         if url.startswith("data:"):
@@ -310,9 +332,9 @@ class MessageTranslator:
                 f"{param}.url: remote image URLs are not fetched by this gateway; send a base64 data: URL",
                 param=f"{param}.url",
             )
-        return image_block(data, media_type, f"{param}.url")
+        return image(data, media_type, f"{param}.url")
 
-    def _document(self, file: object, param: str) -> dict[str, Any]:
+    def _document(self, file: object, param: str) -> DocumentBlockTypeDef:
         if not self.family.documents:
             raise invalid(f"{param}: model family {self.family.name} does not accept documents", param=param)
         if not isinstance(file, dict):
@@ -329,21 +351,22 @@ class MessageTranslator:
         if doc_format is None:
             raise invalid(f"{param}: unsupported document type {media_type!r}", param=f"{param}.file_data")
         return {
-            "document": {
-                "format": doc_format,
-                "name": self._document_names.name(filename.rsplit(".", 1)[0]),
-                "source": {"bytes": data},
-            }
+            "format": doc_format,
+            "name": self._document_names.name(filename.rsplit(".", 1)[0]),
+            "source": {"bytes": data},
         }
 
-    def _append(self, role: str, blocks: list[dict[str, Any]], param: str, index: int) -> None:
+    def _append(
+        self, role: ConversationRoleType, blocks: list[ContentBlockTypeDef], param: str, index: int
+    ) -> None:
         turns = self.out.messages
         if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
+            self.out.contents[-1].extend(blocks)
         else:
             if not turns:
                 self._first_turn_index = index
             turns.append({"role": role, "content": blocks})
+            self.out.contents.append(blocks)
 
 
 def _text_part(part: object, param: str) -> str:

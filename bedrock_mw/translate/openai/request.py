@@ -7,13 +7,12 @@ Every rule here is documented in ``docs/openai.md``; shared parameters are read 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ...errors import invalid
 from ...routing.families import ModelFamily, NativeBody
-from ..anthropic.tools import synthesized_tools
 from ..bedrock import (
     DROPPED_CACHE_HEADER,
     METADATA_MAX_LENGTH,
@@ -22,10 +21,14 @@ from ..bedrock import (
     TOOL_NAME_RULE,
     is_metadata_text,
     object_schema,
+    synthesized_tools,
     tool_spec,
     unique_urls,
 )
 from ..types import ConverseCall
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import ToolConfigurationTypeDef, ToolTypeDef
 from .messages import (
     CacheMarkers,
     ConvertedMessages,
@@ -157,7 +160,7 @@ def _tool_config(
     converted: ConvertedMessages,
     cache: CacheMarkers,
     dropped: list[str],
-) -> tuple[dict[str, Any] | None, bool]:
+) -> tuple[ToolConfigurationTypeDef | None, bool]:
     """Converse ``toolConfig`` (or None) and whether the model may call the caller's tools."""
     tools = body.get("tools")
     choice = body.get("tool_choice")
@@ -173,7 +176,7 @@ def _tool_config(
         raise invalid("tools must be an array", param="tools")
     if not family.tools:
         raise invalid(f"model family {family.name} does not support tools", param="tools")
-    specs: list[dict[str, Any]] = []
+    specs: list[ToolTypeDef] = []
     names: set[str] = set()
     for i, tool in enumerate(tools):
         param = f"tools[{i}]"
@@ -198,7 +201,7 @@ def _tool_config(
         )
         cache.after(specs, tool, param)
 
-    config: dict[str, Any] = {"tools": specs}
+    config: ToolConfigurationTypeDef = {"tools": specs}
     if choice is None or choice == "auto":
         pass
     elif choice == "none":
@@ -249,7 +252,7 @@ def _response_format(
     family: ModelFamily,
     request: dict[str, Any],
     converted: ConvertedMessages,
-    tools: dict[str, Any] | None,
+    tools: ToolConfigurationTypeDef | None,
 ) -> str | None:
     """Apply ``response_format``; the structured-output mode used ("native", "tool") or None."""
     if response_format is None:
@@ -260,12 +263,12 @@ def _response_format(
     if kind == "json_object":
         # Converse has no schema-less JSON mode: the model is told, in the system prompt where the
         # family has one and otherwise at the end of the last user turn.
-        instruction = {"text": JSON_OBJECT_INSTRUCTION}
         if family.system_prompt:
-            converted.system.append(instruction)
+            converted.system.append({"text": JSON_OBJECT_INSTRUCTION})
         else:
-            last_user = next(t for t in reversed(converted.messages) if t["role"] == "user")
-            last_user["content"].append(instruction)
+            turns = converted.messages
+            last_user = next(i for i in reversed(range(len(turns))) if turns[i]["role"] == "user")
+            converted.contents[last_user].append({"text": JSON_OBJECT_INSTRUCTION})
         return None
     if kind != "json_schema":
         raise invalid("response_format.type must be text, json_object or json_schema", "response_format.type")
