@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +20,8 @@ class TokenUsage:
     cache_write_input_tokens: int = 0
 
     @classmethod
-    def from_converse(cls, usage: TokenUsageTypeDef | None) -> TokenUsage:
-        """Read Converse's ``usage`` member (absent counts are zero)."""
+    def from_converse(cls, usage: TokenUsageTypeDef | Mapping[str, Any] | None) -> TokenUsage:
+        """Read Converse's ``usage`` member, typed or as parsed JSON (absent counts are zero)."""
         if not usage:
             return cls()
         return cls(
