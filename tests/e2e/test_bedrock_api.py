@@ -24,8 +24,10 @@ from botocore.exceptions import ClientError, EventStreamError
 import bedrock_mw
 from bedrock_mw.testing import (
     EMULATOR_ACCESS_KEY_ID,
+    EMULATOR_API_KEY,
     BedrockEmulator,
     Fault,
+    key_fingerprint,
 )
 from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
 from bedrock_mw.usage import UsageRecord
@@ -471,3 +473,19 @@ def test_a_stream_refused_in_its_first_frame_falls_over_to_the_next_provider(
     assert response["ResponseMetadata"]["HTTPHeaders"]["x-bedrock-mw-provider"] == "second"
     assert "metadata" in events[-1]
     assert [e.region for e in bedrock_emulator.log.entries] == ["us-east-1", "us-west-2"]
+
+
+def test_an_alias_names_the_model_and_a_bedrock_api_key_provider_re_sends_its_own_key(
+    bedrock_gateway: Any, bedrock_emulator: BedrockEmulator
+) -> None:
+    cfg = emulator_gateway_config(bedrock_emulator)
+    cfg["providers"][0]["auth"] = {"mode": "api_key", "api_key": EMULATOR_API_KEY}
+    cfg["virtual_keys"][0]["model_aliases"] = {"fast": US_HAIKU}
+    gw = bedrock_gateway(cfg)
+    answer = gw.runtime().converse(modelId="fast", messages=user("aliased"))
+    assert answer["output"]["message"]["content"] == [{"text": "Echo: aliased"}]
+    (entry,) = bedrock_emulator.log.entries
+    assert (entry.model_id, entry.auth_kind) == (US_HAIKU, "bearer")
+    assert entry.bearer_key_id == key_fingerprint(EMULATOR_API_KEY)  # the provider's key, not vk-test
+    (record,) = wait_for_records(gw.records, 1)
+    assert (record.model, record.model_id) == ("fast", US_HAIKU)

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 import pytest
+from botocore.eventstream import EventStreamBuffer
 
 from bedrock_mw.testing import BedrockEmulator, Fault
 from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
@@ -101,3 +102,29 @@ async def test_the_bedrock_api_can_be_turned_off(
     r = await http.post(gw.url + path("converse"), json=converse_body(), headers=KEY)
     assert r.status_code == 404
     assert "x-amzn-errortype" not in r.headers
+
+
+async def test_an_idle_upstream_mid_stream_ends_with_an_exception_frame_the_sdk_can_read(
+    serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator
+) -> None:
+    config = emulator_gateway_config(bedrock_emulator)
+    config["providers"][0]["timeouts"] = {"first_byte_s": 10, "idle_s": 0.3}
+    gw = serve(config)
+    bedrock_emulator.faults.add(Fault(event_delay_s=1.0, operation="invoke-with-response-stream"))
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "several words to stream slowly"}],
+    }
+    r = await http.post(gw.url + path("invoke-with-response-stream"), json=body, headers=KEY)
+    assert r.status_code == 200
+    buffer = EventStreamBuffer()
+    buffer.add_data(r.content)
+    messages = list(buffer)
+    assert messages[0].headers[":event-type"] == "chunk"  # the first frame, relayed as Bedrock sent it
+    last = messages[-1]
+    assert last.headers[":message-type"] == "exception"
+    assert last.headers[":exception-type"] == "modelTimeoutException"
+    assert "Bedrock" in orjson.loads(last.payload)["message"]
+    (record,) = await gw.usage.wait_for(1)
+    assert (record.status, record.error_type, record.stream) == (504, "timeout", True)
