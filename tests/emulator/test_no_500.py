@@ -222,3 +222,42 @@ def test_generated_bodies_get_200_or_a_bedrock_shaped_4xx(
     assert 400 <= response.status_code < 500, (response.status_code, response.text, body[:500])
     assert response.headers.get("x-amzn-errortype"), response.headers
     assert isinstance(response.json()["message"], str)
+
+
+_CREDENTIAL_PARTS = st.lists(
+    st.sampled_from(["AKIAEMULATOR000000001", "20260101", "us-east-1", "bedrock", "aws4_request", "", "x"]),
+    max_size=6,
+).map("/".join)
+# Visible ASCII with inner spaces: control characters and edge whitespace are not valid header values
+# (h11 refuses to send or receive them), so they never reach Bedrock's code.
+header_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60).map(
+    str.strip
+)
+authorization_values = st.one_of(
+    header_text,
+    st.builds(
+        "AWS4-HMAC-SHA256 Credential={}, SignedHeaders={}, Signature={}".format,
+        _CREDENTIAL_PARTS,
+        st.lists(st.sampled_from(["host", "x-amz-date", "content-type", "", "nope"]), max_size=4).map(
+            ";".join
+        ),
+        st.text(alphabet="0123456789abcdef", max_size=64),
+    ),
+    st.builds("Bearer {}".format, header_text),
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    authorization=authorization_values,
+    amz_date=st.one_of(st.none(), st.sampled_from(["20260101T000000Z", "garbage", ""]), header_text),
+)
+def test_malformed_authorization_gets_a_bedrock_shaped_4xx(
+    http: httpx.Client, authorization: str, amz_date: str | None
+) -> None:
+    headers = {"authorization": authorization.strip()}
+    if amz_date is not None:
+        headers["x-amz-date"] = amz_date.strip()
+    response = http.post("/model/amazon.nova-lite-v1:0/converse", content=b"{}", headers=headers)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert response.headers.get("x-amzn-errortype"), response.headers
