@@ -17,6 +17,7 @@ Output is a pure function of the input events: the same events give the same byt
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from ..translate.anthropic.response import (
     anthropic_usage,
     matched_stop_sequence,
 )
+from ..translate.anthropic.shapes import BlockDelta, ContentBlock, TextBlock
 from ..translate.types import ConverseCall, TokenUsage
 
 # Exceptions Bedrock delivers inside the event stream, and what each means to the caller.
@@ -41,12 +43,12 @@ _STREAM_EXCEPTIONS: dict[str, ErrorKind] = {
 }
 
 
-def _block_index(body: dict[str, Any]) -> int:
+def _block_index(body: Mapping[str, Any]) -> int:
     index = body.get("contentBlockIndex")
     return index if isinstance(index, int) else -1
 
 
-def sse(event: str, payload: dict[str, Any]) -> bytes:
+def sse(event: str, payload: Mapping[str, Any]) -> bytes:
     """One server-sent event frame as Anthropic writes it."""
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
@@ -150,7 +152,7 @@ class AnthropicStreamTranscoder:
         }
         return sse("message_start", {"type": "message_start", "message": message})
 
-    def _open_block(self, converse_index: int, kind: str, content_block: dict[str, Any] | None) -> bytes:
+    def _open_block(self, converse_index: int, kind: str, content_block: ContentBlock | None) -> bytes:
         out = self._message_start()
         if converse_index in self._open:
             out += self._close(converse_index)
@@ -163,7 +165,7 @@ class AnthropicStreamTranscoder:
         return out + sse("content_block_start", payload)
 
     def _ensure(
-        self, converse_index: Any, kind: str, content_block: dict[str, Any] | None
+        self, converse_index: int, kind: str, content_block: ContentBlock | None
     ) -> tuple[bytes, int]:
         block = self._open.get(converse_index)
         if block is not None and block.kind == kind:
@@ -171,15 +173,15 @@ class AnthropicStreamTranscoder:
         out = self._open_block(converse_index, kind, content_block)
         return out, self._open[converse_index].index
 
-    def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
+    def _delta(self, index: int, delta: BlockDelta) -> bytes:
         return sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
 
-    def _block_start(self, body: dict[str, Any]) -> bytes:
+    def _block_start(self, body: Mapping[str, Any]) -> bytes:
         start = body.get("start")
         tool = start.get("toolUse") if isinstance(start, dict) else None
         if not isinstance(tool, dict):
             return b""
-        content_block = {
+        content_block: ContentBlock = {
             "type": "tool_use",
             "id": tool.get("toolUseId", ""),
             "name": tool.get("name", ""),
@@ -187,7 +189,7 @@ class AnthropicStreamTranscoder:
         }
         return self._open_block(_block_index(body), "tool_use", content_block)
 
-    def _block_delta(self, body: dict[str, Any]) -> bytes:
+    def _block_delta(self, body: Mapping[str, Any]) -> bytes:
         cidx = _block_index(body)
         delta = body.get("delta")
         if not isinstance(delta, dict):
@@ -209,7 +211,7 @@ class AnthropicStreamTranscoder:
                 out, _ = self._ensure(cidx, "redacted_thinking", None)
                 self._open[cidx].redacted.extend(data if isinstance(data, bytes | bytearray) else b"")
                 return out
-            thinking = {"type": "thinking", "thinking": "", "signature": ""}
+            thinking: ContentBlock = {"type": "thinking", "thinking": "", "signature": ""}
             out, index = self._ensure(cidx, "thinking", thinking)
             if "text" in reasoning:
                 out += self._delta(index, {"type": "thinking_delta", "thinking": reasoning["text"]})
@@ -221,7 +223,8 @@ class AnthropicStreamTranscoder:
             if citation is None:
                 return b""  # a location kind Anthropic has no form for (see anthropic_citation)
             # A citation opening its block (no text yet) starts it as Anthropic does: with a list.
-            out, index = self._ensure(cidx, "text", {"type": "text", "text": "", "citations": []})
+            opening: TextBlock = {"type": "text", "text": "", "citations": []}
+            out, index = self._ensure(cidx, "text", opening)
             return out + self._delta(index, {"type": "citations_delta", "citation": citation})
         return b""  # tool results and images have no Anthropic stream form here
 

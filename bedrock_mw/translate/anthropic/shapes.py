@@ -87,3 +87,32 @@ class Message(TypedDict):
     stop_reason: str
     stop_sequence: str | None
     usage: Usage
+
+
+class TextDelta(TypedDict):
+    type: Literal["text_delta"]
+    text: str
+
+
+class InputJsonDelta(TypedDict):
+    type: Literal["input_json_delta"]
+    partial_json: str
+
+
+class ThinkingDelta(TypedDict):
+    type: Literal["thinking_delta"]
+    thinking: str
+
+
+class SignatureDelta(TypedDict):
+    type: Literal["signature_delta"]
+    signature: str
+
+
+class CitationsDelta(TypedDict):
+    type: Literal["citations_delta"]
+    citation: Citation
+
+
+# The ``delta`` of a streamed ``content_block_delta`` event.
+BlockDelta: TypeAlias = "TextDelta | InputJsonDelta | ThinkingDelta | SignatureDelta | CitationsDelta"
