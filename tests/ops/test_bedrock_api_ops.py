@@ -128,3 +128,28 @@ async def test_an_idle_upstream_mid_stream_ends_with_an_exception_frame_the_sdk_
     assert "Bedrock" in orjson.loads(last.payload)["message"]
     (record,) = await gw.usage.wait_for(1)
     assert (record.status, record.error_type, record.stream) == (504, "timeout", True)
+
+
+async def test_metrics_name_the_bedrock_operation_and_count_its_tokens(
+    serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    config = emulator_gateway_config(bedrock_emulator)
+    config["observability"] = {"metrics": True}
+    gw = serve(config)
+    answer = await http.post(gw.url + path("converse"), json=converse_body(), headers=KEY)
+    usage = answer.json()["usage"]
+    await gw.usage.wait_for(1)
+    text = (await http.get(gw.url + "/metrics")).text
+    samples = [
+        (s.name, s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples
+    ]
+    requests = [
+        v
+        for n, lab, v in samples
+        if n == "bedrock_mw_requests_total" and lab["endpoint"] == "bedrock.Converse"
+    ]
+    assert requests == [1.0]
+    tokens = {lab["type"]: v for n, lab, v in samples if n == "bedrock_mw_tokens_total"}
+    assert (tokens["input"], tokens["output"]) == (usage["inputTokens"], usage["outputTokens"])
