@@ -69,8 +69,9 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     ModelRule(r"amazon\.titan-embed-text-v2", "titan-embed-v2"),
     ModelRule(r"amazon\.titan-", "titan-text", system=False, tools=False),
     ModelRule(r"meta\.llama4", "llama", on_demand=False, tools_in_stream=False),
-    # Llama 3.2 and 3.3 are served through inference profiles only (AWS's model cards list no
-    # on-demand ids for them; the "on-demand throughput isn't supported" reply is widely reported).
+    # Llama 3.2 and 3.3 are served through inference profiles only: Bedrock's reply for the bare
+    # Llama 3.2 id is quoted in langchain-ai/langchain-aws#258 and konveyor/kai#411; AWS's
+    # cross-region inference page lists only profile ids for 3.3 as well.
     ModelRule(r"meta\.llama3-[23]-", "llama", on_demand=False, tools_in_stream=False),
     ModelRule(r"meta\.llama", "llama", tools_in_stream=False),
     ModelRule(r"mistral\.", "mistral"),
