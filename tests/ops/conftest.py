@@ -148,7 +148,10 @@ class Dialect:
     path: str
 
     def body(self, text: str = "Hello there", *, stream: bool = False, **extra: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": text}], **extra}
+        if self.name == "responses":
+            body: dict[str, Any] = {"model": MODEL, "input": text, **extra}
+        else:
+            body = {"model": MODEL, "messages": [{"role": "user", "content": text}], **extra}
         if self.name == "anthropic":
             body.setdefault("max_tokens", 64)
         if stream:
@@ -177,7 +180,12 @@ class Dialect:
 
 ANTHROPIC = Dialect("anthropic", "/v1/messages")
 OPENAI = Dialect("openai", "/v1/chat/completions")
-DIALECTS = [pytest.param(ANTHROPIC, id="anthropic"), pytest.param(OPENAI, id="openai")]
+RESPONSES = Dialect("responses", "/v1/responses")  # OpenAI's error shape, its own body and stream
+DIALECTS = [
+    pytest.param(ANTHROPIC, id="anthropic"),
+    pytest.param(OPENAI, id="openai"),
+    pytest.param(RESPONSES, id="responses"),
+]
 
 
 async def eventually(check: Callable[[], bool | Awaitable[bool]], within_s: float, what: str) -> float:

@@ -92,7 +92,7 @@ async def test_a_hang_on_the_primary_before_first_byte_falls_over_to_the_fallbac
     assert response.headers["x-bedrock-mw-model-id"] == MODEL_ID
     assert response.headers["x-bedrock-mw-attempts"] == "2"
     if stream:
-        assert "Echo: Hello there" in "".join(response.text.split("\n"))
+        assert "Echo: Hello there" in "".join(response.text.split("\n")), response.text
     assert [e.region for e in bedrock_emulator.log.entries] == ["us-east-1", "us-west-2"]
     (record,) = await gw.usage.wait_for(1)
     assert (record.status, record.provider_id, record.region, record.attempts) == (
