@@ -238,3 +238,35 @@ class DocumentNames:
             name = base[: DOCUMENT_NAME_MAX - len(suffix)].rstrip() + suffix
         self.taken.add(name)
         return name
+
+
+# -- Claude's extended thinking across tool turns -----------------------------------------------
+LOWERED_HEADER: Final = "x-bedrock-mw-lowered"
+THINKING_OFF_NOTE: Final = "thinking:off(no-thinking-block-to-replay)"
+
+
+def lacks_replayed_thinking(messages: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether Claude would refuse thinking here: the last assistant turn used a tool without its
+    thinking block first (Claude requires the block, signature intact, before the last tool use)."""
+    last = next((m for m in reversed(list(messages)) if m.get("role") == "assistant"), None)
+    if last is None:
+        return False
+    content = [b for b in last.get("content") or () if "cachePoint" not in b]
+    return any("toolUse" in b for b in content) and "reasoningContent" not in content[0]
+
+
+def settle_thinking(request: dict[str, Any]) -> str | None:
+    """Turn thinking off for this call when the history cannot replay it; the note to send, if so.
+
+    A client that cannot carry thinking blocks (chat completions, a Responses client without
+    ``encrypted_content``) would otherwise get Claude's 400 on every turn after a tool call.
+    """
+    fields = request.get("additionalModelRequestFields")
+    if not isinstance(fields, dict) or "thinking" not in fields:
+        return None
+    if not lacks_replayed_thinking(request.get("messages") or ()):
+        return None
+    del fields["thinking"]
+    if not fields:
+        del request["additionalModelRequestFields"]
+    return THINKING_OFF_NOTE

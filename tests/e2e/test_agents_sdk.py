@@ -44,3 +44,28 @@ async def test_an_agent_calls_its_tool_and_answers_from_the_result(
     last = turns[-1].body["messages"]
     assert "toolResult" in last[-1]["content"][0]
     assert last[-1]["content"][0]["toolResult"]["content"] == [{"text": f"sunny in {calls[0]}"}]
+
+
+async def test_an_agent_with_reasoning_on_claude_gets_past_its_first_tool_call(
+    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator
+) -> None:
+    """The Agents SDK sends reasoning items back without encrypted_content: thinking is turned off
+    for the turn that cannot replay it (named in a header) instead of Claude refusing the turn."""
+    from openai.types.shared import Reasoning
+
+    agents.set_tracing_disabled(True)
+
+    @agents.function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return "sunny"
+
+    model = agents.OpenAIResponsesModel("claude-sonnet-4-5", openai_client=sdk.openai(gateway))
+    settings = agents.ModelSettings(reasoning=Reasoning(effort="low"))
+    agent = agents.Agent(name="helper", model=model, tools=[get_weather], model_settings=settings)
+    result = await agents.Runner.run(agent, "use get_weather please")
+
+    assert "sunny" in result.final_output
+    first, second = [e.body for e in bedrock_emulator.log.entries if e.operation == "converse"]
+    assert first["additionalModelRequestFields"]["thinking"]["type"] == "enabled"
+    assert "additionalModelRequestFields" not in second

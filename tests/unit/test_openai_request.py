@@ -837,3 +837,23 @@ def test_titan_family_is_not_a_converse_family_but_translates_text() -> None:
     # Titan is served natively by the app; Converse translation still validates it consistently.
     with pytest.raises(GatewayError):
         openai_to_converse(body(tools=[TOOL]), TITAN, DEFAULT)
+
+
+def test_reasoning_after_a_tool_turn_turns_thinking_off_visibly_since_chat_cannot_replay_it() -> None:
+    """Claude refuses thinking when the last tool-use turn lacks its thinking block; chat has none."""
+    tool = {"type": "function", "function": {"name": "get", "parameters": {"type": "object"}}}
+    call = openai_to_converse(
+        body(
+            user(),
+            {"role": "assistant", "content": None, "tool_calls": [call_tool()]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+            tools=[tool],
+            reasoning_effort="low",
+        ),
+        CLAUDE,
+        DEFAULT,
+    )
+    assert "additionalModelRequestFields" not in call.request
+    assert call.notes["x-bedrock-mw-lowered"] == "thinking:off(no-thinking-block-to-replay)"
+    first_turn = openai_to_converse(body(user(), tools=[tool], reasoning_effort="low"), CLAUDE, DEFAULT)
+    assert first_turn.request["additionalModelRequestFields"]["thinking"]["type"] == "enabled"

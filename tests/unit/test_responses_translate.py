@@ -305,3 +305,37 @@ def test_strict_reaches_the_tool_spec_where_the_family_enforces_schemas_and_is_n
     call = translate({"input": "Hi", "tools": [strict_tool]}, family=llama)
     assert "strict" not in call.converse.request["toolConfig"]["tools"][0]["toolSpec"]
     assert call.notes["x-bedrock-mw-dropped-params"] == "strict"
+
+
+def test_thinking_is_turned_off_and_named_when_the_last_tool_turn_has_no_thinking_to_replay() -> None:
+    """The Agents SDK sends reasoning items back without encrypted_content: Claude would refuse."""
+    body = {
+        "input": [
+            {"role": "user", "content": "Hi"},
+            {"type": "reasoning", "id": "rs_1", "summary": []},
+            {"type": "function_call", "call_id": "c1", "name": "get", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+        ],
+        "tools": [TOOL],
+        "reasoning": {"effort": "low"},
+    }
+    call = translate(body)
+    assert "additionalModelRequestFields" not in call.converse.request
+    assert call.notes["x-bedrock-mw-lowered"] == "thinking:off(no-thinking-block-to-replay)"
+
+
+def test_thinking_stays_on_when_the_sealed_thinking_is_replayed() -> None:
+    block = {"reasoningContent": {"reasoningText": {"text": "t", "signature": "s"}}}
+    body = {
+        "input": [
+            {"role": "user", "content": "Hi"},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": SEAL.seal([block])},
+            {"type": "function_call", "call_id": "c1", "name": "get", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+        ],
+        "tools": [TOOL],
+        "reasoning": {"effort": "low"},
+    }
+    call = translate(body)
+    assert call.converse.request["additionalModelRequestFields"]["thinking"]["type"] == "enabled"
+    assert "x-bedrock-mw-lowered" not in call.notes

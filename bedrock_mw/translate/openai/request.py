@@ -15,12 +15,14 @@ from ...errors import invalid
 from ...routing.families import ModelFamily, NativeBody
 from ..bedrock import (
     DROPPED_CACHE_HEADER,
+    LOWERED_HEADER,
     METADATA_MAX_LENGTH,
     METADATA_MAX_PAIRS,
     TOOL_NAME,
     TOOL_NAME_RULE,
     is_metadata_text,
     object_schema,
+    settle_thinking,
     synthesized_tools,
     tool_spec,
     unique_urls,
@@ -92,8 +94,13 @@ def openai_to_converse(
     options: OpenAIOptions,
     *,
     media: Mapping[str, tuple[bytes, str]] | None = None,
+    restores_thinking: bool = False,
 ) -> ConverseCall:
-    """Translate and validate an OpenAI chat-completions body into Converse parameters."""
+    """Translate and validate an OpenAI chat-completions body into Converse parameters.
+
+    ``restores_thinking``: the caller puts thinking blocks back into the history afterwards (the
+    Responses translator) and settles thinking itself; chat messages cannot carry them.
+    """
     body = require_object(body)
     params = read_chat_params(body, options)
     notes: dict[str, str] = {}
@@ -151,6 +158,8 @@ def openai_to_converse(
             )
     if dropped:
         notes[DROPPED_PARAMS_HEADER] = ",".join(dropped)
+    if not restores_thinking and (lowered := settle_thinking(request)):
+        notes[LOWERED_HEADER] = lowered
     return ConverseCall(request=request, stream=params.stream, stop_sequences=params.stop, notes=notes)
 
 

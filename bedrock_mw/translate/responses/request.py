@@ -17,7 +17,7 @@ from typing import Any
 
 from ...errors import GatewayError, invalid
 from ...routing.families import ModelFamily
-from ..bedrock import unique_urls
+from ..bedrock import LOWERED_HEADER, settle_thinking, unique_urls
 from ..openai.messages import is_remote_url
 from ..openai.params import DROPPED_PARAMS_HEADER, OpenAIOptions
 from ..openai.request import openai_to_converse
@@ -133,11 +133,13 @@ def responses_to_converse(
     if not isinstance(store, bool):
         raise invalid("store must be a boolean", param="store")
     try:
-        call = openai_to_converse(chat, family, options.openai, media=media)
+        call = openai_to_converse(chat, family, options.openai, media=media, restores_thinking=True)
     except GatewayError as err:
         raise _in_caller_terms(err, lowered.sources) from None
     lowered.restore_reasoning(call.request["messages"])
     notes = dict(call.notes)
+    if thinking_off := settle_thinking(call.request):
+        notes[LOWERED_HEADER] = thinking_off
     if dropped:
         prior = notes.get(DROPPED_PARAMS_HEADER)
         notes[DROPPED_PARAMS_HEADER] = ",".join([*(prior.split(",") if prior else []), *dropped])
