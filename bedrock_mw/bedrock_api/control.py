@@ -3,9 +3,10 @@
 Claude Code in Bedrock mode lists inference profiles to learn which Claude models it can call. The
 gateway answers from what the key may use: every known model its ``allowed_models`` admits, as the
 system-defined profiles the key's primary region can call (its geography's and ``global.``), in
-the control plane's response shape (botocore's ``bedrock`` model). The ARNs carry no account (the
-gateway does not know which account serves a request until it routes it); sent back as a model id,
-such an ARN is routed as its profile id in whichever provider serves the call.
+the control plane's response shape (botocore's ``bedrock`` model), plus the application profiles the
+config names in ``arn_models``. The system profiles' ARNs carry no account (the gateway does not
+know which account serves a request until it routes it); sent back as a model id, such an ARN is
+routed as its profile id in whichever provider serves the call.
 """
 
 from __future__ import annotations
@@ -101,13 +102,40 @@ def _page_bounds(ctx: RequestContext, total: int) -> tuple[int, int]:
     return start, size
 
 
+def application_profiles(key: VirtualKeyConfig, arn_models: dict[str, str]) -> list[dict[str, Any]]:
+    """The application inference profiles the config names (``arn_models``) that ``key`` may use."""
+    summaries: list[dict[str, Any]] = []
+    for arn, model in arn_models.items():
+        head, _, profile_id = arn.partition(":application-inference-profile/")
+        if not profile_id or not _allowed(key, (arn, model)):
+            continue
+        region = head.split(":")[3]
+        summaries.append(
+            {
+                "inferenceProfileName": profile_id,
+                "description": f"Application inference profile for {model}",
+                "createdAt": _CREATED,
+                "updatedAt": _CREATED,
+                "inferenceProfileArn": arn,
+                "models": [{"modelArn": f"arn:aws:bedrock:{region}::foundation-model/{model}"}],
+                "inferenceProfileId": profile_id,
+                "status": "ACTIVE",
+                "type": "APPLICATION",
+            }
+        )
+    return summaries
+
+
 async def list_inference_profiles(gw: Gateway, ctx: RequestContext) -> Response:
     """``GET /inference-profiles`` (``ListInferenceProfiles``), paged as the control plane pages."""
     key = await authenticate_bedrock_caller(gw, ctx)
     region = await _home_region(gw, ctx, key)
     wanted = ctx.request.query_params.get("type")
-    # The gateway offers system-defined profiles only; application profiles are the host's own.
-    summaries = list_profiles(key, region) if region and wanted in (None, "SYSTEM_DEFINED") else []
+    if wanted not in (None, "SYSTEM_DEFINED", "APPLICATION"):
+        raise invalid("type must be SYSTEM_DEFINED or APPLICATION", "type")
+    summaries = list_profiles(key, region) if region and wanted != "APPLICATION" else []
+    if wanted != "SYSTEM_DEFINED":
+        summaries += application_profiles(key, gw.config.arn_models)
     start, size = _page_bounds(ctx, len(summaries))
     page: dict[str, Any] = {"inferenceProfileSummaries": summaries[start : start + size]}
     if start + size < len(summaries):

@@ -153,3 +153,39 @@ async def test_metrics_name_the_bedrock_operation_and_count_its_tokens(
     assert requests == [1.0]
     tokens = {lab["type"]: v for n, lab, v in samples if n == "bedrock_mw_tokens_total"}
     assert (tokens["input"], tokens["output"]) == (usage["inputTokens"], usage["outputTokens"])
+
+
+async def test_x_api_key_works_like_the_bearer_token(
+    serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator
+) -> None:
+    gw = serve()
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    r = await http.post(gw.url + path("invoke"), json=body, headers={"x-api-key": "vk-test"})
+    profiles = await http.get(gw.url + "/bedrock/inference-profiles", headers={"x-api-key": "vk-test"})
+    assert r.status_code == 200 and r.json()["type"] == "message"
+    assert profiles.status_code == 200 and profiles.json()["inferenceProfileSummaries"]
+    refused = await http.get(gw.url + "/bedrock/inference-profiles")
+    assert refused.status_code == 403
+    assert refused.headers["x-amzn-errortype"] == "UnrecognizedClientException"
+
+
+async def test_application_profiles_from_arn_models_are_listed_by_type(
+    serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator
+) -> None:
+    app_arn = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123"
+    config = emulator_gateway_config(bedrock_emulator)
+    config["arn_models"] = {app_arn: "anthropic.claude-haiku-4-5-20251001-v1:0"}
+    gw = serve(config)
+    url = gw.url + "/bedrock/inference-profiles"
+    apps = (await http.get(url, params={"type": "APPLICATION"}, headers=KEY)).json()
+    system = (await http.get(url, params={"type": "SYSTEM_DEFINED"}, headers=KEY)).json()
+    wrong = await http.get(url, params={"type": "OTHER"}, headers=KEY)
+    assert [(p["inferenceProfileArn"], p["type"]) for p in apps["inferenceProfileSummaries"]] == [
+        (app_arn, "APPLICATION")
+    ]
+    assert {p["type"] for p in system["inferenceProfileSummaries"]} == {"SYSTEM_DEFINED"}
+    assert wrong.status_code == 400 and wrong.headers["x-amzn-errortype"] == "ValidationException"
