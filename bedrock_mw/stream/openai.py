@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..errors import ErrorKind, GatewayError, openai_error_event
 from ..translate.openai.request import structured_tool_name
 from ..translate.openai.response import finish_reason, openai_usage
+from ..translate.openai.shapes import ChunkDelta, ToolCallDelta
 from ..translate.types import ConverseCall, TokenUsage
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        ContentBlockDeltaEventTypeDef,
+        ContentBlockStartEventTypeDef,
+    )
 
 DONE = b"data: [DONE]\n\n"
 
@@ -45,7 +52,7 @@ class ChunkWriter:
         """The OpenAI finish reason, once the model stopped."""
         return self._finish_reason
 
-    def _chunk(self, delta: dict[str, Any], reason: str | None = None) -> bytes:
+    def _chunk(self, delta: ChunkDelta, reason: str | None = None) -> bytes:
         chunk: dict[str, Any] = {
             **self._head,
             "system_fingerprint": None,
@@ -61,7 +68,7 @@ class ChunkWriter:
         self._started = True
         return self._chunk({"role": "assistant", "content": ""})
 
-    def _delta(self, delta: dict[str, Any]) -> bytes:
+    def _delta(self, delta: ChunkDelta) -> bytes:
         return self._start() + self._chunk(delta)
 
     def _finish(self, reason: str) -> bytes:
@@ -130,8 +137,9 @@ class OpenAIStreamTranscoder(ChunkWriter):
             self._usage = TokenUsage.from_converse(event["metadata"].get("usage"))
         return b""  # contentBlockStop and anything newer carry nothing OpenAI shows
 
-    def _block_start(self, start_event: dict[str, Any]) -> bytes:
-        use = (start_event.get("start") or {}).get("toolUse")
+    def _block_start(self, start_event: ContentBlockStartEventTypeDef) -> bytes:
+        start = start_event.get("start")
+        use = start.get("toolUse") if start else None
         if use is None:
             return b""
         block = start_event.get("contentBlockIndex", 0)
@@ -139,12 +147,14 @@ class OpenAIStreamTranscoder(ChunkWriter):
             self._as_content.add(block)
             return self._start()
         index = self._tool_index[block] = len(self._tool_index)
-        call = {"index": index, "id": use["toolUseId"], "type": "function",
-                "function": {"name": use["name"], "arguments": ""}}  # fmt: skip
+        call: ToolCallDelta = {"index": index, "id": use["toolUseId"], "type": "function",
+                               "function": {"name": use["name"], "arguments": ""}}  # fmt: skip
         return self._delta({"tool_calls": [call]})
 
-    def _block_delta(self, delta_event: dict[str, Any]) -> bytes:
-        delta = delta_event.get("delta") or {}
+    def _block_delta(self, delta_event: ContentBlockDeltaEventTypeDef) -> bytes:
+        delta = delta_event.get("delta")
+        if not delta:
+            return b""
         block = delta_event.get("contentBlockIndex", 0)
         if "text" in delta:
             return self._delta({"content": delta["text"]}) if delta["text"] else b""

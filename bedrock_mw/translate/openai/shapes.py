@@ -57,3 +57,24 @@ class ChatCompletion(TypedDict):
     choices: list[Choice]
     usage: Usage
     system_fingerprint: None
+
+
+class FunctionDelta(TypedDict, total=False):
+    name: str
+    arguments: str
+
+
+class ToolCallDelta(TypedDict):
+    index: int
+    id: NotRequired[str]
+    type: NotRequired[Literal["function"]]
+    function: FunctionDelta
+
+
+class ChunkDelta(TypedDict, total=False):
+    """The ``delta`` of one ``chat.completion.chunk`` choice (empty in the finish chunk)."""
+
+    role: Literal["assistant"]
+    content: str
+    tool_calls: list[ToolCallDelta]
+    reasoning_content: str
