@@ -244,8 +244,16 @@ async def list_models(gw: Gateway, ctx: RequestContext) -> Response:
     key = await gw.authenticate(ctx)
     headers = ctx.request.headers
     aliases = await resolve_alias_store(gw.alias_source, ctx.request)
+    providers = await gw.providers_of(ctx)
+    account = None
+    if providers:
+        account = await gw.discovery.account(providers[0], key.default_region or providers[0].region)
     payload = await list_models_payload(
-        key, aliases, gw.catalogue, anthropic_shape="anthropic-version" in headers or "x-api-key" in headers
+        key,
+        aliases,
+        gw.catalogue,
+        anthropic_shape="anthropic-version" in headers or "x-api-key" in headers,
+        account=account,
     )
     await gw.record(ctx, status=200)
     return json_response(payload, headers=ctx.response_headers())

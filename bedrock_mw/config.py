@@ -34,6 +34,7 @@ __all__ = [
     "GatewayConfig",
     "KeyLimits",
     "LimitsConfig",
+    "ModelDiscoveryConfig",
     "ObservabilityConfig",
     "ProbesConfig",
     "ProviderAuth",
@@ -239,6 +240,14 @@ class BedrockApiConfig(_Model):
     prefix: str = Field("/bedrock", pattern=r"^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$")
 
 
+class ModelDiscoveryConfig(_Model):
+    """Reading what each provider's account offers from Bedrock's control plane (see docs/routing.md)."""
+
+    enabled: bool = True
+    ttl_s: float = Field(3600.0, gt=0)
+    wait_s: float = Field(3.0, ge=0)
+
+
 class GatewayConfig(_Model):
     """The whole gateway configuration."""
 
@@ -251,6 +260,7 @@ class GatewayConfig(_Model):
     supported_betas: list[str] | None = None
     model_catalogue: dict[str, str] = Field(default_factory=dict)
     arn_models: dict[str, str] = Field(default_factory=dict)
+    model_discovery: ModelDiscoveryConfig = ModelDiscoveryConfig()
     max_cache_points: int = Field(4, ge=0)
     usage_hook: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     limits: LimitsConfig = LimitsConfig()

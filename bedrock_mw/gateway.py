@@ -28,6 +28,7 @@ from .http import SSE_MEDIA_TYPE, SSEResponse, read_json, unless_disconnected
 from .limits import Lease, Limiter, create_limiter
 from .observability import Observer, default_observers
 from .response_store import ResponseStore, default_response_store
+from .routing.discovery import ModelDiscovery
 from .routing.model_ids import Catalogue, resolve_model
 from .routing.plan import Attempt, RoutePlan, is_retryable, plan_route
 from .stores import (
@@ -112,6 +113,8 @@ class Gateway:
         )
         self.dispatcher = dispatcher if dispatcher is not None else Dispatcher()
         self.catalogue = Catalogue(config.model_catalogue, config.arn_models)
+        found = config.model_discovery
+        self.discovery = ModelDiscovery(enabled=found.enabled, ttl_s=found.ttl_s, wait_s=found.wait_s)
         self.usage_hook = usage_hook
         self.key_resolver = key_resolver
         self.limiter: Limiter = limiter if limiter is not None else create_limiter(config.limits)
@@ -154,13 +157,10 @@ class Gateway:
         key = ctx.key
         assert key is not None and ctx.credentials is not None
         aliases: AliasStore = await resolve_alias_store(self.alias_source, ctx.request)
-        ref = await resolve_model(model, key, aliases, self.catalogue)
+        providers = await self.providers_of(ctx)
+        finder = AccountFinder(self.discovery, providers[0], key.default_region) if providers else None
+        ref = await resolve_model(model, key, aliases, self.catalogue, finder)
         check_model_allowed(key, ref)
-        providers: list[ProviderConfig] = []
-        for provider_id in key.providers:
-            provider = await ctx.credentials.get_provider(provider_id)
-            if provider is not None:
-                providers.append(provider)
         if not providers:
             raise GatewayError(
                 ErrorKind.BAD_GATEWAY, f"virtual key {key.id!r} has no configured provider available"
@@ -175,6 +175,16 @@ class Gateway:
             )
         ctx.plan = plan
         return plan
+
+    async def providers_of(self, ctx: RequestContext) -> list[ProviderConfig]:
+        """The key's providers that exist, in the key's order (primary first)."""
+        assert ctx.key is not None and ctx.credentials is not None
+        providers: list[ProviderConfig] = []
+        for provider_id in ctx.key.providers:
+            provider = await ctx.credentials.get_provider(provider_id)
+            if provider is not None:
+                providers.append(provider)
+        return providers
 
     # -- dispatch, with fallback ----------------------------------------------------------------
     async def run(self, ctx: RequestContext, call: Callable[[Attempt], Awaitable[T]]) -> T:
@@ -357,9 +367,29 @@ class Gateway:
 
     async def aclose(self) -> None:
         """Close every upstream client and the limiter's connections."""
+        await self.discovery.aclose()
         await self.dispatcher.aclose()
         await self.limiter.aclose()
         await self.response_store.aclose()
+
+
+@dataclass(slots=True)
+class AccountFinder:
+    """A :class:`~routing.model_ids.ModelFinder` asking the primary provider's account."""
+
+    discovery: ModelDiscovery
+    provider: ProviderConfig
+    default_region: str | None
+
+    async def model_for_name(self, name: str, region: str | None) -> str | None:
+        """The base id the primary provider's account offers under ``name`` in the first attempt's region."""
+        where = region or self.default_region or self.provider.region
+        account = await self.discovery.account(self.provider, where)
+        return account.model_for_name(name) if account is not None else None
+
+    async def model_behind(self, arn: str, region: str) -> str | None:
+        """The base model behind an application-profile ARN, per the primary provider's account."""
+        return await self.discovery.model_behind(self.provider, region, arn)
 
 
 _ATTRIBUTION_MAX = 256

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from ._control import AccountListing, get_inference_profile, list_account_models
 from ._errors import Destination, Target, UpstreamError, _upstream_errors
 from ._pool import ClientPool
 from ._runtime import LeanTransport, RawResponse, RawStream
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from ._transport import ConverseParams
 
 __all__ = [
+    "AccountListing",
     "BedrockStream",
     "BedrockTransport",
     "ClientPool",
@@ -46,6 +48,8 @@ __all__ = [
     "Target",
     "UpstreamError",
     "UpstreamStream",
+    "get_inference_profile",
+    "list_account_models",
     "request_id_of",
 ]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ..errors import ErrorKind, GatewayError
 from .catalogue import Catalogue, normalise_model_id
@@ -29,9 +29,12 @@ if TYPE_CHECKING:
 __all__ = [
     "GEOS",
     "Catalogue",
+    "ModelFinder",
     "ModelKind",
     "ModelRef",
+    "convention_id",
     "geo_serves",
+    "is_claude_name",
     "parse_model_id",
     "region_geographies",
     "resolve_model",
@@ -70,6 +73,7 @@ _ARN_KINDS: dict[str, ModelKind] = {
     "application-inference-profile": "application-inference-profile-arn",
     "provisioned-model": "provisioned-model-arn",
 }
+_CLAUDE_NAME = re.compile(r"^claude-[a-z0-9]+(?:[-.][a-z0-9]+)*$")
 # Regions with a country-level profile as well as the general "apac." one.
 _JP_REGIONS = frozenset({"ap-northeast-1", "ap-northeast-3"})
 _AU_REGIONS = frozenset({"ap-southeast-2", "ap-southeast-4"})
@@ -87,6 +91,28 @@ class ModelRef:
     kind: ModelKind
     family: ModelFamily
     alias: str | None = None
+
+
+class ModelFinder(Protocol):
+    """What the provider's account says about models the catalogue does not know (see discovery)."""
+
+    async def model_for_name(self, name: str, region: str | None) -> str | None:
+        """The base model id an Anthropic-style name means in the account, if it offers one."""
+        ...
+
+    async def model_behind(self, arn: str, region: str) -> str | None:
+        """The base model id an application-inference-profile ARN serves, if the account says."""
+        ...
+
+
+def is_claude_name(name: str) -> bool:
+    """Whether ``name`` is shaped like an Anthropic model name (``claude-<family>-<version>``)."""
+    return bool(_CLAUDE_NAME.match(name))
+
+
+def convention_id(name: str) -> str:
+    """The base id by the undated convention of newer Claude models: ``anthropic.<name>``."""
+    return "anthropic." + name.replace(".", "-")
 
 
 def region_geographies(region: str) -> tuple[str, ...]:
@@ -269,9 +295,17 @@ async def _not_found(
 
 
 async def resolve_model(
-    requested: str, key: VirtualKeyConfig, aliases: AliasStore, catalogue: Catalogue
+    requested: str,
+    key: VirtualKeyConfig,
+    aliases: AliasStore,
+    catalogue: Catalogue,
+    finder: ModelFinder | None = None,
 ) -> ModelRef:
-    """Resolve what the client asked for: key alias, then catalogue name, then a Bedrock id form."""
+    """Resolve what the client asked for: key alias, catalogue name, Bedrock id form, then Claude name.
+
+    A ``claude-...`` name the catalogue lacks is what the account offers under that name (``finder``),
+    else ``anthropic.<name>``, the id convention of newer Claude models.
+    """
     if len(requested) > _MAX_LEN:
         raise _error(ErrorKind.INVALID_REQUEST, f"model is longer than {_MAX_LEN} characters")
     target = await aliases.resolve_alias(key, requested)
@@ -288,10 +322,16 @@ async def resolve_model(
             )
         region = region or named_region
     ref = _parse_target(rest, region)
+    if ref is None and named is None and is_claude_name(rest.lower()):
+        offered = await finder.model_for_name(rest.lower(), region) if finder is not None else None
+        ref = _parse_target(offered or convention_id(rest.lower()), region)
     if ref is None:
         raise await _not_found(requested, target, key, aliases, catalogue)
     if ref.kind in ("application-inference-profile-arn", "provisioned-model-arn"):
         behind = catalogue.model_behind(ref.model_id)
+        if behind is None and finder is not None and ref.kind == "application-inference-profile-arn":
+            assert ref.region is not None  # every ARN names its region
+            behind = await finder.model_behind(ref.model_id, ref.region)
         if behind is not None:
             ref = replace(ref, base_model_id=behind, family=family_of(behind))
     return replace(ref, requested=requested, alias=None if target is None else requested)

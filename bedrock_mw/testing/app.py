@@ -16,6 +16,7 @@ import anyio
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from . import control_plane
 from .auth import authenticate
 from .control import handle_control
 from .errors import BedrockError, stream_exception_name, validation_error
@@ -77,6 +78,9 @@ class EmulatorApp:
             return
         if scope["path"].startswith(CONTROL_PREFIX):
             await handle_control(self.state, scope, receive, send)
+            return
+        if control_plane.serves(scope):
+            await control_plane.handle_control_plane(self.state, scope, receive, send)
             return
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         if is_sts_request(scope["method"], scope["path"], headers):

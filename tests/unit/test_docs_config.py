@@ -134,6 +134,7 @@ def test_walker_reaches_every_config_model() -> None:
         "VirtualKeyConfig",
         "KeyLimits",
         "LimitsConfig",
+        "ModelDiscoveryConfig",
         "ProbesConfig",
         "ObservabilityConfig",
         "ResponsesConfig",
