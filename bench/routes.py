@@ -252,7 +252,11 @@ def render(results: dict[str, Any], cell: Callable[..., str]) -> list[str]:
 
 
 def pass_through_verdict(results: dict[str, Any]) -> list[str]:
-    """One line per concurrency: the pass-through's added p50 and CPU beside /v1/messages' (same run)."""
+    """One line per concurrency: the pass-through's gateway CPU per request beside /v1/messages'.
+
+    The cost compared is the gateway's own CPU per request (what the gateway adds, unlike p50, which
+    on a shared machine moves with its neighbours); both p50s are shown beside it.
+    """
     ours, bar = results.get(PASS_THROUGH), results.get(PASS_THROUGH_BAR)
     if ours is None or bar is None:
         return []
@@ -262,12 +266,12 @@ def pass_through_verdict(results: dict[str, Any]) -> list[str]:
             continue
         mine_cpu = data.get("gateway_cpu_ms_per_request", {}).get("median")
         bar_cpu = bar[c].get("gateway_cpu_ms_per_request", {}).get("median")
-        mine_p50, bar_p50 = data["p50_ms"]["median"], bar[c]["p50_ms"]["median"]
         if mine_cpu is None or bar_cpu is None:
             continue
-        verdict = "no more than" if mine_cpu <= bar_cpu and mine_p50 <= bar_p50 else "MORE than"
+        verdict = "no more than" if mine_cpu <= bar_cpu else "MORE than"
         lines.append(
-            f"Pass-through Converse at c={c}: p50 {mine_p50:.2f} ms and {mine_cpu:.3f} CPU ms/request, "
-            f"{verdict} /v1/messages ({bar_p50:.2f} ms, {bar_cpu:.3f} CPU ms/request) in the same run."
+            f"Pass-through Converse at c={c}: {mine_cpu:.3f} gateway CPU ms/request, {verdict} "
+            f"/v1/messages' {bar_cpu:.3f} in the same run (p50 {data['p50_ms']['median']:.2f} ms vs "
+            f"{bar[c]['p50_ms']['median']:.2f} ms)."
         )
     return [*lines, ""] if lines else []

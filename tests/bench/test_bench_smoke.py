@@ -81,3 +81,15 @@ def test_every_route_row_is_compared_with_its_raw_row_in_the_same_repetition() -
     assert "added_p50_ms" not in summary["raw converse"]["1"]
     table = "\n".join(render(summary, report._cell))
     assert "| /v1/messages | 1 | 100 | 1.00 | 2.00 | 2.0 | +0.75 | 0.40 |" in table
+
+
+def test_the_pass_through_verdict_compares_gateway_cpu_with_v1_messages_in_the_same_run() -> None:
+    from bench.routes import PASS_THROUGH, PASS_THROUGH_BAR, pass_through_verdict
+
+    def row(cpu: float, p50: float) -> dict[str, object]:
+        return {"1": {"gateway_cpu_ms_per_request": {"median": cpu}, "p50_ms": {"median": p50}}}
+
+    cheaper = pass_through_verdict({PASS_THROUGH: row(0.7, 9.0), PASS_THROUGH_BAR: row(0.8, 1.0)})
+    dearer = pass_through_verdict({PASS_THROUGH: row(0.9, 1.0), PASS_THROUGH_BAR: row(0.8, 1.0)})
+    assert "no more than" in cheaper[0] and "MORE than" in dearer[0]
+    assert pass_through_verdict({PASS_THROUGH_BAR: row(0.8, 1.0)}) == []
