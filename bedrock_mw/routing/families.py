@@ -8,7 +8,7 @@ suffix needed) wins, so narrower rows come first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from functools import lru_cache
@@ -53,7 +53,37 @@ class ModelFamily:
     # Claude 3.7, 4.x and later, Nova Premier, Llama 4, DeepSeek R1: Bedrock serves them only through
     # inference profiles (``us.``, ``eu.``, ...), a bare id is refused for on-demand throughput.
     needs_inference_profile: bool = False
+    # Claude Opus 4.1 and the 4.5 generation onwards take ``temperature`` or ``topP``, not both
+    # ("`temperature` and `top_p` cannot both be specified for this model").
+    exclusive_sampling: bool = False
 
+
+# The current Claude row; its newest generations differ only in how sampling may be set.
+_CLAUDE = ModelFamily(
+    "anthropic-claude",
+    (
+        "anthropic.claude-3-7-*",
+        "anthropic.claude-*-4*",
+        "anthropic.claude-*-5*",
+        "anthropic.claude-*-6*",
+        "anthropic.claude-*-7*",
+        "anthropic.claude-*",
+    ),
+    ChatApi.CONVERSE,
+    NativeBody.ANTHROPIC,
+    images=True,
+    documents=True,
+    prompt_caching=True,
+    reasoning=True,
+    structured_output=True,
+    needs_inference_profile=True,
+)
+_CLAUDE_EXCLUSIVE_SAMPLING = (
+    "anthropic.claude-opus-4-1*",
+    "anthropic.claude-[a-z]*-4-[5-9]*",
+    "anthropic.claude-[a-z]*-[5-9]-*",
+    "anthropic.claude-[a-z]*-[5-9]",
+)
 
 FAMILIES: tuple[ModelFamily, ...] = (
     # Anthropic: Claude 3 (Haiku/Sonnet/Opus) and 3.5 Sonnet have no prompt caching on Bedrock.
@@ -87,25 +117,8 @@ FAMILIES: tuple[ModelFamily, ...] = (
         documents=True,
         prompt_caching=True,
     ),
-    ModelFamily(
-        "anthropic-claude",
-        (
-            "anthropic.claude-3-7-*",
-            "anthropic.claude-*-4*",
-            "anthropic.claude-*-5*",
-            "anthropic.claude-*-6*",
-            "anthropic.claude-*-7*",
-            "anthropic.claude-*",
-        ),
-        ChatApi.CONVERSE,
-        NativeBody.ANTHROPIC,
-        images=True,
-        documents=True,
-        prompt_caching=True,
-        reasoning=True,
-        structured_output=True,
-        needs_inference_profile=True,
-    ),
+    replace(_CLAUDE, patterns=_CLAUDE_EXCLUSIVE_SAMPLING, exclusive_sampling=True),
+    _CLAUDE,
     ModelFamily(
         "amazon-nova-premier",
         ("amazon.nova-premier*",),

@@ -240,6 +240,33 @@ class DocumentNames:
         return name
 
 
+# -- sampling ------------------------------------------------------------------------------------
+# Converse's ``inferenceConfig.temperature`` is 0..1 (botocore's service model); OpenAI's is 0..2.
+TEMPERATURE_MAX: Final = 1.0
+
+
+def sampling_config(
+    temperature: float | None, top_p: float | None, *, exclusive: bool
+) -> tuple[dict[str, float], list[str]]:
+    """``temperature``/``topP`` Bedrock accepts for a caller's values, and a note per value lowered.
+
+    A temperature above Bedrock's maximum becomes the maximum; on models that take ``temperature``
+    or ``topP`` but not both, ``topP`` is left out (the caller's temperature is the usual intent).
+    """
+    config: dict[str, float] = {}
+    notes: list[str] = []
+    if temperature is not None:
+        config["temperature"] = min(temperature, TEMPERATURE_MAX)
+        if temperature > TEMPERATURE_MAX:
+            notes.append(f"temperature:{TEMPERATURE_MAX:g}(bedrock-max)")
+    if top_p is not None:
+        if exclusive and temperature is not None:
+            notes.append("top_p:dropped(model-takes-temperature-or-top_p)")
+        else:
+            config["topP"] = top_p
+    return config, notes
+
+
 # -- Claude's extended thinking across tool turns -----------------------------------------------
 LOWERED_HEADER: Final = "x-bedrock-mw-lowered"
 THINKING_OFF_NOTE: Final = "thinking:off(no-thinking-block-to-replay)"

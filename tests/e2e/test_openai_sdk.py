@@ -271,3 +271,24 @@ async def test_tool_history_without_tools_and_schemaless_tools_pass_bedrocks_rul
         tools=[schemaless],  # type: ignore[list-item]
     )
     assert completion.choices[0].message.tool_calls is not None
+
+
+async def test_sampling_bedrock_would_refuse_is_lowered_and_named_not_a_400(
+    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator
+) -> None:
+    # OpenAI accepts temperature 0..2 with top_p; Bedrock takes temperature 0..1 and, on Claude
+    # Haiku 4.5, temperature or top_p but not both (the emulator refuses both, as Bedrock does).
+    raw = await sdk.openai(gateway).chat.completions.with_raw_response.create(
+        model="claude-haiku-4-5",
+        messages=[{"role": "user", "content": "Hello friend"}],
+        max_tokens=20,
+        temperature=1.6,
+        top_p=0.5,
+    )
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Echo: Hello friend"
+    assert raw.headers["x-bedrock-mw-lowered"] == (
+        "temperature:1(bedrock-max),top_p:dropped(model-takes-temperature-or-top_p)"
+    )
+    sent = bedrock_emulator.log.entries[-1].body
+    assert sent["inferenceConfig"] == {"maxTokens": 20, "temperature": 1.0}

@@ -70,9 +70,31 @@ GOLDEN: list[tuple[str, dict[str, Any], Any, OpenAIOptions, dict[str, Any]]] = [
     (
         "sampling parameters",
         body(max_completion_tokens=100, max_tokens=5, temperature=0.5, top_p=0.9, stop="END"),
-        CLAUDE,
+        NOVA,
         DEFAULT,
         {"inferenceConfig": {"maxTokens": 100, "temperature": 0.5, "topP": 0.9, "stopSequences": ["END"]}},
+    ),
+    (
+        "newer Claude takes temperature or top_p: top_p is left out",
+        body(temperature=0.5, top_p=0.9),
+        CLAUDE,
+        DEFAULT,
+        {"inferenceConfig": {"temperature": 0.5}},
+    ),
+    ("newer Claude takes top_p alone", body(top_p=0.9), CLAUDE, DEFAULT, {"inferenceConfig": {"topP": 0.9}}),
+    (
+        "older Claude takes both",
+        body(temperature=0.5, top_p=0.9),
+        HAIKU_3,
+        DEFAULT,
+        {"inferenceConfig": {"temperature": 0.5, "topP": 0.9}},
+    ),
+    (
+        "temperature above Bedrock's 1 becomes 1",
+        body(temperature=1.7),
+        NOVA,
+        DEFAULT,
+        {"inferenceConfig": {"temperature": 1.0}},
     ),
     ("max_tokens alone", body(max_tokens=7), CLAUDE, DEFAULT, {"inferenceConfig": {"maxTokens": 7}}),
     (
@@ -857,3 +879,23 @@ def test_reasoning_after_a_tool_turn_turns_thinking_off_visibly_since_chat_canno
     assert call.notes["x-bedrock-mw-lowered"] == "thinking:off(no-thinking-block-to-replay)"
     first_turn = openai_to_converse(body(user(), tools=[tool], reasoning_effort="low"), CLAUDE, DEFAULT)
     assert first_turn.request["additionalModelRequestFields"]["thinking"]["type"] == "enabled"
+
+
+@pytest.mark.parametrize(
+    ("family", "params", "note"),
+    [
+        (CLAUDE, {"temperature": 0.2, "top_p": 0.5}, "top_p:dropped(model-takes-temperature-or-top_p)"),
+        (NOVA, {"temperature": 2.0}, "temperature:1(bedrock-max)"),
+        (CLAUDE, {"temperature": 1.5, "top_p": 0.5}, "temperature:1(bedrock-max),top_p:dropped("),
+    ],
+)
+def test_every_lowered_sampling_value_is_named_in_the_lowered_header(
+    family: Any, params: dict[str, Any], note: str
+) -> None:
+    call = openai_to_converse(body(**params), family, DEFAULT)
+    assert call.notes["x-bedrock-mw-lowered"].startswith(note)
+
+
+def test_sampling_bedrock_accepts_is_not_named() -> None:
+    call = openai_to_converse(body(temperature=1.0, top_p=0.9), HAIKU_3, DEFAULT)
+    assert "x-bedrock-mw-lowered" not in call.notes

@@ -35,7 +35,7 @@ GOLDEN: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"messages": [{"role": "user", "content": [{"text": "Hi"}]}]},
     ),
     (
-        "instructions become the system prompt; sampling maps to inferenceConfig",
+        "instructions become the system prompt; sampling maps to inferenceConfig (newer Claude: no topP)",
         {
             "input": "Hi",
             "instructions": "Be terse.",
@@ -46,7 +46,7 @@ GOLDEN: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {
             "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
             "system": [{"text": "Be terse."}],
-            "inferenceConfig": {"maxTokens": 64, "temperature": 0.5, "topP": 0.9},
+            "inferenceConfig": {"maxTokens": 64, "temperature": 0.5},
         },
     ),
     (

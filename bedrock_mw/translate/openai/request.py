@@ -22,6 +22,7 @@ from ..bedrock import (
     TOOL_NAME_RULE,
     is_metadata_text,
     object_schema,
+    sampling_config,
     settle_thinking,
     synthesized_tools,
     tool_spec,
@@ -136,10 +137,8 @@ def openai_to_converse(
     inference: dict[str, Any] = {}
     if params.max_tokens is not None:
         inference["maxTokens"] = params.max_tokens
-    if params.temperature is not None:
-        inference["temperature"] = params.temperature
-    if params.top_p is not None:
-        inference["topP"] = params.top_p
+    sampling, lowered = sampling_config(params.temperature, params.top_p, exclusive=family.exclusive_sampling)
+    inference.update(sampling)
     if params.stop:
         inference["stopSequences"] = list(params.stop)
     if _reasoning(body.get("reasoning_effort"), family, request, inference, options):
@@ -158,8 +157,10 @@ def openai_to_converse(
             )
     if dropped:
         notes[DROPPED_PARAMS_HEADER] = ",".join(dropped)
-    if not restores_thinking and (lowered := settle_thinking(request)):
-        notes[LOWERED_HEADER] = lowered
+    if not restores_thinking and (thinking_off := settle_thinking(request)):
+        lowered.append(thinking_off)
+    if lowered:
+        notes[LOWERED_HEADER] = ",".join(lowered)
     return ConverseCall(request=request, stream=params.stream, stop_sequences=params.stop, notes=notes)
 
 
