@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -271,3 +272,26 @@ async def test_a_mid_stream_error_ends_the_stream_with_response_failed(
     assert last.response.status == "failed"
     assert last.response.error is not None and last.response.error.message
     assert "response.completed" not in [e.type for e in events]
+
+
+async def test_a_tool_output_with_an_image_reaches_claude_after_the_tool_result(
+    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator
+) -> None:
+    png = base64.b64encode(bytes.fromhex("89504e470d0a1a0a") + b"fake").decode()
+    client = sdk.openai(gateway)
+    history: list[Any] = [{"role": "user", "content": "use get_weather for Paris"}]
+    first = await client.responses.create(model="claude-haiku-4-5", input=history, tools=[WEATHER])
+    call = next(item for item in first.output if item.type == "function_call")
+    history += [item.model_dump(exclude_none=True) for item in first.output]
+    output = [
+        {"type": "input_text", "text": "radar"},
+        {"type": "input_image", "image_url": f"data:image/png;base64,{png}"},
+    ]
+    history.append({"type": "function_call_output", "call_id": call.call_id, "output": output})
+    raw = await client.responses.with_raw_response.create(
+        model="claude-haiku-4-5", input=history, tools=[WEATHER]
+    )
+    assert raw.headers["x-bedrock-mw-lowered"] == "tool-output-images:1"
+    assert "radar" in raw.parse().output_text
+    last = bedrock_emulator.log.entries[-1].body["messages"][-1]["content"]
+    assert [next(iter(block)) for block in last] == ["toolResult", "image"]

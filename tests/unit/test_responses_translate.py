@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -339,3 +340,28 @@ def test_thinking_stays_on_when_the_sealed_thinking_is_replayed() -> None:
     call = translate(body)
     assert call.converse.request["additionalModelRequestFields"]["thinking"]["type"] == "enabled"
     assert "x-bedrock-mw-lowered" not in call.notes
+
+
+def test_images_in_tool_outputs_follow_all_the_tool_results_of_their_turn() -> None:
+    png = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
+    body = {
+        "input": [
+            {"role": "user", "content": "look"},
+            {"type": "function_call", "call_id": "c1", "name": "get", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c2", "name": "get", "arguments": "{}"},
+            {
+                "type": "function_call_output",
+                "call_id": "c1",
+                "output": [{"type": "input_text", "text": "shot"}, {"type": "input_image", "image_url": png}],
+            },
+            {"type": "function_call_output", "call_id": "c2", "output": "done"},
+        ],
+        "tools": [TOOL],
+    }
+    call = translate(body)
+    last = call.converse.request["messages"][-1]["content"]
+    assert [next(iter(block)) for block in last] == ["toolResult", "toolResult", "image"]
+    assert last[0]["toolResult"]["content"][0] == {"text": "shot"}
+    assert "image" in last[0]["toolResult"]["content"][1]["text"]
+    assert last[2]["image"]["format"] == "png"
+    assert call.notes["x-bedrock-mw-lowered"] == "tool-output-images:1"

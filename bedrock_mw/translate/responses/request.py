@@ -138,8 +138,11 @@ def responses_to_converse(
         raise _in_caller_terms(err, lowered.sources) from None
     lowered.restore_reasoning(call.request["messages"])
     notes = dict(call.notes)
+    lowered_notes = [f"tool-output-images:{lowered.tool_images}"] if lowered.tool_images else []
     if thinking_off := settle_thinking(call.request):
-        notes[LOWERED_HEADER] = thinking_off
+        lowered_notes.append(thinking_off)
+    if lowered_notes:
+        notes[LOWERED_HEADER] = ",".join(lowered_notes)
     if dropped:
         prior = notes.get(DROPPED_PARAMS_HEADER)
         notes[DROPPED_PARAMS_HEADER] = ",".join([*(prior.split(",") if prior else []), *dropped])
@@ -287,6 +290,10 @@ class _Lowering:
         # Reasoning blocks per assistant turn (turns counted as Converse will merge them).
         self.turn_reasoning: list[list[dict[str, Any]]] = []
         self._last_role: str | None = None
+        # Images from tool outputs: chat tool messages hold text only, and Claude wants every tool
+        # result first in its user turn, so they follow the run of tool results as user content.
+        self._tool_images: list[tuple[dict[str, Any], str]] = []
+        self.tool_images = 0
 
     def instructions(self, instructions: object) -> None:
         if instructions is None:
@@ -299,10 +306,13 @@ class _Lowering:
     def items(self, items: list[dict[str, Any]], where: str) -> None:
         for i, item in enumerate(items):
             self._item(item, f"{where}[{i}]")
+        self._flush_tool_images()
         self._assistant = None
 
     def _item(self, item: dict[str, Any], param: str) -> None:
         kind = item.get("type")
+        if kind != "function_call_output":
+            self._flush_tool_images()
         if kind == "message":
             self._message(item, param)
         elif kind == "function_call":
@@ -310,7 +320,11 @@ class _Lowering:
         elif kind == "function_call_output":
             self._assistant = None
             call_id = item.get("call_id")
-            content = _tool_output(item.get("output"), f"{param}.output")
+            content, images = _tool_output(item.get("output"), f"{param}.output")
+            if images:
+                self._tool_images.extend((image, param) for image in images)
+                note = f"[the tool returned {len(images)} image(s), attached after the tool results]"
+                content = [*content, {"type": "text", "text": note}]
             self._push({"role": "tool", "tool_call_id": call_id, "content": content}, param)
         elif kind == "reasoning":
             self._reasoning_item(item, param)
@@ -320,6 +334,13 @@ class _Lowering:
                 "(message, function_call, function_call_output and reasoning are)",
                 param=f"{param}.type",
             )
+
+    def _flush_tool_images(self) -> None:
+        if self._tool_images:
+            images, source = [image for image, _ in self._tool_images], self._tool_images[0][1]
+            self.tool_images += len(images)
+            self._tool_images = []
+            self._push({"role": "user", "content": images}, source)
 
     def _message(self, item: dict[str, Any], param: str) -> None:
         role = item.get("role")
@@ -428,21 +449,23 @@ def _input_part(part: object, param: str) -> dict[str, Any]:
     raise invalid(f"{param}.type must be input_text, input_image or input_file", param=f"{param}.type")
 
 
-def _tool_output(output: object, param: str) -> str | list[dict[str, Any]]:
+def _tool_output(output: object, param: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A function_call_output's text parts (for the tool result) and image parts (to follow it)."""
     if isinstance(output, str):
-        return output
+        return [{"type": "text", "text": output}], []
     if not isinstance(output, list):
-        raise invalid(f"{param} must be a string or an array of input_text parts", param=param)
-    parts = []
+        raise invalid(f"{param} must be a string or an array of input_text / input_image parts", param)
+    texts, images = [], []
     for j, part in enumerate(output):
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in ("input_text", "output_text"):
-            raise invalid(
-                f"{param}[{j}]: only text tool outputs are supported on this route", f"{param}[{j}].type"
-            )
-        assert isinstance(part, dict)
-        parts.append({"type": "text", "text": part.get("text")})
-    return parts
+        if kind in ("input_text", "output_text"):
+            assert isinstance(part, dict)
+            texts.append({"type": "text", "text": part.get("text")})
+        elif kind == "input_image":
+            images.append(_input_part(part, f"{param}[{j}]"))
+        else:
+            raise invalid(f"{param}[{j}].type must be input_text or input_image", f"{param}[{j}].type")
+    return texts, images
 
 
 # -- error paths in the caller's terms --------------------------------------------------------
