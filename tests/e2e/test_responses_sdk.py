@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -295,3 +296,59 @@ async def test_a_tool_output_with_an_image_reaches_claude_after_the_tool_result(
     assert "radar" in raw.parse().output_text
     last = bedrock_emulator.log.entries[-1].body["messages"][-1]["content"]
     assert [next(iter(block)) for block in last] == ["toolResult", "image"]
+
+
+def _sse_events(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[len("data: ") :]) for line in text.splitlines() if line.startswith("data: ")]
+
+
+async def test_a_codex_shaped_session_gets_past_its_first_tool_call(
+    gateway: ServedApp, bedrock_emulator: BedrockEmulator
+) -> None:
+    """Codex's request shape, streamed, stateless, with thinking: two turns over raw HTTP."""
+    shell = {
+        "type": "function",
+        "name": "shell",
+        "description": "Runs a shell command and returns its output.",
+        "strict": False,
+        "parameters": {
+            "type": "object",
+            "properties": {"command": {"type": "array", "items": {"type": "string"}}},
+            "required": ["command"],
+            "additionalProperties": False,
+        },
+    }
+    base = {
+        "model": "claude-sonnet-4-5",
+        "instructions": "You are a coding agent.",
+        "tools": [shell],
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "store": False,
+        "stream": True,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "session-1",
+    }
+    history: list[dict[str, Any]] = [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "use shell to list"}]}
+    ]
+    headers = {"authorization": "Bearer vk-test"}
+    async with httpx.AsyncClient(base_url=gateway.url + "/v1", headers=headers, timeout=30) as http:
+        first = await http.post("/responses", json={**base, "input": history})
+        assert first.status_code == 200, first.text
+        assert first.headers["content-type"].startswith("text/event-stream")
+        events = _sse_events(first.text)
+        done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+        assert [item["type"] for item in done][:1] == ["reasoning"]
+        call = next(item for item in done if item["type"] == "function_call")
+        assert events[-1]["type"] == "response.completed"
+        history += done
+        history.append({"type": "function_call_output", "call_id": call["call_id"], "output": "a.txt b.txt"})
+        second = await http.post("/responses", json={**base, "input": history})
+    assert second.status_code == 200, second.text
+    final = _sse_events(second.text)[-1]
+    assert final["type"] == "response.completed", final
+    assert "a.txt b.txt" in json.dumps(final["response"]["output"])
+    sent = bedrock_emulator.log.entries[-1].body
+    assert sent["additionalModelRequestFields"]["thinking"]["type"] == "enabled"  # thinking stayed on
