@@ -173,7 +173,7 @@ class Dispatcher:
             async with asyncio.timeout(target.provider.timeouts.total_s):
                 answer = await lean.send(operation, target.model_id, body, headers)
             if answer.status >= 300:
-                raise client_error(operation, answer.status, dict(answer.headers), answer.body)
+                raise client_error(operation, answer.status, answer.headers, answer.body)
         return answer
 
     async def open_raw(
@@ -191,7 +191,7 @@ class Dispatcher:
                 raw = await lean.open(operation, target.model_id, body, headers)
                 try:
                     if raw.status >= 300:
-                        raise client_error(operation, raw.status, dict(raw.headers), await raw.read())
+                        raise client_error(operation, raw.status, raw.headers, await raw.read())
                 except BaseException:
                     raw.close()
                     raise

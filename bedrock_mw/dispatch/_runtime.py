@@ -124,7 +124,9 @@ class LeanTransport:
         self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str] | None
     ) -> aiohttp.ClientResponse:
         url = self._endpoint + self._wire[operation].path(model_id)
-        sent = {"Content-Type": _JSON, **headers} if headers else {"Content-Type": _JSON}
+        sent = dict(headers) if headers else {}
+        if not any(name.lower() == "content-type" for name in sent):
+            sent["Content-Type"] = _JSON
         if self._bearer is not None:
             sent["Authorization"] = self._bearer
         else:
@@ -158,7 +160,7 @@ class LeanTransport:
     ) -> RawResponse:
         answer = await self.send(operation, model_id, body, headers)
         if answer.status >= 300:
-            raise _wire.client_error(operation, answer.status, dict(answer.headers), answer.body)
+            raise _wire.client_error(operation, answer.status, answer.headers, answer.body)
         return answer
 
     async def _stream(
@@ -167,7 +169,7 @@ class LeanTransport:
         raw = await self.open(operation, model_id, body, headers)
         try:
             if raw.status >= 300:
-                raise _wire.client_error(operation, raw.status, dict(raw.headers), await raw.read())
+                raise _wire.client_error(operation, raw.status, raw.headers, await raw.read())
         except BaseException:
             raw.close()
             raise
@@ -185,7 +187,7 @@ class LeanTransport:
         """Converse: botocore's parsed answer (blobs as bytes, ``ResponseMetadata``)."""
         op = self._wire["Converse"]
         answer = await self._call("Converse", model_id, _wire.serialise_body(params), _ACCEPT_JSON)
-        parsed = _wire.parse_json_answer(op, answer.body, answer.status, dict(answer.headers))
+        parsed = _wire.parse_json_answer(op, answer.body, answer.status, answer.headers)
         return cast("ConverseResponseTypeDef", parsed)
 
     async def converse_stream(
@@ -215,7 +217,7 @@ class LeanTransport:
         body = _wire.serialise_body({"input": input_})
         answer = await self._call("CountTokens", model_id, body, _ACCEPT_JSON)
         parsed = _wire.parse_json_answer(
-            self._wire["CountTokens"], answer.body, answer.status, dict(answer.headers)
+            self._wire["CountTokens"], answer.body, answer.status, answer.headers
         )
         try:
             return int(parsed["inputTokens"])

@@ -322,12 +322,22 @@ async def test_send_raw_returns_the_answer_bytes_untouched(
     dispatcher: Dispatcher, target: Any, bedrock_emulator: BedrockEmulator
 ) -> None:
     body = orjson.dumps({"inputText": "vector", "dimensions": 256})
-    answer = await dispatcher.send_raw(target(EMBED), "InvokeModel", body, {"Accept": "application/json"})
+    headers = {
+        "accept": "application/json",
+        "content-type": "application/json",
+        "x-amzn-bedrock-trace": "ENABLED",
+    }
+    answer = await dispatcher.send_raw(target(EMBED), "InvokeModel", body, headers)
     assert answer.status == 200
     assert answer.headers["content-type"] == "application/json"
     assert answer.request_id
     assert len(orjson.loads(answer.body)["embedding"]) == 256
-    assert bedrock_emulator.log.entries[-1].body == {"inputText": "vector", "dimensions": 256}
+    entry = bedrock_emulator.log.entries[-1]
+    assert entry.body == {"inputText": "vector", "dimensions": 256}
+    assert (entry.headers["content-type"], entry.headers["x-amzn-bedrock-trace"]) == (
+        "application/json",
+        "ENABLED",
+    )
 
 
 async def test_open_raw_relays_whole_event_stream_frames(dispatcher: Dispatcher, target: Any) -> None:

@@ -12,6 +12,8 @@ import aiohttp
 import botocore.session
 import orjson
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.eventstream import EventStreamBuffer, EventStreamMessage
 from botocore.exceptions import ClientError
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 
 from bedrock_mw.dispatch import Target, UpstreamError, _upstream_errors
 from bedrock_mw.dispatch._wire import (
+    CachedKeySigV4Auth,
     EventStreamDecoder,
     FrameSplitError,
     FrameSplitter,
@@ -31,6 +34,7 @@ from bedrock_mw.dispatch._wire import (
     parse_json_answer,
     serialise_body,
     sign_headers,
+    signing_key,
     stream_event,
 )
 from bedrock_mw.testing.eventstream import encode_event, encode_exception, encode_message
@@ -191,6 +195,27 @@ def test_invoke_options_become_the_headers_botocore_sends() -> None:
         theirs = botocore_request(operation, "m", {"body": b"{}", **options})["headers"]
         names = WIRE[operation].request_headers
         assert {names[member]: value for member, value in options.items()} == theirs
+
+
+@pytest.mark.parametrize("day", ["20260101T000000Z", "20260102T235959Z", "20261231T120000Z"])
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_cached_signing_key_gives_botocores_signature(day: str, region: str) -> None:
+    creds = Credentials("AKID", f"secret-{region}", "token")
+    for auth in (CachedKeySigV4Auth(creds, "bedrock", region), CachedKeySigV4Auth(creds, "bedrock", region)):
+        request = AWSRequest(method="POST", url="https://h/model/m/converse", data=b"{}")
+        request.context["timestamp"] = day
+        request.headers["X-Amz-Date"] = day
+        expected = SigV4Auth(creds, "bedrock", region).signature("string-to-sign", request)
+        assert auth.signature("string-to-sign", request) == expected
+
+
+def test_add_auth_derives_the_signing_key_once_per_secret_and_day() -> None:
+    signing_key.cache_clear()
+    creds = Credentials("AKID", "another-secret").get_frozen_credentials()
+    for _ in range(3):
+        sign_headers(creds, "us-east-1", "https://h/model/m/converse", b"{}", {})
+    info = signing_key.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
 
 
 @pytest.mark.parametrize("model_id", MODEL_IDS)
