@@ -87,14 +87,11 @@ class Dispatcher:
     def __init__(self, pool: ClientPool | None = None) -> None:
         self.pool = pool if pool is not None else ClientPool()
 
-    async def _transport(self, target: Target) -> BedrockTransport:
-        return await self.pool.transport(target.provider, target.region)
-
     async def converse(self, target: Target, request: dict[str, Any]) -> ConverseResponseTypeDef:
         """Converse; returns botocore's parsed response."""
         params = cast("ConverseParams", request)
         with _upstream_errors("Converse", target):
-            transport = await self._transport(target)
+            transport = await self.pool.transport(target.provider, target.region)
             async with asyncio.timeout(target.provider.timeouts.total_s):
                 return await transport.converse(target.model_id, params)
 
@@ -104,7 +101,7 @@ class Dispatcher:
         deadline = asyncio.get_running_loop().time() + t.total_s
         params = cast("ConverseParams", request)
         with _upstream_errors("ConverseStream", target):
-            transport = await self._transport(target)
+            transport = await self.pool.transport(target.provider, target.region)
             async with asyncio.timeout(t.first_byte_s):
                 events = await transport.converse_stream(target.model_id, params)
         return BedrockStream(cast(Any, events), target, "ConverseStream", t.idle_s, deadline)
@@ -115,7 +112,7 @@ class Dispatcher:
         """InvokeModel with a native JSON body (a dict, or bytes sent as given)."""
         payload = body if isinstance(body, bytes) else orjson.dumps(body)
         with _upstream_errors("InvokeModel", target):
-            transport = await self._transport(target)
+            transport = await self.pool.transport(target.provider, target.region)
             async with asyncio.timeout(target.provider.timeouts.total_s):
                 answer = await transport.invoke(target.model_id, payload, options)
         try:
@@ -147,7 +144,7 @@ class Dispatcher:
         deadline = asyncio.get_running_loop().time() + t.total_s
         payload = body if isinstance(body, bytes) else orjson.dumps(body)
         with _upstream_errors("InvokeModelWithResponseStream", target):
-            transport = await self._transport(target)
+            transport = await self.pool.transport(target.provider, target.region)
             async with asyncio.timeout(t.first_byte_s):
                 events = await transport.invoke_stream(target.model_id, payload, options)
         return BedrockStream(cast(Any, events), target, "InvokeModelWithResponseStream", t.idle_s, deadline)
@@ -155,7 +152,7 @@ class Dispatcher:
     async def count_tokens(self, target: Target, input_: dict[str, Any]) -> int:
         """CountTokens; ``target.model_id`` must be a base model id."""
         with _upstream_errors("CountTokens", target):
-            transport = await self._transport(target)
+            transport = await self.pool.transport(target.provider, target.region)
             async with asyncio.timeout(target.provider.timeouts.total_s):
                 return await transport.count_tokens(target.model_id, cast(Any, input_))
 

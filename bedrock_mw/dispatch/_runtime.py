@@ -42,7 +42,7 @@ _USER_AGENT = f"bedrock-mw Botocore/{botocore.__version__}"
 _JSON = "application/json"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawResponse:
     """A whole answer as Bedrock sent it: status, headers (lower-cased names) and body bytes."""
 
@@ -107,6 +107,11 @@ class LeanTransport:
         connect_timeout_s: float,
     ) -> None:
         self._wire = wire
+        self._converse = wire["Converse"]
+        self._converse_stream = wire["ConverseStream"]
+        self._invoke = wire["InvokeModel"]
+        self._invoke_stream = wire["InvokeModelWithResponseStream"]
+        self._count_tokens = wire["CountTokens"]
         self._endpoint = endpoint_url.rstrip("/")
         self._region = region
         self._credentials = credentials
@@ -119,23 +124,29 @@ class LeanTransport:
             auto_decompress=False,
         )
 
-    # -- raw: bytes in, status + headers + bytes or frames out ---------------------------------------
+    # -- the one request path: a complete header set in, the open answer out --------------------------
     async def _post(
-        self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str] | None
+        self, op: _wire.Operation, model_id: str, body: bytes, headers: dict[str, str]
     ) -> aiohttp.ClientResponse:
-        url = self._endpoint + self._wire[operation].path(model_id)
-        sent = dict(headers) if headers else {}
-        if not any(name.lower() == "content-type" for name in sent):
-            sent["Content-Type"] = _JSON
+        # ``headers`` is the caller's own dict, completed here (auth, user agent).
+        url = self._endpoint + op.path(model_id)
         if self._bearer is not None:
-            sent["Authorization"] = self._bearer
+            headers["Authorization"] = self._bearer
         else:
             frozen = await self._credentials.get_frozen_credentials()
-            sent = _wire.sign_headers(frozen, self._region, url, body, sent)
-        sent["User-Agent"] = _USER_AGENT
+            headers = _wire.sign_headers(frozen, self._region, url, body, headers)
+        headers["User-Agent"] = _USER_AGENT
         # encoded=True: yarl must send the path exactly as signed (it would unquote %3A).
-        return await self._http.post(URL(url, encoded=True), data=body, headers=sent)
+        return await self._http.post(URL(url, encoded=True), data=body, headers=headers)
 
+    async def _exchange(
+        self, op: _wire.Operation, model_id: str, body: bytes, headers: dict[str, str]
+    ) -> RawResponse:
+        async with await self._post(op, model_id, body, headers) as resp:
+            raw = await resp.read()
+            return RawResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, raw)
+
+    # -- raw: bytes in, status + headers + bytes or frames out ---------------------------------------
     async def send(
         self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str] | None = None
     ) -> RawResponse:
@@ -143,40 +154,39 @@ class LeanTransport:
 
         ``headers`` are sent (and signed) as given; ``Content-Type`` defaults to JSON.
         """
-        async with await self._post(operation, model_id, body, headers) as resp:
-            raw = await resp.read()
-            return RawResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, raw)
+        return await self._exchange(self._wire[operation], model_id, body, _raw_headers(headers))
 
     async def open(
         self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str] | None = None
     ) -> RawStream:
         """Like :meth:`send`, returning once the status and headers arrived; the caller closes it."""
-        resp = await self._post(operation, model_id, body, headers)
+        resp = await self._post(self._wire[operation], model_id, body, _raw_headers(headers))
         return RawStream(resp)
 
     # -- BedrockTransport ---------------------------------------------------------------------------
     async def _call(
-        self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str]
+        self, op: _wire.Operation, model_id: str, body: bytes, headers: dict[str, str]
     ) -> RawResponse:
-        answer = await self.send(operation, model_id, body, headers)
+        answer = await self._exchange(op, model_id, body, headers)
         if answer.status >= 300:
-            raise _wire.client_error(operation, answer.status, answer.headers, answer.body)
+            raise _wire.client_error(op.name, answer.status, answer.headers, answer.body)
         return answer
 
     async def _stream(
-        self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str]
+        self, op: _wire.Operation, model_id: str, body: bytes, headers: dict[str, str]
     ) -> DecodedEventStream[Any]:
-        raw = await self.open(operation, model_id, body, headers)
+        raw = RawStream(await self._post(op, model_id, body, headers))
         try:
             if raw.status >= 300:
-                raise _wire.client_error(operation, raw.status, raw.headers, await raw.read())
+                raise _wire.client_error(op.name, raw.status, raw.headers, await raw.read())
         except BaseException:
             raw.close()
             raise
-        return DecodedEventStream(raw, self._wire[operation])
+        return DecodedEventStream(raw, op)
 
-    def _invoke_headers(self, operation: str, options: InvokeOptions | None) -> dict[str, str]:
-        names = self._wire[operation].request_headers
+    @staticmethod
+    def _invoke_headers(op: _wire.Operation, options: InvokeOptions | None) -> dict[str, str]:
+        names = op.request_headers
         headers = {names["contentType"]: _JSON, names["accept"]: _JSON}
         if options:
             for member, value in options.items():
@@ -185,8 +195,9 @@ class LeanTransport:
 
     async def converse(self, model_id: str, params: ConverseParams) -> ConverseResponseTypeDef:
         """Converse: botocore's parsed answer (blobs as bytes, ``ResponseMetadata``)."""
-        op = self._wire["Converse"]
-        answer = await self._call("Converse", model_id, _wire.serialise_body(params), _ACCEPT_JSON)
+        op = self._converse
+        headers = {"Content-Type": _JSON, "Accept": _JSON}
+        answer = await self._call(op, model_id, _wire.serialise_body(params), headers)
         parsed = _wire.parse_json_answer(op, answer.body, answer.status, answer.headers)
         return cast("ConverseResponseTypeDef", parsed)
 
@@ -194,31 +205,32 @@ class LeanTransport:
         self, model_id: str, params: ConverseParams
     ) -> DecodedEventStream[ConverseStreamOutputTypeDef]:
         """ConverseStream, once Bedrock accepted it; the caller must close the stream."""
-        return await self._stream("ConverseStream", model_id, _wire.serialise_body(params), _ACCEPT_EVENTS)
+        headers = {"Content-Type": _JSON, "Accept": _wire.EVENT_STREAM}
+        return await self._stream(self._converse_stream, model_id, _wire.serialise_body(params), headers)
 
     async def invoke(
         self, model_id: str, body: bytes, options: InvokeOptions | None = None
     ) -> InvokeResponse:
         """InvokeModel: the body sent as given, the answer's body as Bedrock sent it."""
-        headers = self._invoke_headers("InvokeModel", options)
-        answer = await self._call("InvokeModel", model_id, body, headers)
+        op = self._invoke
+        answer = await self._call(op, model_id, body, self._invoke_headers(op, options))
         return InvokeResponse(answer.body, answer.headers, answer.request_id)
 
     async def invoke_stream(
         self, model_id: str, body: bytes, options: InvokeOptions | None = None
     ) -> DecodedEventStream[ResponseStreamTypeDef]:
         """InvokeModelWithResponseStream, once Bedrock accepted it; the caller must close the stream."""
-        headers = self._invoke_headers("InvokeModelWithResponseStream", options)
+        op = self._invoke_stream
+        headers = self._invoke_headers(op, options)
         headers["Accept"] = _wire.EVENT_STREAM
-        return await self._stream("InvokeModelWithResponseStream", model_id, body, headers)
+        return await self._stream(op, model_id, body, headers)
 
     async def count_tokens(self, model_id: str, input_: CountTokensInputTypeDef) -> int:
         """CountTokens: the input token count."""
-        body = _wire.serialise_body({"input": input_})
-        answer = await self._call("CountTokens", model_id, body, _ACCEPT_JSON)
-        parsed = _wire.parse_json_answer(
-            self._wire["CountTokens"], answer.body, answer.status, answer.headers
-        )
+        op = self._count_tokens
+        headers = {"Content-Type": _JSON, "Accept": _JSON}
+        answer = await self._call(op, model_id, _wire.serialise_body({"input": input_}), headers)
+        parsed = _wire.parse_json_answer(op, answer.body, answer.status, answer.headers)
         try:
             return int(parsed["inputTokens"])
         except (KeyError, TypeError, ValueError):
@@ -229,8 +241,12 @@ class LeanTransport:
         await self._http.close()
 
 
-_ACCEPT_JSON = {"Accept": _JSON}
-_ACCEPT_EVENTS = {"Accept": _wire.EVENT_STREAM}
+def _raw_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """A raw caller's headers as sent: its own, with a JSON ``Content-Type`` if it named none."""
+    sent = dict(headers) if headers else {}
+    if not any(name.lower() == "content-type" for name in sent):
+        sent["Content-Type"] = _JSON
+    return sent
 
 
 class DecodedEventStream(Generic[Event]):
