@@ -98,10 +98,11 @@ class Dispatcher:
     async def converse_stream(self, target: Target, request: dict[str, Any]) -> BedrockStream:
         """ConverseStream; returns the open stream once Bedrock accepted the call."""
         t = target.provider.timeouts
-        deadline = asyncio.get_running_loop().time() + t.total_s
         params = cast("ConverseParams", request)
         with _upstream_errors("ConverseStream", target):
             transport = await self.pool.transport(target.provider, target.region)
+            # Deadlines bound Bedrock, not the pool building its first client (botocore's loads).
+            deadline = asyncio.get_running_loop().time() + t.total_s
             async with asyncio.timeout(t.first_byte_s):
                 events = await transport.converse_stream(target.model_id, params)
         return BedrockStream(cast(Any, events), target, "ConverseStream", t.idle_s, deadline)
@@ -141,10 +142,11 @@ class Dispatcher:
     ) -> BedrockStream:
         """InvokeModelWithResponseStream; events are ``{"chunk": {"bytes": b"..."}}``."""
         t = target.provider.timeouts
-        deadline = asyncio.get_running_loop().time() + t.total_s
         payload = body if isinstance(body, bytes) else orjson.dumps(body)
         with _upstream_errors("InvokeModelWithResponseStream", target):
             transport = await self.pool.transport(target.provider, target.region)
+            # Deadlines bound Bedrock, not the pool building its first client (botocore's loads).
+            deadline = asyncio.get_running_loop().time() + t.total_s
             async with asyncio.timeout(t.first_byte_s):
                 events = await transport.invoke_stream(target.model_id, payload, options)
         return BedrockStream(cast(Any, events), target, "InvokeModelWithResponseStream", t.idle_s, deadline)
@@ -181,9 +183,10 @@ class Dispatcher:
         Refusals raise :class:`UpstreamError`; the stream's ``headers`` are Bedrock's; close it.
         """
         t = target.provider.timeouts
-        deadline = asyncio.get_running_loop().time() + t.total_s
         with _upstream_errors(operation, target):
             lean = await self.pool.lean(target.provider, target.region)
+            # Deadlines bound Bedrock, not the pool building its first client (botocore's loads).
+            deadline = asyncio.get_running_loop().time() + t.total_s
             async with asyncio.timeout(t.first_byte_s):
                 raw = await lean.open(operation, target.model_id, body, headers)
                 try:
