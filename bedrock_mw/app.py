@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from .bedrock_api import bedrock_api_routes
 from .config import ConfigError, GatewayConfig, load_config
-from .dispatch import Destination, Dispatcher, UpstreamError
+from .dispatch import Dispatcher, UpstreamError
 from .errors import Dialect, ErrorKind, GatewayError
 from .excgroups import collapse_excgroups
 from .gateway import Gateway, RequestContext, new_request_id
@@ -28,6 +28,7 @@ from .guidance import explain
 from .http import ClientDisconnected, error_response, json_response, unless_disconnected
 from .limits import Limiter
 from .media import fetch_media
+from .messages import count_message_tokens, create_message
 from .observability import PrometheusMetrics
 from .probes import Readiness
 from .response_store import ResponseStore
@@ -35,7 +36,6 @@ from .responses_api import ResponsesRoutes
 from .routing.families import ChatApi
 from .routing.listing import list_models_payload
 from .stores import AliasStoreSource, CredentialStoreSource, resolve_alias_store
-from .stream.anthropic import AnthropicStreamTranscoder
 from .stream.native import NativeChatStreamTranscoder
 from .stream.openai import OpenAIStreamTranscoder
 from .translate import anthropic, openai
@@ -73,47 +73,17 @@ def _endpoint(
 async def messages(gw: Gateway, ctx: RequestContext) -> Response:
     await gw.authenticate(ctx)
     body = await gw.read_body(ctx)
-    plan = await gw.route(ctx, body.get("model"))
+    await gw.route(ctx, body.get("model"))
     media = await _media(gw, anthropic.image_urls(body))
-    call = anthropic.anthropic_to_converse(
-        body,
-        plan.model.family,
-        _anthropic_options(gw),
-        beta_header=_betas(ctx.request),
-        media=media,
-        model_id=plan.model.base_model_id,
-    )
-    ctx.notes.update(call.notes)
-    requested, message_id = plan.model.requested, anthropic.new_message_id()
-    if call.stream:
-        transcoder = AnthropicStreamTranscoder(model=requested, message_id=message_id, call=call)
-        return await gw.stream(ctx, lambda a: gw.dispatcher.converse_stream(a, call.request), transcoder)
-    response = await gw.call(ctx, lambda a: gw.dispatcher.converse(a, call.request))
-    message = anthropic.converse_to_anthropic(response, model=requested, call=call, message_id=message_id)
-    await gw.record(ctx, status=200, usage=TokenUsage.from_converse(response.get("usage")))
-    return json_response(message, headers=ctx.response_headers())
+    return await create_message(gw, ctx, body, media)
 
 
 async def count_tokens(gw: Gateway, ctx: RequestContext) -> Response:
     await gw.authenticate(ctx)
     body = await gw.read_body(ctx)
-    plan = await gw.route(ctx, body.get("model"))
+    await gw.route(ctx, body.get("model"))
     media = await _media(gw, anthropic.image_urls(body))
-    input_ = anthropic.anthropic_count_tokens_request(
-        body,
-        plan.model.family,
-        _anthropic_options(gw),
-        beta_header=_betas(ctx.request),
-        media=media,
-        model_id=plan.model.base_model_id,
-    )
-    # CountTokens takes base model ids only: a profile, an ARN or an alias is counted on its base model.
-    base = plan.model.base_model_id
-    tokens = await gw.call(
-        ctx, lambda a: gw.dispatcher.count_tokens(Destination(a.provider, a.region, base), input_)
-    )
-    await gw.record(ctx, status=200)
-    return json_response({"input_tokens": tokens}, headers=ctx.response_headers())
+    return await count_message_tokens(gw, ctx, body, media)
 
 
 # -- OpenAI Chat Completions ----------------------------------------------------------------------
@@ -260,27 +230,6 @@ async def list_models(gw: Gateway, ctx: RequestContext) -> Response:
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _betas(request: Request) -> str | None:
-    values = request.headers.getlist("anthropic-beta")
-    return ",".join(values) if values else None
-
-
-def _anthropic_options(gw: Gateway) -> anthropic.AnthropicOptions:
-    cfg = gw.config
-    if cfg.supported_betas is None:
-        return anthropic.AnthropicOptions(
-            allow_url_fetch=cfg.allow_url_fetch,
-            max_cache_points=cfg.max_cache_points,
-            reject_unknown_fields=cfg.reject_unknown_fields,
-        )
-    return anthropic.AnthropicOptions(
-        allow_url_fetch=cfg.allow_url_fetch,
-        supported_betas=frozenset(cfg.supported_betas),
-        max_cache_points=cfg.max_cache_points,
-        reject_unknown_fields=cfg.reject_unknown_fields,
-    )
-
-
 def _openai_options(gw: Gateway, per_key_drop: bool | None) -> openai.OpenAIOptions:
     cfg = gw.config
     drop = cfg.drop_unsupported_params if per_key_drop is None else per_key_drop

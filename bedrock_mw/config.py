@@ -34,6 +34,7 @@ __all__ = [
     "GatewayConfig",
     "KeyLimits",
     "LimitsConfig",
+    "MessagesApi",
     "ModelDiscoveryConfig",
     "ObservabilityConfig",
     "ProbesConfig",
@@ -45,6 +46,7 @@ __all__ = [
     "load_config",
 ]
 
+MessagesApi = Literal["auto", "invoke", "converse"]
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -114,6 +116,7 @@ class ProviderConfig(_Model):
     region: str
     endpoint_url: str | None = None
     inference_profile_arn: str | None = None
+    messages_api: MessagesApi = "auto"
     timeouts: TimeoutConfig = TimeoutConfig()
     max_connections: int = Field(64, ge=1, le=10_000)
     transport: Literal["lean", "aiobotocore"] = "lean"
@@ -156,6 +159,7 @@ class VirtualKeyConfig(_Model):
     disabled: bool = False
     limits: KeyLimits = KeyLimits()
     drop_unsupported_params: bool | None = None
+    messages_api: MessagesApi | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("key_sha256")

@@ -19,7 +19,7 @@ import orjson
 import psutil
 
 from bedrock_mw.testing import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
-from bench.names import HOST, LITELLM_KEY, MODEL, MODEL_ID, VIRTUAL_KEY
+from bench.names import CONVERSE_KEY, HOST, LITELLM_KEY, MODEL, MODEL_ID, VIRTUAL_KEY
 
 __all__ = ["HOST", "LITELLM_KEY", "MODEL", "MODEL_ID", "VIRTUAL_KEY"]
 
@@ -139,7 +139,18 @@ def gateway_config(emulator: Server) -> dict[str, Any]:
                     "requests_per_minute": 100_000_000,
                     "tokens_per_minute": 1_000_000_000_000,
                 },
-            }
+            },
+            {
+                "id": "bench-converse",
+                "key": CONVERSE_KEY,
+                "providers": ["emulator"],
+                "messages_api": "converse",
+                "limits": {
+                    "max_concurrent": 100_000,
+                    "requests_per_minute": 100_000_000,
+                    "tokens_per_minute": 1_000_000_000_000,
+                },
+            },
         ],
         "observability": {"metrics": True},
         "usage_hook": "bench.hooks:tally",

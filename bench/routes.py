@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from bedrock_mw.testing import EMULATOR_API_KEY
-from bench.names import HOST, MODEL, MODEL_ID, VIRTUAL_KEY
+from bench.names import CONVERSE_KEY, HOST, MODEL, MODEL_ID, VIRTUAL_KEY
 from bench.stats import spread
 
 if TYPE_CHECKING:
@@ -33,9 +33,10 @@ BATCH = [f"document number {i} about the weather" for i in range(16)]
 
 # Issue 14's bar: the pass-through costs no more than the Anthropic route over the same Converse call.
 PASS_THROUGH = "/bedrock converse (pass-through)"
-PASS_THROUGH_BAR = "/v1/messages"
+PASS_THROUGH_BAR = "/v1/messages (Converse)"
 
 ANTHROPIC = {"x-api-key": VIRTUAL_KEY, "anthropic-version": "2023-06-01"}
+ANTHROPIC_CONVERSE = {"x-api-key": CONVERSE_KEY, "anthropic-version": "2023-06-01"}
 OPENAI = {"authorization": f"Bearer {VIRTUAL_KEY}"}
 BEDROCK = {"authorization": f"Bearer {EMULATOR_API_KEY}", "accept": "application/json"}
 
@@ -46,6 +47,12 @@ def _model_path(model_id: str, operation: str) -> str:
 
 def _messages(max_tokens: int = 64) -> dict[str, Any]:
     return {"model": MODEL, "max_tokens": max_tokens, "messages": [{"role": "user", "content": PROMPT}]}
+
+
+def _native(max_tokens: int) -> dict[str, Any]:
+    body = {"anthropic_version": "bedrock-2023-05-31", **_messages(max_tokens)}
+    del body["model"]
+    return body
 
 
 def _converse() -> dict[str, Any]:
@@ -91,7 +98,32 @@ ROUTES: tuple[Route, ...] = (
         lambda: {"texts": BATCH, "input_type": "search_document"},
         BEDROCK,
     ),
-    Route("/v1/messages", "gateway", "/v1/messages", _messages, ANTHROPIC, "raw converse"),
+    Route(
+        "raw invoke (Claude)",
+        "emulator",
+        _model_path(MODEL_ID, "invoke"),
+        lambda: _native(64),
+        BEDROCK,
+    ),
+    Route(
+        "raw invoke stream (Claude)",
+        "emulator",
+        _model_path(MODEL_ID, "invoke-with-response-stream"),
+        lambda: _native(200),
+        BEDROCK,
+    ),
+    Route("/v1/messages", "gateway", "/v1/messages", _messages, ANTHROPIC, "raw invoke (Claude)"),
+    Route(
+        "/v1/messages (stream)",
+        "gateway",
+        "/v1/messages",
+        lambda: {**_messages(200), "stream": True},
+        ANTHROPIC,
+        "raw invoke stream (Claude)",
+    ),
+    Route(
+        "/v1/messages (Converse)", "gateway", "/v1/messages", _messages, ANTHROPIC_CONVERSE, "raw converse"
+    ),
     Route(
         PASS_THROUGH,
         "gateway",

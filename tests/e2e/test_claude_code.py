@@ -13,6 +13,15 @@ from .conftest import GatewayFactory, SDKClients, ServedApp
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def gateway(serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator) -> ServedApp:
+    """Lowering on the Converse path (the native path: tests/e2e/test_messages_native.py)."""
+    config = emulator_gateway_config(bedrock_emulator)
+    config["providers"][0]["messages_api"] = "converse"
+    return serve_gateway(config)
+
+
 EPHEMERAL = {"type": "ephemeral"}
 READ = {"name": "Read", "description": "Read a file", "input_schema": {"type": "object", "properties": {}}}
 GREP = {"name": "Grep", "description": "Search files", "input_schema": {"type": "object", "properties": {}}}

@@ -10,10 +10,20 @@ import orjson
 import pytest
 
 from bedrock_mw.testing import BedrockEmulator, Fault
+from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
 
 from .conftest import GatewayFactory, SDKClients, ServedApp
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def gateway(serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator) -> ServedApp:
+    """This module pins the Converse path; tests/e2e/test_messages_native.py covers native InvokeModel."""
+    config = emulator_gateway_config(bedrock_emulator)
+    config["providers"][0]["messages_api"] = "converse"
+    return serve_gateway(config)
+
 
 MODEL = "claude-haiku-4-5"
 WEATHER_TOOL = {

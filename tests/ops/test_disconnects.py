@@ -24,7 +24,7 @@ async def test_a_client_leaving_mid_stream_closes_the_bedrock_stream_within_a_se
 ) -> None:
     gw = serve()
     # 200 events, 50 ms apart: the stream would run for ten seconds.
-    bedrock_emulator.faults.add(Fault(event_delay_s=0.05, operation="converse-stream"))
+    bedrock_emulator.faults.add(Fault(event_delay_s=0.05))
     body = ANTHROPIC.body("emit 200 events", stream=True)
 
     async with http.stream("POST", gw.url + ANTHROPIC.path, json=body, headers=ANTHROPIC.headers()) as r:

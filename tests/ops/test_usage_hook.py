@@ -77,7 +77,8 @@ async def test_anthropic_usage_matches_the_hook_plain_and_streamed_with_cache_to
             cache_read_input_tokens=message.usage.cache_read_input_tokens or 0,
             cache_write_input_tokens=message.usage.cache_creation_input_tokens or 0,
         )
-    assert [e.operation for e in bedrock_emulator.log.entries] == ["converse", "converse-stream"]
+    # Claude's default API: native InvokeModel, whose stream says the input counts up front.
+    assert [e.operation for e in bedrock_emulator.log.entries] == ["invoke", "invoke-with-response-stream"]
 
 
 async def test_openai_usage_matches_the_hook_plain_and_streamed_with_cache_tokens(

@@ -224,6 +224,7 @@ def test_adaptive_thinking_with_too_few_tokens_for_a_budget_is_turned_off() -> N
         ("anthropic.claude-opus-4-5-20251101-v1:0", (4, 5), False),
         ("anthropic.claude-sonnet-4-20250514-v1:0", (4, 0), False),
         ("anthropic.claude-3-7-sonnet-20250219-v1:0", (3, 7), False),
+        ("anthropic.claude-3-haiku-20240307-v1:0", (3, 0), False),
         ("amazon.nova-pro-v1:0", None, True),
     ],
 )

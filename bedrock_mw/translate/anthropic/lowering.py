@@ -37,7 +37,9 @@ _SYSTEM_TURN_FIELDS = frozenset({"role", "content", "output_config", "clear_at"}
 REMINDER_OPEN = "<system-reminder>\n"
 REMINDER_CLOSE = "\n</system-reminder>"
 # Adaptive thinking exists from the 4.6 generation on; older Claude models take a budget instead.
-_GENERATION = re.compile(r"anthropic\.claude-(?:(?:opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?|(\d+)-(\d)-)")
+_GENERATION = re.compile(
+    r"anthropic\.claude-(?:(?:opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?|(\d+)-(\d)-|(\d+)-[a-z])"
+)
 _ADAPTIVE_FROM = (4, 6)
 # The share of max_tokens an adaptive request's thinking may use on an older model, by effort.
 _BUDGET_SHARE = {"low": 0.25, "medium": 0.5, "high": 0.75, "xhigh": 0.8, "max": 0.8}
@@ -60,7 +62,9 @@ def claude_generation(base_model_id: str) -> tuple[int, int] | None:
         return None
     if match[1] is not None:
         return int(match[1]), int(match[2] or 0)
-    return int(match[3]), int(match[4])
+    if match[3] is not None:
+        return int(match[3]), int(match[4])
+    return int(match[5]), 0
 
 
 def takes_adaptive_thinking(base_model_id: str) -> bool:
