@@ -31,6 +31,7 @@ from .translate.responses import (
     converse_to_response,
     image_urls,
     new_id,
+    response_of_reasoning_id,
     responses_to_converse,
 )
 from .translate.types import TokenUsage
@@ -82,6 +83,7 @@ class ResponsesRoutes:
                 param="model",
             )
         history = await self._history(key.id, body.get("previous_response_id"))
+        body = await self._stored_reasoning(key.id, body)
         call = responses_to_converse(
             body, family, self._options(gw, key.drop_unsupported_params), self.seal,
             history=history, media=await _media(gw, image_urls(body)),
@@ -131,6 +133,43 @@ class ResponsesRoutes:
                 code="previous_response_not_found",
             )
         return record.history
+
+    async def _stored_reasoning(self, key_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Reasoning items sent back without ``encrypted_content`` get it from their stored response.
+
+        The Agents SDK replays its own history with ``store: true`` and no ``include``; a reasoning
+        item's id names its response, so its sealed thinking is found there (this key's only).
+        """
+        items = body.get("input")
+        if not isinstance(items, list):
+            return body
+        missing = {
+            str(item["id"]): response_id
+            for item in items
+            if isinstance(item, dict)
+            and item.get("type") == "reasoning"
+            and item.get("encrypted_content") is None
+            and (response_id := response_of_reasoning_id(item.get("id")))
+        }
+        if not missing:
+            return body
+        sealed: dict[str, str] = {}
+        for response_id in set(missing.values()):
+            record = await self.store.get(key_id, response_id)
+            for stored in record.history if record is not None else ():
+                if (
+                    stored.get("type") == "reasoning"
+                    and stored.get("id") in missing
+                    and stored.get("encrypted_content")
+                ):
+                    sealed[stored["id"]] = stored["encrypted_content"]
+        restored = [
+            {**item, "encrypted_content": sealed[item["id"]]}
+            if isinstance(item, dict) and item.get("id") in sealed and item.get("type") == "reasoning"
+            else item
+            for item in items
+        ]
+        return {**body, "input": restored}
 
     async def _save(
         self,

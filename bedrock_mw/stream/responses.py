@@ -158,7 +158,7 @@ class ResponsesStreamTranscoder:
             return b""  # citations have no Responses form here
         out = b""
         if state is None:
-            item = {"id": new_id("rs"), "type": "reasoning", "summary": []}
+            item = {"id": self._head.reasoning_id(len(self._items)), "type": "reasoning", "summary": []}
             state, out = self._added("reasoning", block, item)
         if reasoning.get("signature"):
             state.signature = reasoning["signature"]

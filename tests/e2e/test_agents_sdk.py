@@ -46,11 +46,13 @@ async def test_an_agent_calls_its_tool_and_answers_from_the_result(
     assert last[-1]["content"][0]["toolResult"]["content"] == [{"text": f"sunny in {calls[0]}"}]
 
 
+@pytest.mark.parametrize("store", [True, False], ids=["stored", "not-stored"])
 async def test_an_agent_with_reasoning_on_claude_gets_past_its_first_tool_call(
-    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator
+    sdk: SDKClients, gateway: ServedApp, bedrock_emulator: BedrockEmulator, store: bool
 ) -> None:
-    """The Agents SDK sends reasoning items back without encrypted_content: thinking is turned off
-    for the turn that cannot replay it (named in a header) instead of Claude refusing the turn."""
+    """The Agents SDK sends reasoning items back without encrypted_content. Stored, the thinking is
+    found from the item's id and replayed; not stored, thinking is turned off for the turn that cannot
+    replay it (named in a header) instead of Claude refusing the turn."""
     from openai.types.shared import Reasoning
 
     agents.set_tracing_disabled(True)
@@ -61,11 +63,15 @@ async def test_an_agent_with_reasoning_on_claude_gets_past_its_first_tool_call(
         return "sunny"
 
     model = agents.OpenAIResponsesModel("claude-sonnet-4-5", openai_client=sdk.openai(gateway))
-    settings = agents.ModelSettings(reasoning=Reasoning(effort="low"))
+    settings = agents.ModelSettings(reasoning=Reasoning(effort="low"), store=store)
     agent = agents.Agent(name="helper", model=model, tools=[get_weather], model_settings=settings)
     result = await agents.Runner.run(agent, "use get_weather please")
 
     assert "sunny" in result.final_output
     first, second = [e.body for e in bedrock_emulator.log.entries if e.operation == "converse"]
     assert first["additionalModelRequestFields"]["thinking"]["type"] == "enabled"
-    assert "additionalModelRequestFields" not in second
+    if store:
+        assert second["additionalModelRequestFields"]["thinking"]["type"] == "enabled"
+        assert "reasoningContent" in second["messages"][1]["content"][0]
+    else:
+        assert "additionalModelRequestFields" not in second

@@ -365,3 +365,12 @@ def test_images_in_tool_outputs_follow_all_the_tool_results_of_their_turn() -> N
     assert "image" in last[0]["toolResult"]["content"][1]["text"]
     assert last[2]["image"]["format"] == "png"
     assert call.notes["x-bedrock-mw-lowered"] == "tool-output-images:1"
+
+
+def test_a_reasoning_item_id_names_its_response() -> None:
+    from bedrock_mw.translate.responses import response_of_reasoning_id
+
+    head = ResponseHead(model="m", echo={}, id="resp_abc123")
+    assert response_of_reasoning_id(head.reasoning_id(3)) == "resp_abc123"
+    assert response_of_reasoning_id("rs_somebody_else") is None
+    assert response_of_reasoning_id("msg_1") is None and response_of_reasoning_id(None) is None

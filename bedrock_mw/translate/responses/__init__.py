@@ -16,7 +16,14 @@ from .request import (
     input_items,
     responses_to_converse,
 )
-from .response import ResponseHead, converse_output_items, converse_to_response, new_id, responses_usage
+from .response import (
+    ResponseHead,
+    converse_output_items,
+    converse_to_response,
+    new_id,
+    response_of_reasoning_id,
+    responses_usage,
+)
 from .sealing import ReasoningSeal
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "image_urls",
     "input_items",
     "new_id",
+    "response_of_reasoning_id",
     "responses_to_converse",
     "responses_usage",
 ]

@@ -48,6 +48,10 @@ class ResponseHead:
     id: str = field(default_factory=lambda: new_id("resp"))
     created_at: int = field(default_factory=lambda: int(time.time()))
 
+    def reasoning_id(self, output_index: int) -> str:
+        """A reasoning item's id, naming its response so a stored item can be found from the id alone."""
+        return f"rs_{self.id.removeprefix('resp_')}_{output_index}"
+
     def response(
         self,
         *,
@@ -142,7 +146,7 @@ def _without_sealed(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def converse_output_items(
-    response: ConverseResponseTypeDef, call: ResponsesCall, seal: ReasoningSeal
+    response: ConverseResponseTypeDef, head: ResponseHead, call: ResponsesCall, seal: ReasoningSeal
 ) -> list[dict[str, Any]]:
     """The output items of a Converse answer (reasoning sealed, whatever the caller included)."""
     forced = structured_tool_name(call.converse.request, call.converse.notes)
@@ -161,7 +165,7 @@ def converse_output_items(
             else:
                 items.append(function_call_item(new_id("fc"), use["toolUseId"], use["name"], arguments))
         elif "reasoningContent" in block:
-            items.append(reasoning_item(new_id("rs"), block, seal))
+            items.append(reasoning_item(head.reasoning_id(len(items)), block, seal))
     return items
 
 
@@ -169,7 +173,7 @@ def converse_to_response(
     response: ConverseResponseTypeDef, head: ResponseHead, call: ResponsesCall, seal: ReasoningSeal
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The caller's ``response`` object and the output items to keep (with sealed reasoning)."""
-    items = converse_output_items(response, call, seal)
+    items = converse_output_items(response, head, call, seal)
     body = head.response(
         status="completed",
         output=public_items(items, call.include_encrypted),
@@ -177,3 +181,11 @@ def converse_to_response(
         stop_reason=response.get("stopReason"),
     )
     return body, items
+
+
+def response_of_reasoning_id(item_id: object) -> str | None:
+    """The response id a gateway-made reasoning item id names (see ``ResponseHead.reasoning_id``)."""
+    if not isinstance(item_id, str) or not item_id.startswith("rs_"):
+        return None
+    response_hex, _, index = item_id[3:].rpartition("_")
+    return f"resp_{response_hex}" if response_hex and index.isdigit() else None
