@@ -1,8 +1,9 @@
 """The one control-plane call Bedrock-native clients make first: ``ListInferenceProfiles``.
 
 Claude Code in Bedrock mode lists inference profiles to learn which Claude models it can call. The
-gateway answers from what the key may use: every known model its ``allowed_models`` admits, as the
-system-defined profiles the key's primary region can call (its geography's and ``global.``), in
+gateway answers from what the key may use: every model its ``allowed_models`` admits that the
+primary provider's account offers (control-plane discovery; the built-in catalogue when discovery is
+off or fails), as the system-defined profiles the key's primary region can call, in
 the control plane's response shape (botocore's ``bedrock`` model), plus the application profiles the
 config names in ``arn_models``. The system profiles' ARNs carry no account (the gateway does not
 know which account serves a request until it routes it); sent back as a model id, such an ARN is
@@ -11,16 +12,18 @@ routed as its profile id in whichever provider serves the call.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
 from starlette.responses import Response
 
-from ..config import VirtualKeyConfig
+from ..config import ProviderConfig, VirtualKeyConfig
 from ..errors import invalid
 from ..gateway import Gateway, RequestContext
 from ..http import json_response
-from ..routing.catalogue import KNOWN_MODELS, KnownModel
+from ..routing.catalogue import KNOWN_MODELS
+from ..routing.discovery import AccountModels, api_names_of
 from ..routing.model_ids import geo_serves
 from .auth import authenticate_bedrock_caller
 
@@ -45,28 +48,26 @@ def _allowed(key: VirtualKeyConfig, candidates: tuple[str, ...]) -> bool:
     return any(fnmatchcase(name, pattern) for pattern in patterns for name in candidates)
 
 
-async def _home_region(gw: Gateway, ctx: RequestContext, key: VirtualKeyConfig) -> str | None:
-    if key.default_region is not None:
-        return key.default_region
+async def _primary(ctx: RequestContext, key: VirtualKeyConfig) -> tuple[ProviderConfig | None, str | None]:
+    """The key's first available provider and the region its requests go to."""
     assert ctx.credentials is not None
     for provider_id in key.providers:
         provider = await ctx.credentials.get_provider(provider_id)
         if provider is not None:
-            return provider.region
-    return None
+            return provider, key.default_region or provider.region
+    return None, key.default_region
 
 
-def profile_summary(model: KnownModel, geo: str, region: str) -> dict[str, Any]:
-    """One ``InferenceProfileSummary`` for the ``geo.`` profile of ``model`` as seen from ``region``."""
-    profile_id = f"{geo}.{model.bedrock_id}"
-    name = model.api_names[0] if model.api_names else model.bedrock_id
+def profile_summary(model_id: str, name: str, geo: str, region: str) -> dict[str, Any]:
+    """One ``InferenceProfileSummary`` for the ``geo.`` profile of ``model_id`` as seen from ``region``."""
+    profile_id = f"{geo}.{model_id}"
     return {
         "inferenceProfileName": f"{_GEO_NAMES.get(geo, geo.upper())} {name}",
         "description": f"Routes requests to {name} through the gateway",
         "createdAt": _CREATED,
         "updatedAt": _CREATED,
         "inferenceProfileArn": f"arn:aws:bedrock:{region}::inference-profile/{profile_id}",
-        "models": [{"modelArn": f"arn:aws:bedrock:{region}::foundation-model/{model.bedrock_id}"}],
+        "models": [{"modelArn": f"arn:aws:bedrock:{region}::foundation-model/{model_id}"}],
         "inferenceProfileId": profile_id,
         "status": "ACTIVE",
         "type": "SYSTEM_DEFINED",
@@ -74,15 +75,29 @@ def profile_summary(model: KnownModel, geo: str, region: str) -> dict[str, Any]:
 
 
 def list_profiles(key: VirtualKeyConfig, region: str) -> list[dict[str, Any]]:
-    """The system-defined profiles ``key`` may call from ``region``, newest model first."""
+    """From the built-in catalogue: the system profiles ``key`` may call from ``region``, newest first."""
+    offer = [(m.bedrock_id, list(m.api_names), m.profile_geos) for m in KNOWN_MODELS]
+    return _system_summaries(key, region, offer)
+
+
+def account_profiles(key: VirtualKeyConfig, region: str, account: AccountModels) -> list[dict[str, Any]]:
+    """From what the account offers (control-plane discovery): the system profiles ``key`` may call."""
+    offer = [
+        (base, api_names_of(base), account.profile_geos.get(base, frozenset()))
+        for base in sorted(account.base_ids, reverse=True)
+    ]
+    return _system_summaries(key, region, offer)
+
+
+def _system_summaries(
+    key: VirtualKeyConfig, region: str, offer: list[tuple[str, list[str], frozenset[str]]]
+) -> list[dict[str, Any]]:
     summaries: list[dict[str, Any]] = []
-    for model in KNOWN_MODELS:
-        for geo in sorted(model.profile_geos):
-            if not geo_serves(geo, region):
-                continue
-            profile_id = f"{geo}.{model.bedrock_id}"
-            if _allowed(key, (profile_id, model.bedrock_id, *model.api_names)):
-                summaries.append(profile_summary(model, geo, region))
+    for model_id, names, geos in offer:
+        for geo in sorted(geos):
+            profile_id = f"{geo}.{model_id}"
+            if geo_serves(geo, region) and _allowed(key, (profile_id, model_id, *names)):
+                summaries.append(profile_summary(model_id, names[0] if names else model_id, geo, region))
     return summaries
 
 
@@ -102,8 +117,8 @@ def _page_bounds(ctx: RequestContext, total: int) -> tuple[int, int]:
     return start, size
 
 
-def application_profiles(key: VirtualKeyConfig, arn_models: dict[str, str]) -> list[dict[str, Any]]:
-    """The application inference profiles the config names (``arn_models``) that ``key`` may use."""
+def application_profiles(key: VirtualKeyConfig, arn_models: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The application inference profiles (ARN → model) that ``key`` may use."""
     summaries: list[dict[str, Any]] = []
     for arn, model in arn_models.items():
         head, _, profile_id = arn.partition(":application-inference-profile/")
@@ -129,13 +144,18 @@ def application_profiles(key: VirtualKeyConfig, arn_models: dict[str, str]) -> l
 async def list_inference_profiles(gw: Gateway, ctx: RequestContext) -> Response:
     """``GET /inference-profiles`` (``ListInferenceProfiles``), paged as the control plane pages."""
     key = await authenticate_bedrock_caller(gw, ctx)
-    region = await _home_region(gw, ctx, key)
     wanted = ctx.request.query_params.get("type")
     if wanted not in (None, "SYSTEM_DEFINED", "APPLICATION"):
         raise invalid("type must be SYSTEM_DEFINED or APPLICATION", "type")
-    summaries = list_profiles(key, region) if region and wanted != "APPLICATION" else []
+    provider, region = await _primary(ctx, key)
+    # What the primary account offers, when discovery can say; else the built-in catalogue.
+    account = await gw.discovery.account(provider, region) if provider and region else None
+    summaries: list[dict[str, Any]] = []
+    if region and wanted != "APPLICATION":
+        summaries += account_profiles(key, region, account) if account else list_profiles(key, region)
     if wanted != "SYSTEM_DEFINED":
-        summaries += application_profiles(key, gw.config.arn_models)
+        apps = {**(account.app_profiles if account else {}), **gw.config.arn_models}
+        summaries += application_profiles(key, apps)
     start, size = _page_bounds(ctx, len(summaries))
     page: dict[str, Any] = {"inferenceProfileSummaries": summaries[start : start + size]}
     if start + size < len(summaries):

@@ -13,6 +13,8 @@ import pytest
 from botocore.eventstream import EventStreamBuffer
 
 from bedrock_mw.testing import BedrockEmulator, Fault
+from bedrock_mw.testing.control_plane import application_profile_arn
+from bedrock_mw.testing.credentials import EMULATOR_ACCOUNT_ID
 from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
 
 from .conftest import ServeGateway, eventually
@@ -184,8 +186,26 @@ async def test_application_profiles_from_arn_models_are_listed_by_type(
     apps = (await http.get(url, params={"type": "APPLICATION"}, headers=KEY)).json()
     system = (await http.get(url, params={"type": "SYSTEM_DEFINED"}, headers=KEY)).json()
     wrong = await http.get(url, params={"type": "OTHER"}, headers=KEY)
-    assert [(p["inferenceProfileArn"], p["type"]) for p in apps["inferenceProfileSummaries"]] == [
-        (app_arn, "APPLICATION")
+    # The account's own application profile (discovered) and the one the config names.
+    listed = [(p["inferenceProfileArn"], p["type"]) for p in apps["inferenceProfileSummaries"]]
+    assert listed == [
+        (application_profile_arn("us-east-1", EMULATOR_ACCOUNT_ID), "APPLICATION"),
+        (app_arn, "APPLICATION"),
     ]
     assert {p["type"] for p in system["inferenceProfileSummaries"]} == {"SYSTEM_DEFINED"}
     assert wrong.status_code == 400 and wrong.headers["x-amzn-errortype"] == "ValidationException"
+
+
+@pytest.mark.parametrize("discovery", [True, False], ids=["account-offer", "catalogue"])
+async def test_inference_profiles_come_from_the_accounts_offer_else_the_catalogue(
+    serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator, discovery: bool
+) -> None:
+    config = emulator_gateway_config(bedrock_emulator)
+    config["model_discovery"] = {"enabled": discovery}
+    gw = serve(config)
+    r = await http.get(gw.url + "/bedrock/inference-profiles", headers=KEY)
+    ids = {p["inferenceProfileId"] for p in r.json()["inferenceProfileSummaries"]}
+    # The emulator's account offers a Claude the built-in catalogue does not know yet.
+    assert ("us.anthropic.claude-sonnet-5-20261015-v1:0" in ids) is discovery
+    assert MODEL_ID in ids
+    assert not any(i.startswith(("eu.", "apac.", "jp.", "au.")) for i in ids)  # us-east-1 cannot call them
