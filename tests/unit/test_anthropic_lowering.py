@@ -208,6 +208,13 @@ def test_adaptive_thinking_on_an_older_claude_becomes_a_budget(effort: str | Non
     assert low.lowered == [f"thinking:adaptive->enabled({budget})"]
 
 
+def test_a_count_drops_display_and_keeps_adaptive_thinking() -> None:
+    b = body(thinking={"type": "adaptive", "display": "omitted"})
+    low = lower_request(b, base_model_id="anthropic.claude-sonnet-4-5-20250929-v1:0", counting=True)
+    assert low.body["thinking"] == {"type": "adaptive"}
+    assert low.ignored == ["thinking.display"]
+
+
 def test_adaptive_thinking_with_too_few_tokens_for_a_budget_is_turned_off() -> None:
     b = body(max_tokens=1000, thinking={"type": "adaptive"})
     low = lower_request(b, base_model_id="anthropic.claude-sonnet-4-20250514-v1:0")

@@ -125,11 +125,16 @@ def test_lowering_runs_first_mid_conversation_system_turns_become_user_text() ->
 
 
 def test_a_count_tokens_body_is_complete_and_unaffected_by_sampling() -> None:
-    b = body(temperature=0.2, top_k=5, metadata={"user_id": "u"})
+    b = body(
+        temperature=0.2,
+        top_k=5,
+        metadata={"user_id": "u"},
+        thinking={"type": "enabled", "budget_tokens": 2048},
+    )
     del b["max_tokens"]
     call = invoke(b, counting=True)
     assert call.body["max_tokens"] == 1
-    assert not {"temperature", "top_k", "metadata"} & set(call.body)
+    assert not {"temperature", "top_k", "metadata", "thinking"} & set(call.body)
 
 
 def test_a_missing_max_tokens_is_refused_before_bedrock() -> None:

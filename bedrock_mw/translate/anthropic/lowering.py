@@ -90,8 +90,7 @@ def lower_request(
         isinstance(m, dict) and m.get("role") == "system" for m in messages
     ):
         _lower_system_turns(out, messages)
-    if not counting:
-        _lower_thinking(out, base_model_id)
+    _lower_thinking(out, base_model_id if not counting else "")  # a count has no budget to fit
     return out
 
 

@@ -101,7 +101,8 @@ def anthropic_to_invoke(
     stream = source.get("stream")
     if counting:
         out["max_tokens"] = 1  # CountTokens wants a complete body; a count does not depend on it
-        for key in ("stop_sequences", "temperature", "top_p", "top_k", "metadata"):
+        # Nor on sampling or a thinking budget (which would have to stay below that max_tokens).
+        for key in ("stop_sequences", "temperature", "top_p", "top_k", "metadata", "thinking"):
             out.pop(key, None)
     else:
         as_int(out.get("max_tokens"), "max_tokens", minimum=1)
