@@ -125,6 +125,21 @@ ROUTES: tuple[Route, ...] = (
         "/v1/messages (Converse)", "gateway", "/v1/messages", _messages, ANTHROPIC_CONVERSE, "raw converse"
     ),
     Route(
+        "raw converse stream",
+        "emulator",
+        _model_path(MODEL_ID, "converse-stream"),
+        lambda: {**_converse(), "inferenceConfig": {"maxTokens": 200}},
+        BEDROCK,
+    ),
+    Route(
+        "/v1/messages (Converse, stream)",
+        "gateway",
+        "/v1/messages",
+        lambda: {**_messages(200), "stream": True},
+        ANTHROPIC_CONVERSE,
+        "raw converse stream",
+    ),
+    Route(
         PASS_THROUGH,
         "gateway",
         "/bedrock" + _model_path(MODEL_ID, "converse"),
