@@ -12,6 +12,7 @@ from .routing.plan import profile_id_for
 
 if TYPE_CHECKING:
     from .gateway import Gateway
+    from .translate.types import ConverseParams
 
 
 async def warm_up(gateway: Gateway) -> list[str]:
@@ -32,7 +33,7 @@ async def warm_up(gateway: Gateway) -> list[str]:
         model_id = ref.model_id
         if ref.kind == "foundation" and ref.family.needs_inference_profile:
             model_id = profile_id_for(ref.base_model_id, region)
-        request = {
+        request: ConverseParams = {
             "messages": [{"role": "user", "content": [{"text": "ping"}]}],
             "inferenceConfig": {"maxTokens": 1},
         }

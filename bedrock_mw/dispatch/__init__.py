@@ -29,7 +29,7 @@ from ._wire import client_error
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import ConverseResponseTypeDef
 
-    from ._transport import ConverseParams
+    from ..translate.types import ConverseParams
 
 __all__ = [
     "AccountListing",
@@ -87,18 +87,16 @@ class Dispatcher:
     def __init__(self, pool: ClientPool | None = None) -> None:
         self.pool = pool if pool is not None else ClientPool()
 
-    async def converse(self, target: Target, request: dict[str, Any]) -> ConverseResponseTypeDef:
+    async def converse(self, target: Target, params: ConverseParams) -> ConverseResponseTypeDef:
         """Converse; returns botocore's parsed response."""
-        params = cast("ConverseParams", request)
         with _upstream_errors("Converse", target):
             transport = await self.pool.transport(target.provider, target.region)
             async with asyncio.timeout(target.provider.timeouts.total_s):
                 return await transport.converse(target.model_id, params)
 
-    async def converse_stream(self, target: Target, request: dict[str, Any]) -> BedrockStream:
+    async def converse_stream(self, target: Target, params: ConverseParams) -> BedrockStream:
         """ConverseStream; returns the open stream once Bedrock accepted the call."""
         t = target.provider.timeouts
-        params = cast("ConverseParams", request)
         with _upstream_errors("ConverseStream", target):
             transport = await self.pool.transport(target.provider, target.region)
             # Deadlines bound Bedrock, not the pool building its first client (botocore's loads).

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         ResponseStreamTypeDef,
     )
 
-    from ._transport import ConverseParams
+    from ..translate.types import ConverseParams
 
 Event = TypeVar("Event")
 

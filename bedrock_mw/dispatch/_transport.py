@@ -13,9 +13,9 @@ applies every deadline: a transport has no timeout of its own beyond connecting.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypedDict, TypeVar
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.literals import PerformanceConfigLatencyType, TraceType
@@ -23,34 +23,10 @@ if TYPE_CHECKING:
         ConverseResponseTypeDef,
         ConverseStreamOutputTypeDef,
         CountTokensInputTypeDef,
-        GuardrailConfigurationTypeDef,
-        GuardrailStreamConfigurationTypeDef,
-        InferenceConfigurationTypeDef,
-        MessageUnionTypeDef,
-        OutputConfigTypeDef,
-        PerformanceConfigurationTypeDef,
-        PromptVariableValuesTypeDef,
         ResponseStreamTypeDef,
-        ServiceTierTypeDef,
-        SystemContentBlockTypeDef,
-        ToolConfigurationTypeDef,
     )
 
-    class ConverseParams(TypedDict, total=False):
-        """Converse's and ConverseStream's parameters without ``modelId`` (chosen per attempt)."""
-
-        messages: Sequence[MessageUnionTypeDef]
-        system: Sequence[SystemContentBlockTypeDef]
-        inferenceConfig: InferenceConfigurationTypeDef
-        toolConfig: ToolConfigurationTypeDef
-        guardrailConfig: GuardrailConfigurationTypeDef | GuardrailStreamConfigurationTypeDef
-        additionalModelRequestFields: Mapping[str, Any]
-        promptVariables: Mapping[str, PromptVariableValuesTypeDef]
-        additionalModelResponseFieldPaths: Sequence[str]
-        requestMetadata: Mapping[str, str]
-        performanceConfig: PerformanceConfigurationTypeDef
-        serviceTier: ServiceTierTypeDef
-        outputConfig: OutputConfigTypeDef
+    from ..translate.types import ConverseParams
 
 
 class InvokeOptions(TypedDict, total=False):

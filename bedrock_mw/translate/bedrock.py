@@ -26,11 +26,14 @@ if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import (
         CachePointBlockTypeDef,
         ImageBlockTypeDef,
+        InferenceConfigurationTypeDef,
         MessageTypeDef,
         ToolConfigurationTypeDef,
         ToolSpecificationTypeDef,
         ToolTypeDef,
     )
+
+    from .types import ConverseParams
 
 # The response header naming how many cache hints were dropped because the model cannot cache.
 DROPPED_CACHE_HEADER: Final = "x-bedrock-mw-dropped-cache-control"
@@ -247,13 +250,13 @@ TEMPERATURE_MAX: Final = 1.0
 
 def sampling_config(
     temperature: float | None, top_p: float | None, *, exclusive: bool
-) -> tuple[dict[str, float], list[str]]:
+) -> tuple[InferenceConfigurationTypeDef, list[str]]:
     """``temperature``/``topP`` Bedrock accepts for a caller's values, and a note per value lowered.
 
     A temperature above Bedrock's maximum becomes the maximum; on models that take ``temperature``
     or ``topP`` but not both, ``topP`` is left out (the caller's temperature is the usual intent).
     """
-    config: dict[str, float] = {}
+    config: InferenceConfigurationTypeDef = {}
     notes: list[str] = []
     if temperature is not None:
         config["temperature"] = min(temperature, TEMPERATURE_MAX)
@@ -282,18 +285,21 @@ def lacks_replayed_thinking(messages: Iterable[Mapping[str, Any]]) -> bool:
     return any("toolUse" in b for b in content) and "reasoningContent" not in content[0]
 
 
-def settle_thinking(request: dict[str, Any]) -> str | None:
+def settle_thinking(request: ConverseParams) -> str | None:
     """Turn thinking off for this call when the history cannot replay it; the note to send, if so.
 
     A client that cannot carry thinking blocks (chat completions, a Responses client without
     ``encrypted_content``) would otherwise get Claude's 400 on every turn after a tool call.
+    The fields are a read-only mapping in botocore's shape: they are replaced, never edited.
     """
     fields = request.get("additionalModelRequestFields")
-    if not isinstance(fields, dict) or "thinking" not in fields:
+    if not fields or "thinking" not in fields:
         return None
     if not lacks_replayed_thinking(request.get("messages") or ()):
         return None
-    del fields["thinking"]
-    if not fields:
+    rest = {name: value for name, value in fields.items() if name != "thinking"}
+    if rest:
+        request["additionalModelRequestFields"] = rest
+    else:
         del request["additionalModelRequestFields"]
     return THINKING_OFF_NOTE

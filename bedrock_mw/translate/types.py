@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
-    from mypy_boto3_bedrock_runtime.type_defs import TokenUsageTypeDef
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        GuardrailConfigurationTypeDef,
+        GuardrailStreamConfigurationTypeDef,
+        InferenceConfigurationTypeDef,
+        MessageUnionTypeDef,
+        OutputConfigTypeDef,
+        PerformanceConfigurationTypeDef,
+        PromptVariableValuesTypeDef,
+        ServiceTierTypeDef,
+        SystemContentBlockTypeDef,
+        TokenUsageTypeDef,
+        ToolConfigurationTypeDef,
+    )
+
+
+class ConverseParams(TypedDict, total=False):
+    """Converse's and ConverseStream's parameters without ``modelId`` (chosen per attempt)."""
+
+    messages: Sequence[MessageUnionTypeDef]
+    system: Sequence[SystemContentBlockTypeDef]
+    inferenceConfig: InferenceConfigurationTypeDef
+    toolConfig: ToolConfigurationTypeDef
+    guardrailConfig: GuardrailConfigurationTypeDef | GuardrailStreamConfigurationTypeDef
+    additionalModelRequestFields: Mapping[str, Any]
+    promptVariables: Mapping[str, PromptVariableValuesTypeDef]
+    additionalModelResponseFieldPaths: Sequence[str]
+    requestMetadata: Mapping[str, str]
+    performanceConfig: PerformanceConfigurationTypeDef
+    serviceTier: ServiceTierTypeDef
+    outputConfig: OutputConfigTypeDef
 
 
 @dataclass(slots=True)
@@ -42,7 +71,7 @@ class ConverseCall:
     (None where it gave none) by Converse document index, so citations can name them as sent.
     """
 
-    request: dict[str, Any]
+    request: ConverseParams
     stream: bool = False
     stop_sequences: tuple[str, ...] = ()
     notes: dict[str, str] = field(default_factory=dict)

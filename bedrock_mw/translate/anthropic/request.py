@@ -15,11 +15,12 @@ import orjson
 
 from ...routing.families import ModelFamily
 from ..bedrock import DROPPED_CACHE_HEADER, clean_metadata_text, is_blank, synthesized_tools, uses_tools
-from ..types import ConverseCall
+from ..types import ConverseCall, ConverseParams
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import (
         ContentBlockTypeDef,
+        InferenceConfigurationTypeDef,
         MessageTypeDef,
         OutputConfigTypeDef,
         SystemContentBlockTypeDef,
@@ -129,10 +130,10 @@ def anthropic_to_converse(
     body = low.body
     max_tokens = as_int(body.get("max_tokens"), "max_tokens", minimum=1)
     tr = _translate(body, family, options, beta_header, media, max_tokens=max_tokens, lowered=low)
-    request: dict[str, Any] = {"messages": tr.messages}
+    request: ConverseParams = {"messages": tr.messages}
     if tr.system:
         request["system"] = tr.system
-    inference: dict[str, Any] = {"maxTokens": max_tokens}
+    inference: InferenceConfigurationTypeDef = {"maxTokens": max_tokens}
     thinking_on = "thinking" in tr.additional
     temperature = body.get("temperature")
     if temperature is not None:

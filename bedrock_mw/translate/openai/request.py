@@ -28,10 +28,16 @@ from ..bedrock import (
     tool_spec,
     unique_urls,
 )
-from ..types import ConverseCall
+from ..types import ConverseCall, ConverseParams
 
 if TYPE_CHECKING:
-    from mypy_boto3_bedrock_runtime.type_defs import ToolConfigurationTypeDef, ToolTypeDef
+    from mypy_boto3_bedrock_runtime.literals import ServiceTierTypeType
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        InferenceConfigurationTypeDef,
+        JsonSchemaDefinitionTypeDef,
+        ToolConfigurationTypeDef,
+        ToolTypeDef,
+    )
 from .messages import (
     CacheMarkers,
     ConvertedMessages,
@@ -69,7 +75,12 @@ GPT_OSS_EFFORT = {
 }
 # Room left for the visible answer when thinking is on and the caller set no token limit.
 THINKING_ANSWER_TOKENS = 4096
-SERVICE_TIERS = {"auto": None, "default": None, "flex": "flex", "priority": "priority"}
+SERVICE_TIERS: dict[str, ServiceTierTypeType | None] = {
+    "auto": None,
+    "default": None,
+    "flex": "flex",
+    "priority": "priority",
+}
 
 
 def image_urls(body: dict[str, Any]) -> list[str]:
@@ -115,7 +126,7 @@ def openai_to_converse(
         media=media,
         cache=cache,
     )
-    request: dict[str, Any] = {"messages": converted.messages}
+    request: ConverseParams = {"messages": converted.messages}
     if converted.folded_system:
         notes[FOLDED_SYSTEM_HEADER] = "true"
 
@@ -134,15 +145,18 @@ def openai_to_converse(
             f"model family {family.name} cannot stream tool use; send stream: false", param="stream"
         )
 
-    inference: dict[str, Any] = {}
+    inference: InferenceConfigurationTypeDef = {}
     if params.max_tokens is not None:
         inference["maxTokens"] = params.max_tokens
     sampling, lowered = sampling_config(params.temperature, params.top_p, exclusive=family.exclusive_sampling)
     inference.update(sampling)
     if params.stop:
         inference["stopSequences"] = list(params.stop)
-    if _reasoning(body.get("reasoning_effort"), family, request, inference, options):
+    additional: dict[str, Any] = {}  # additionalModelRequestFields, a JSON document for the model
+    if _reasoning(body.get("reasoning_effort"), family, additional, inference, options):
         dropped.append("reasoning_effort")
+    if additional:
+        request["additionalModelRequestFields"] = additional
     if inference:
         request["inferenceConfig"] = inference
     _metadata(body, request)
@@ -260,7 +274,7 @@ def _schema(function: dict[str, Any], param: str) -> dict[str, Any]:
 def _response_format(
     response_format: object,
     family: ModelFamily,
-    request: dict[str, Any],
+    request: ConverseParams,
     converted: ConvertedMessages,
     tools: ToolConfigurationTypeDef | None,
 ) -> str | None:
@@ -303,7 +317,7 @@ def _response_format(
             "response_format.json_schema.description must be a string", "response_format.json_schema"
         )
     if family.structured_output:
-        definition: dict[str, Any] = {"schema": orjson.dumps(schema).decode(), "name": name}
+        definition: JsonSchemaDefinitionTypeDef = {"schema": orjson.dumps(schema).decode(), "name": name}
         if description:
             definition["description"] = description
         request["outputConfig"] = {
@@ -329,19 +343,18 @@ def _response_format(
     return "tool"
 
 
-def structured_tool_name(request: dict[str, Any], notes: Mapping[str, str]) -> str | None:
+def structured_tool_name(request: ConverseParams, notes: Mapping[str, str]) -> str | None:
     """The name of the forced tool standing in for ``json_schema`` output, if the call uses one."""
     if notes.get(STRUCTURED_OUTPUT_NOTE) != "tool":
         return None
-    name: str = request["toolConfig"]["toolChoice"]["tool"]["name"]
-    return name
+    return request["toolConfig"]["toolChoice"]["tool"]["name"]
 
 
 def _reasoning(
     effort: object,
     family: ModelFamily,
-    request: dict[str, Any],
-    inference: dict[str, Any],
+    additional: dict[str, Any],
+    inference: InferenceConfigurationTypeDef,
     options: OpenAIOptions,
 ) -> bool:
     """Apply ``reasoning_effort``; True when it was dropped on the caller's opt-in."""
@@ -366,11 +379,10 @@ def _reasoning(
                     "max_completion_tokens must exceed 1024 to leave room for reasoning",
                     "max_completion_tokens",
                 )
-        fields = request.setdefault("additionalModelRequestFields", {})
-        fields["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        additional["thinking"] = {"type": "enabled", "budget_tokens": budget}
         return False
     if family.name == "openai-gpt-oss":
-        request.setdefault("additionalModelRequestFields", {})["reasoning_effort"] = GPT_OSS_EFFORT[effort]
+        additional["reasoning_effort"] = GPT_OSS_EFFORT[effort]
         return False
     # The family reasons by design but offers no knob the gateway knows how to turn.
     if not options.drop_unsupported_params:
@@ -378,7 +390,7 @@ def _reasoning(
     return True
 
 
-def _metadata(body: dict[str, Any], request: dict[str, Any]) -> None:
+def _metadata(body: dict[str, Any], request: ConverseParams) -> None:
     metadata = body.get("metadata")
     if metadata is not None and metadata != {}:
         if not isinstance(metadata, dict) or len(metadata) > METADATA_MAX_PAIRS:
@@ -399,5 +411,5 @@ def _metadata(body: dict[str, Any], request: dict[str, Any]) -> None:
     if tier is not None:
         if not isinstance(tier, str) or tier not in SERVICE_TIERS:
             raise invalid("service_tier must be auto, default, flex or priority on Bedrock", "service_tier")
-        if SERVICE_TIERS[tier] is not None:
-            request["serviceTier"] = {"type": SERVICE_TIERS[tier]}
+        if (service_tier := SERVICE_TIERS[tier]) is not None:
+            request["serviceTier"] = {"type": service_tier}

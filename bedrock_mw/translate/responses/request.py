@@ -11,9 +11,9 @@ caller's own fields (``input[3]``, not the lowered ``messages[2]``). See ``docs/
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import GatewayError, invalid
 from ...routing.families import ModelFamily
@@ -23,6 +23,9 @@ from ..openai.params import DROPPED_PARAMS_HEADER, OpenAIOptions
 from ..openai.request import openai_to_converse
 from ..types import ConverseCall
 from .sealing import ReasoningSeal
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import ContentBlockTypeDef, MessageUnionTypeDef
 
 IGNORED_PARAMS_HEADER = "x-bedrock-mw-ignored-params"
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
@@ -136,7 +139,7 @@ def responses_to_converse(
         call = openai_to_converse(chat, family, options.openai, media=media, restores_thinking=True)
     except GatewayError as err:
         raise _in_caller_terms(err, lowered.sources) from None
-    lowered.restore_reasoning(call.request["messages"])
+    call.request["messages"] = lowered.restore_reasoning(call.request["messages"])
     notes = dict(call.notes)
     lowered_notes = [f"tool-output-images:{lowered.tool_images}"] if lowered.tool_images else []
     if thinking_off := settle_thinking(call.request):
@@ -286,9 +289,9 @@ class _Lowering:
         self.messages: list[dict[str, Any]] = []
         self.sources: list[str] = []  # the caller's path of each chat message
         self._assistant: dict[str, Any] | None = None  # the assistant message being grown
-        self._reasoning: list[dict[str, Any]] = []  # blocks waiting for the next assistant turn
+        self._reasoning: list[ContentBlockTypeDef] = []  # blocks waiting for the next assistant turn
         # Reasoning blocks per assistant turn (turns counted as Converse will merge them).
-        self.turn_reasoning: list[list[dict[str, Any]]] = []
+        self.turn_reasoning: list[list[ContentBlockTypeDef]] = []
         self._last_role: str | None = None
         # Images from tool outputs: chat tool messages hold text only, and Claude wants every tool
         # result first in its user turn, so they follow the run of tool results as user content.
@@ -394,12 +397,17 @@ class _Lowering:
         self.messages.append(message)
         self.sources.append(param)
 
-    def restore_reasoning(self, turns: list[dict[str, Any]]) -> None:
-        """Put the unsealed reasoning blocks back at the start of their Converse assistant turns."""
-        assistant_turns = iter(t for t in turns if t["role"] == "assistant")
-        for blocks, turn in zip(self.turn_reasoning, assistant_turns, strict=False):
-            if blocks:
-                turn["content"][:0] = blocks
+    def restore_reasoning(self, turns: Sequence[MessageUnionTypeDef]) -> list[MessageUnionTypeDef]:
+        """``turns`` with the unsealed reasoning blocks back at the start of their assistant turns.
+
+        A turn gaining blocks is a new message (botocore types content as read-only); others are kept.
+        """
+        reasoning = iter(self.turn_reasoning)
+        out: list[MessageUnionTypeDef] = []
+        for turn in turns:
+            blocks = next(reasoning, None) if turn["role"] == "assistant" else None
+            out.append({"role": turn["role"], "content": [*blocks, *turn["content"]]} if blocks else turn)
+        return out
 
 
 def _assistant_text(content: object, param: str) -> str:

@@ -13,13 +13,16 @@ import binascii
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ...errors import invalid
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import ContentBlockTypeDef, ReasoningTextBlockTypeDef
 
 _PREFIX = "bmw1."
 _AAD = b"bedrock-mw/responses/reasoning/v1"
@@ -45,7 +48,7 @@ class ReasoningSeal:
         sealed = nonce + self._aead.encrypt(nonce, plain, _AAD)
         return _PREFIX + base64.urlsafe_b64encode(sealed).decode()
 
-    def open(self, token: object, param: str) -> list[dict[str, Any]]:
+    def open(self, token: object, param: str) -> list[ContentBlockTypeDef]:
         """The blocks a sealed string holds, or a 400 when this gateway did not seal it."""
         if not isinstance(token, str) or not token.startswith(_PREFIX):
             raise invalid(f"{param} was not issued by this gateway", param=param)
@@ -68,10 +71,10 @@ def _portable(block: Mapping[str, Any]) -> dict[str, Any]:
     return {"text": text.get("text", ""), "signature": text.get("signature")}
 
 
-def _restored(item: dict[str, Any]) -> dict[str, Any]:
+def _restored(item: dict[str, Any]) -> ContentBlockTypeDef:
     if "redacted" in item:
         return {"reasoningContent": {"redactedContent": base64.b64decode(item["redacted"])}}
-    text: dict[str, Any] = {"text": item["text"]}
+    text: ReasoningTextBlockTypeDef = {"text": item["text"]}
     if item.get("signature"):
         text["signature"] = item["signature"]
     return {"reasoningContent": {"reasoningText": text}}
