@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 import pytest
@@ -1038,6 +1039,11 @@ def test_message_ids_look_like_anthropics() -> None:
     ids = {new_message_id() for _ in range(50)}
     assert len(ids) == 50
     assert all(i.startswith("msg_") and len(i) == 28 and i[4:].isalnum() for i in ids)
+
+
+def test_message_ids_draw_on_all_62_characters() -> None:
+    seen = set("".join(new_message_id()[4:] for _ in range(2000)))
+    assert seen == set(string.ascii_letters + string.digits)
 
 
 def test_disable_parallel_tool_use_is_reported_as_ignored_off_claude() -> None:
