@@ -29,6 +29,8 @@ from botocore.eventstream import EventStreamBuffer, EventStreamMessage
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import percent_encode
 
+from . import _sigv4
+
 SIGNING_NAME = "bedrock"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 
@@ -203,7 +205,14 @@ class CachedKeySigV4Auth(SigV4Auth):  # type: ignore[misc]
 def sign_headers(
     credentials: Any, region: str, url: str, body: bytes, headers: dict[str, str]
 ) -> dict[str, str]:
-    """The headers of a POST to ``url`` signed with SigV4 (``X-Amz-Security-Token`` for session keys)."""
+    """The headers of a POST to ``url`` signed with SigV4 (``X-Amz-Security-Token`` for session keys).
+
+    The common shape is signed by :mod:`._sigv4` (the same bytes, a fraction of the cost); anything
+    else by botocore's ``SigV4Auth``.
+    """
+    fast = _sigv4.sign(credentials, region, SIGNING_NAME, url, body, headers)
+    if fast is not None:
+        return fast
     request = AWSRequest(method="POST", url=url, data=body, headers=headers)
     CachedKeySigV4Auth(credentials, SIGNING_NAME, region).add_auth(request)
     return dict(request.headers.items())
