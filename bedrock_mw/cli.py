@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import glob
 import os
 import sys
@@ -19,7 +20,21 @@ def app_from_env() -> object:
     """Uvicorn factory for ``serve --workers N``: each worker process builds its own gateway."""
     from .app import create_gateway
 
-    return create_gateway(os.environ[_CONFIG_ENV])
+    app = create_gateway(os.environ[_CONFIG_ENV])
+    _freeze_startup_objects()
+    return app
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything alive after start-up out of the garbage collector's sight.
+
+    Imports and the config leave ~80,000 tracked objects that live as long as the process; every
+    full collection walked them all (tens of ms on the bench machine, a p99 spike whenever one ran
+    mid-request). ``gc.freeze`` puts them in the permanent generation; what requests allocate is
+    collected as before. Done only in ``serve``, whose process is ours: a host app decides for itself.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _serve(args: argparse.Namespace) -> int:
