@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import percent_encode
 
 from . import _sigv4
+from ._sigv4 import signing_key
 
 SIGNING_NAME = "bedrock"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -175,20 +176,12 @@ def serialise_body(params: Mapping[str, Any]) -> bytes:
     return orjson.dumps(params, default=_blob)
 
 
-@lru_cache(maxsize=64)  # rotated secrets and past days fall out; never grows without bound
-def signing_key(secret: str, day: str, region: str, service: str) -> bytes:
-    """SigV4's derived key: four HMACs that depend only on the secret, the day, region and service."""
-    key = hmac.new(f"AWS4{secret}".encode(), day.encode(), hashlib.sha256).digest()
-    for part in (region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return key
-
-
 class CachedKeySigV4Auth(SigV4Auth):  # type: ignore[misc]
     """botocore's SigV4 with the derived signing key looked up instead of four HMACs per call.
 
-    Overrides only the public ``signature`` step, with the day read from the ``X-Amz-Date`` header
-    ``add_auth`` has just set: no private member of botocore is used. Canonicalisation, the string to
+    Overrides only the public ``signature`` step, with the day read from the request's public
+    ``context["timestamp"]`` that ``add_auth`` has just set (a request with a ``Date`` header has no
+    ``X-Amz-Date``): no private member of botocore is used. Canonicalisation, the string to
     sign and the headers stay botocore's.
     """
 
@@ -197,7 +190,7 @@ class CachedKeySigV4Auth(SigV4Auth):  # type: ignore[misc]
         self.key_scope = (region, service)
 
     def signature(self, string_to_sign: str, request: AWSRequest) -> str:
-        day = request.headers["X-Amz-Date"][0:8]
+        day = request.context["timestamp"][0:8]
         key = signing_key(self.credentials.secret_key, day, *self.key_scope)
         return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
