@@ -220,23 +220,41 @@ class ResponseParserError(BotoCoreError):  # type: ignore[misc]
 # -- answers ------------------------------------------------------------------------------------
 def decode_blobs(value: Any, tree: BlobTree | None) -> Any:
     """Turn the base64 strings at the tree's blob members into ``bytes``, in place; returns ``value``."""
-    if isinstance(value, list):
+    if tree is None:
+        return _blob_value(value)
+    if type(value) is dict:
+        _decode_members(value, tree)
+    elif type(value) is list:
         for item in value:
             decode_blobs(item, tree)
-        return value
-    if tree is None:
-        return base64.b64decode(value) if isinstance(value, str) else value
-    if not isinstance(value, dict):
-        return value
+    return value
+
+
+def _blob_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return base64.b64decode(value)
+    if isinstance(value, list):
+        return [_blob_value(item) for item in value]
+    return value
+
+
+def _decode_members(value: dict[str, Any], tree: BlobTree) -> None:
+    # The hot loop of every streamed event: plain type checks, no write-back where nothing changed.
     for name, child in tree.items():
         if name == MAP_VALUES:
             for key, item in value.items():
                 value[key] = decode_blobs(item, child)
             continue
         member = value.get(name)
-        if member is not None:
-            value[name] = decode_blobs(member, child)
-    return value
+        if member is None:
+            continue
+        if child is None:
+            value[name] = _blob_value(member)
+        elif type(member) is dict:
+            _decode_members(member, child)
+        elif type(member) is list:
+            for item in member:
+                decode_blobs(item, child)
 
 
 def parse_json_answer(operation: Operation, body: bytes, status: int, headers: Mapping[str, str]) -> Any:
@@ -296,8 +314,8 @@ def stream_event(message: EventStreamMessage, operation: Operation) -> dict[str,
         events = operation.events
         if events is not None:
             tree = events.get(event_type)
-            if tree:
-                decode_blobs(payload, tree)
+            if tree and type(payload) is dict:
+                _decode_members(payload, tree)
         return {event_type: payload}
     if kind == "exception":
         try:
