@@ -27,22 +27,29 @@ from pydantic import (
 
 __all__ = [
     "AccessKeysAuth",
+    "AliasEntry",
+    "AliasTarget",
     "ApiKeyAuth",
     "AssumeRole",
+    "BudgetConfig",
+    "BudgetGroupConfig",
     "ConfigError",
     "DefaultChainAuth",
     "GatewayConfig",
+    "GuardrailConfig",
     "KeyLimits",
     "LimitsConfig",
     "MessagesApi",
     "ModelDiscoveryConfig",
     "ObservabilityConfig",
+    "PriceConfig",
     "ProbesConfig",
     "ProviderAuth",
     "ProviderConfig",
     "ResponsesConfig",
     "TimeoutConfig",
     "VirtualKeyConfig",
+    "alias_model",
     "load_config",
 ]
 
@@ -50,6 +57,11 @@ MessagesApi = Literal["auto", "invoke", "converse"]
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# What Bedrock accepts (botocore's GuardrailIdentifier / GuardrailVersion patterns).
+GUARDRAIL_ID = re.compile(
+    r"^([a-z0-9]+|arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+)$"
+)
+GUARDRAIL_VERSION = re.compile(r"^([1-9][0-9]{0,7}|DRAFT)$")
 
 
 class ConfigError(ValueError):
@@ -108,6 +120,79 @@ class TimeoutConfig(_Model):
     total_s: float = Field(900.0, gt=0)
 
 
+class GuardrailConfig(_Model):
+    """A Bedrock guardrail to attach to model calls (or, with only ``required``, a demand for one)."""
+
+    identifier: str | None = None
+    version: str | None = None
+    trace: Literal["disabled", "enabled", "enabled_full"] = "disabled"
+    stream_mode: Literal["sync", "async"] | None = None
+    required: bool = False
+
+    @field_validator("identifier")
+    @classmethod
+    def _identifier_shape(cls, value: str | None) -> str | None:
+        if value is not None and not GUARDRAIL_ID.match(value):
+            raise ValueError("must be a guardrail id (lowercase letters and digits) or a guardrail ARN")
+        return value
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_shape(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if value is not None and (not isinstance(value, str) or not GUARDRAIL_VERSION.match(value)):
+            raise ValueError("must be a version number (1, 2, ...) or 'DRAFT'")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> GuardrailConfig:
+        if (self.identifier is None) != (self.version is None):
+            raise ValueError("give both 'identifier' and 'version'")
+        if self.identifier is None and not self.required:
+            raise ValueError("give 'identifier' and 'version' (or 'required': true to demand one)")
+        return self
+
+
+class AliasEntry(_Model):
+    """An alias in object form: the target model plus settings that apply when it is used."""
+
+    model: str = Field(min_length=1)
+    # Explicit ``null`` switches an inherited guardrail off; absent means inherit (model_fields_set).
+    guardrail: GuardrailConfig | None = None
+
+
+AliasTarget = str | AliasEntry
+
+
+def alias_model(target: AliasTarget) -> str:
+    """The model string an alias entry points to, whichever form it has."""
+    return target if isinstance(target, str) else target.model
+
+
+class PriceConfig(_Model):
+    """USD per million tokens of one model."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write: float | None = Field(None, ge=0)
+    cache_read: float | None = Field(None, ge=0)
+
+
+class BudgetConfig(_Model):
+    """A dollar budget for a period (UTC): a calendar day, a calendar month, or for ever."""
+
+    usd: float = Field(gt=0)
+    period: Literal["day", "month", "total"]
+
+
+class BudgetGroupConfig(BudgetConfig):
+    """A dollar budget shared by several virtual keys (a team)."""
+
+    id: str = Field(min_length=1, max_length=128)
+    keys: list[str] = Field(min_length=1)
+
+
 class ProviderConfig(_Model):
     """One AWS account/credential the gateway can call Bedrock with."""
 
@@ -120,6 +205,7 @@ class ProviderConfig(_Model):
     timeouts: TimeoutConfig = TimeoutConfig()
     max_connections: int = Field(64, ge=1, le=10_000)
     transport: Literal["lean", "aiobotocore"] = "lean"
+    guardrail: GuardrailConfig | None = None
 
     @field_validator("region")
     @classmethod
@@ -154,10 +240,12 @@ class VirtualKeyConfig(_Model):
     key_sha256: str | None = None
     providers: list[str] = Field(min_length=1)
     default_region: str | None = None
-    model_aliases: dict[str, str] = Field(default_factory=dict)
+    model_aliases: dict[str, AliasTarget] = Field(default_factory=dict)
     allowed_models: list[str] | None = None
     disabled: bool = False
     limits: KeyLimits = KeyLimits()
+    guardrail: GuardrailConfig | None = None
+    allow_request_guardrail: bool = False
     drop_unsupported_params: bool | None = None
     messages_api: MessagesApi | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -267,6 +355,7 @@ class GatewayConfig(_Model):
     model_discovery: ModelDiscoveryConfig = ModelDiscoveryConfig()
     max_cache_points: int = Field(4, ge=0)
     usage_hook: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    guardrail: GuardrailConfig | None = None
     limits: LimitsConfig = LimitsConfig()
     probes: ProbesConfig = ProbesConfig()
     observability: ObservabilityConfig = ObservabilityConfig()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
+from ..config import GuardrailConfig
 from ._control import AccountListing, get_inference_profile, list_account_models
 from ._errors import Destination, Target, UpstreamError, _upstream_errors
 from ._pool import ClientPool
@@ -148,6 +149,35 @@ class Dispatcher:
             async with asyncio.timeout(t.first_byte_s):
                 events = await transport.invoke_stream(target.model_id, payload, options)
         return BedrockStream(cast(Any, events), target, "InvokeModelWithResponseStream", t.idle_s, deadline)
+
+    async def apply_guardrail(
+        self, target: Target, guardrail: GuardrailConfig, texts: list[str], *, source: str = "INPUT"
+    ) -> dict[str, Any]:
+        """ApplyGuardrail on ``texts`` (no model runs); returns Bedrock's decoded answer."""
+        assert guardrail.identifier is not None and guardrail.version is not None
+        body = orjson.dumps({"source": source, "content": [{"text": {"text": text}} for text in texts]})
+        with _upstream_errors("ApplyGuardrail", target):
+            lean = await self.pool.lean(target.provider, target.region)
+            async with asyncio.timeout(target.provider.timeouts.total_s):
+                answer = await lean.apply_guardrail(guardrail.identifier, guardrail.version, body)
+            if answer.status >= 300:
+                raise client_error("ApplyGuardrail", answer.status, dict(answer.headers), answer.body)
+        try:
+            decoded = orjson.loads(answer.body)
+        except orjson.JSONDecodeError:
+            decoded = None
+        if not isinstance(decoded, dict):
+            raise UpstreamError(
+                "InvalidResponse",
+                "Bedrock's ApplyGuardrail answer is not a JSON object",
+                502,
+                "ApplyGuardrail",
+                target.provider.id,
+                target.region,
+                target.model_id,
+                answer.request_id,
+            )
+        return decoded
 
     async def count_tokens(self, target: Target, input_: dict[str, Any]) -> int:
         """CountTokens; ``target.model_id`` must be a base model id."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import aiohttp
 import botocore
+from botocore.utils import percent_encode
 from yarl import URL
 
 from . import _wire
@@ -128,8 +129,11 @@ class LeanTransport:
     async def _post(
         self, op: _wire.Operation, model_id: str, body: bytes, headers: dict[str, str]
     ) -> aiohttp.ClientResponse:
+        return await self._post_path(op.path(model_id), body, headers)
+
+    async def _post_path(self, path: str, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
         # ``headers`` is the caller's own dict, completed here (auth, user agent).
-        url = self._endpoint + op.path(model_id)
+        url = self._endpoint + path
         if self._bearer is not None:
             headers["Authorization"] = self._bearer
         else:
@@ -162,6 +166,17 @@ class LeanTransport:
         """Like :meth:`send`, returning once the status and headers arrived; the caller closes it."""
         resp = await self._post(self._wire[operation], model_id, body, _raw_headers(headers))
         return RawStream(resp)
+
+    async def apply_guardrail(self, identifier: str, version: str, body: bytes) -> RawResponse:
+        """ApplyGuardrail (no model runs): the whole answer, whatever its status.
+
+        Its URI names a guardrail, not a model (``/guardrail/{id}/version/{version}/apply``), so it is
+        built here, each part percent-encoded as botocore encodes URI labels.
+        """
+        path = f"/guardrail/{percent_encode(identifier)}/version/{percent_encode(version)}/apply"
+        async with await self._post_path(path, body, _raw_headers(None)) as resp:
+            raw = await resp.read()
+            return RawResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, raw)
 
     # -- BedrockTransport ---------------------------------------------------------------------------
     async def _call(
