@@ -24,6 +24,7 @@ from .credentials import (
 from .errors import BedrockError
 from .eventstream import encode_event, encode_exception, encode_message
 from .faults import Fault, FaultBook
+from .guardrails import EmulatedGuardrail, GuardrailBook
 from .models import MODEL_RULES, ModelRule, ResolvedModel, resolve_model
 from .request_log import LogEntry, RequestLog
 from .server import BedrockEmulator, run
@@ -43,11 +44,13 @@ __all__ = [
     "ApiKey",
     "BedrockEmulator",
     "BedrockError",
+    "EmulatedGuardrail",
     "EmulatorApp",
     "EmulatorSettings",
     "EmulatorState",
     "Fault",
     "FaultBook",
+    "GuardrailBook",
     "Keyring",
     "LogEntry",
     "ModelRule",

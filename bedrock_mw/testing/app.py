@@ -22,6 +22,7 @@ from .control import handle_control
 from .errors import BedrockError, stream_exception_name, validation_error
 from .eventstream import CONTENT_TYPE, encode_exception
 from .faults import Fault
+from .guardrails import apply_guardrail, guardrail_of_call
 from .models import resolve_model
 from .operations import HANDLERS, Call, JsonReply, Reply, StreamReply
 from .request_log import LogEntry
@@ -32,10 +33,13 @@ from .sts import assume_role, is_sts_request
 
 logger = logging.getLogger("bedrock_mw.testing")
 CONTROL_PREFIX = "/_emulator/"
+_JSON = [(b"content-type", b"application/json")]
 _YIELD_EVERY = 16
 _LOGGED_HEADERS = frozenset({"content-type", "accept", "user-agent", "x-amzn-bedrock-accept",
                              "x-amzn-bedrock-trace", "x-amzn-bedrock-performanceconfig-latency",
-                             "x-amzn-bedrock-service-tier", "x-amz-date"})  # fmt: skip
+                             "x-amzn-bedrock-service-tier", "x-amz-date",
+                             "x-amzn-bedrock-guardrailidentifier",
+                             "x-amzn-bedrock-guardrailversion"})  # fmt: skip
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -61,6 +65,8 @@ def parse_route(raw_path: str, method: str) -> tuple[str, str]:
         encoded, _, operation = raw_path[len("/model/") :].rpartition("/")
         if encoded and operation in HANDLERS:
             return operation, unquote(encoded)
+    if method == "POST" and raw_path.startswith("/guardrail/"):
+        return "apply-guardrail", ""
     raise BedrockError("UnknownOperationException", "Unknown operation", status=404)
 
 
@@ -175,10 +181,15 @@ class EmulatorApp:
             if error is not None:
                 raise error
         check_body(entry.operation, entry.body, body)
+        if entry.operation == "apply-guardrail":
+            return JsonReply(apply_guardrail(state.guardrails, _raw_path(scope), entry.body), _JSON)
         model = resolve_model(
             entry.model_id, caller.region, require_profile_rule=entry.operation != "count-tokens"
         )
-        call = Call(entry.operation, caller, model, entry.body, request_id, started)
+        guardrail = guardrail_of_call(
+            state.guardrails, entry.operation, entry.body, headers, caller.region, entry.model_id
+        )
+        call = Call(entry.operation, caller, model, entry.body, request_id, started, guardrail)
         reply = HANDLERS[entry.operation](call, state.cache)
         if isinstance(reply, StreamReply) and fault is not None:
             return StreamReply(reply.frames, reply.headers, fault)

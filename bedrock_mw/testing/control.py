@@ -1,6 +1,7 @@
 """The unsigned JSON control API under `/_emulator/`, for scripting from other processes.
 
-GET health | GET/DELETE log | GET/POST/DELETE faults (DELETE faults/{id}) | GET state | DELETE cache
+GET health | GET/DELETE log | GET/POST/DELETE faults (DELETE faults/{id}) | GET state | DELETE cache |
+GET/POST/DELETE guardrails (POST a guardrail or a list; POST guardrails/require {"require": bool})
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from .faults import Fault
+from .guardrails import EmulatedGuardrail
 from .state import EmulatorState
 
 
@@ -53,6 +55,26 @@ def _add_faults(state: EmulatorState, raw: bytes) -> tuple[int, Any]:
     return 201, {"faults": [state.faults.add(f).to_json() for f in faults]}
 
 
+def _add_guardrails(state: EmulatorState, raw: bytes) -> tuple[int, Any]:
+    try:
+        data = orjson.loads(raw or b"{}")
+        items = data if isinstance(data, list) else [data]
+        added = [state.guardrails.add(EmulatedGuardrail.from_json(item)) for item in items]
+    except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as error:
+        return 400, {"message": f"invalid guardrail: {error}"}
+    return 201, {"guardrails": [g.to_json() for g in added]}
+
+
+def _require_guardrail(state: EmulatorState, raw: bytes) -> tuple[int, Any]:
+    try:
+        data = orjson.loads(raw or b"{}")
+        require = data["require"]
+    except (orjson.JSONDecodeError, TypeError, KeyError) as error:
+        return 400, {"message": f'expected {{"require": true|false}}: {error}'}
+    state.guardrails.require_guardrail = bool(require)
+    return 200, state.guardrails.to_json()
+
+
 async def handle_control(state: EmulatorState, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one control request."""
     method = scope["method"]
@@ -77,6 +99,15 @@ async def handle_control(state: EmulatorState, scope: Scope, receive: Receive, s
         await _reply(send, 204, None)
     elif (method, path) == ("GET", "state"):
         await _reply(send, 200, state_snapshot(state))
+    elif (method, path) == ("GET", "guardrails"):
+        await _reply(send, 200, state.guardrails.to_json())
+    elif (method, path) == ("POST", "guardrails"):
+        await _reply(send, *_add_guardrails(state, body))
+    elif (method, path) == ("POST", "guardrails/require"):
+        await _reply(send, *_require_guardrail(state, body))
+    elif (method, path) == ("DELETE", "guardrails"):
+        state.guardrails.clear()
+        await _reply(send, 204, None)
     elif (method, path) == ("DELETE", "cache"):
         state.cache.clear()
         await _reply(send, 204, None)

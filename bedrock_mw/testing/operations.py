@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from .embeddings import cohere_embedding, titan_embedding
 from .errors import validation_error
 from .eventstream import encode_event
 from .faults import Fault
+from .guardrails import ActiveGuardrail, guard_converse, with_stream_trace
 from .models import ResolvedModel
 from .native_anthropic import anthropic_message, anthropic_stream, anthropic_to_converse
 from .native_mistral import (
@@ -64,6 +65,7 @@ class Call:
     body: Any
     request_id: str
     started: float
+    guardrail: ActiveGuardrail | None = None
 
 
 @dataclass(frozen=True)
@@ -93,17 +95,30 @@ def _object(body: Any, what: str = "request body") -> Mapping[str, Any]:
 
 
 def _answer(call: Call, request: Mapping[str, Any], cache: PromptCache, streaming: bool) -> Answer:
+    return _guarded_answer(call, request, cache, streaming)[0]
+
+
+def _guarded_answer(
+    call: Call, request: Mapping[str, Any], cache: PromptCache, streaming: bool
+) -> tuple[Answer, Json | None]:
+    """The answer, through the call's guardrail when it has one, and the guardrail trace."""
     validate_converse(request, call.model, streaming)
     plan = plan_input(request)
     scope = (call.caller.account_id, call.caller.region, call.model.base_id)
-    return answer_converse(request, plan, cache.apply(scope, plan))
+
+    def answer_of() -> Answer:
+        return answer_converse(request, plan, cache.apply(scope, plan))
+
+    if call.guardrail is None:
+        return answer_of(), None
+    return guard_converse(call.guardrail, request, answer_of, streaming=streaming)
 
 
 def converse(call: Call, cache: PromptCache) -> Reply:
     request = _object(call.body)
     check_fields(request, CONVERSE_FIELDS)
     validate_converse_body(request, call.model)
-    answer = _answer(call, request, cache, streaming=False)
+    answer, trace = _guarded_answer(call, request, cache, streaming=False)
     response: Json = {
         "output": {"message": {"role": "assistant", "content": answer.content}},
         "stopReason": answer.stop_reason,
@@ -112,6 +127,8 @@ def converse(call: Call, cache: PromptCache) -> Reply:
     }
     if answer.additional_fields is not None:
         response["additionalModelResponseFields"] = answer.additional_fields
+    if trace is not None:
+        response["trace"] = trace
     return JsonReply(orjson.dumps(response), [(b"content-type", JSON_TYPE)])
 
 
@@ -119,8 +136,8 @@ def converse_stream(call: Call, cache: PromptCache) -> Reply:
     request = _object(call.body)
     check_fields(request, CONVERSE_FIELDS)
     validate_converse_body(request, call.model)
-    answer = _answer(call, request, cache, streaming=True)
-    events = converse_stream_events(answer, _latency_ms(call))
+    answer, trace = _guarded_answer(call, request, cache, streaming=True)
+    events = with_stream_trace(converse_stream_events(answer, _latency_ms(call)), trace)
     return StreamReply((encode_event(name, payload) for name, payload in events), [])
 
 
@@ -168,8 +185,10 @@ def _native(call: Call, cache: PromptCache, streaming: bool) -> _Native:
     body = call.body
     if family == "anthropic":
         request = anthropic_to_converse(body, call.model.rule.sampling_exclusive)
-        answer = _answer(call, request, cache, streaming)
+        answer, trace = _guarded_answer(call, request, cache, streaming)
         base = call.model.base_id
+        if call.guardrail is not None:
+            return _guarded_native(answer, trace, base)
         return _answered(
             answer, lambda a: anthropic_message(a, base), lambda a, m: anthropic_stream(a, base, m)
         )
@@ -196,6 +215,24 @@ def _native(call: Call, cache: PromptCache, streaming: bool) -> _Native:
     if call.model.rule.embedding:
         raise validation_error("The model is unsupported for streaming.")
     raise validation_error(_NO_NATIVE)
+
+
+def _guarded_native(answer: Answer, trace: Json | None, base: str) -> _Native:
+    """A native Anthropic answer that went through a guardrail: the model's own stop reason stays,
+    the body says ``amazon-bedrock-guardrailAction`` (and carries the trace when tracing)."""
+    intervened = answer.stop_reason == "guardrail_intervened"
+    if intervened:
+        answer = replace(answer, stop_reason="end_turn")
+    body = anthropic_message(answer, base)
+    body["amazon-bedrock-guardrailAction"] = "INTERVENED" if intervened else "NONE"
+    if trace is not None:
+        body["amazon-bedrock-trace"] = trace
+    return _Native(
+        body,
+        lambda m: anthropic_stream(answer, base, m),
+        answer.usage["inputTokens"],
+        answer.usage["outputTokens"],
+    )
 
 
 def invoke(call: Call, cache: PromptCache) -> Reply:

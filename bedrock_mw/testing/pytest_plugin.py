@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from .credentials import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
+from .guardrails import GuardrailBook
 from .server import BedrockEmulator
 
 
@@ -55,3 +56,9 @@ def emulator_gateway_config(emulator: BedrockEmulator, region: str = "us-east-1"
 def bedrock_emulator_config(bedrock_emulator: BedrockEmulator) -> dict[str, Any]:
     """Gateway config (dict) pointing at the emulator with the built-in access key pair."""
     return emulator_gateway_config(bedrock_emulator)
+
+
+@pytest.fixture
+def bedrock_guardrails(bedrock_emulator: BedrockEmulator) -> GuardrailBook:
+    """The emulator's guardrails for this test (emptied, and the require rule off, after it)."""
+    return bedrock_emulator.state.guardrails

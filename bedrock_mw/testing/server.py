@@ -18,6 +18,7 @@ import uvicorn
 from .app import EmulatorApp
 from .credentials import AccessKey, ApiKey
 from .faults import FaultBook
+from .guardrails import GuardrailBook
 from .request_log import RequestLog
 from .state import EmulatorSettings, EmulatorState
 
@@ -83,6 +84,11 @@ class BedrockEmulator:
     @property
     def faults(self) -> FaultBook:
         return self.state.faults
+
+    @property
+    def guardrails(self) -> GuardrailBook:
+        """Guardrails calls may name, and the rule that demands one (see docs/emulator.md)."""
+        return self.state.guardrails
 
     @property
     def log(self) -> RequestLog:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from .credentials import Keyring
 from .faults import FaultBook
+from .guardrails import GuardrailBook
 from .prompt_cache import PromptCache
 from .request_log import RequestLog
 from .sts import AssumedRole
@@ -31,6 +32,7 @@ class EmulatorState:
     faults: FaultBook = field(default_factory=FaultBook)
     log: RequestLog = field(default_factory=RequestLog)
     cache: PromptCache = field(default_factory=PromptCache)
+    guardrails: GuardrailBook = field(default_factory=GuardrailBook)
     settings: EmulatorSettings = field(default_factory=EmulatorSettings)
     counters: Counter[str] = field(default_factory=Counter)
     open_streams: int = 0
@@ -40,8 +42,9 @@ class EmulatorState:
     closing: threading.Event = field(default_factory=threading.Event)
 
     def reset(self) -> None:
-        """Clear faults, log, cache, counters and cold-start memory (keys stay)."""
+        """Clear faults, log, cache, guardrails, counters and cold-start memory (keys stay)."""
         self.faults.clear()
+        self.guardrails.clear()
         self.log.clear()
         self.cache.clear()
         self.counters.clear()

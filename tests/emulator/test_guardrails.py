@@ -1,0 +1,176 @@
+"""Emulated guardrails through the real aiobotocore client: Converse, streams, InvokeModel, ApplyGuardrail."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from bedrock_mw.testing import BedrockEmulator, EmulatedGuardrail
+
+from .conftest import ClientFactory, user
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def guardrail(emu: BedrockEmulator) -> EmulatedGuardrail:
+    return emu.guardrails.add(
+        EmulatedGuardrail("gr1", blocked_words=("forbidden fruit",), mask_regexes={"EMAIL": r"\S+@\S+"})
+    )
+
+
+def _config(trace: str = "enabled", **extra: str) -> dict[str, str]:
+    return {"guardrailIdentifier": "gr1", "guardrailVersion": "1", "trace": trace, **extra}
+
+
+async def test_a_blocked_word_in_the_input_stops_the_call_with_the_blocked_message(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail
+) -> None:
+    async with make_client() as client:
+        answer = await client.converse(
+            modelId=HAIKU, messages=[user("about the Forbidden Fruit")], guardrailConfig=_config()
+        )
+    assert answer["stopReason"] == "guardrail_intervened"
+    assert answer["output"]["message"]["content"] == [
+        {"text": "Sorry, the model cannot answer this question."}
+    ]
+    assert answer["usage"]["outputTokens"] == 0
+    words = answer["trace"]["guardrail"]["inputAssessment"]["gr1"]["wordPolicy"]["customWords"]
+    assert words == [{"match": "Forbidden Fruit", "action": "BLOCKED", "detected": True}]
+
+
+async def test_output_pii_is_masked_and_the_trace_keeps_the_raw_output(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail
+) -> None:
+    async with make_client() as client:
+        answer = await client.converse(
+            modelId=HAIKU, messages=[user("mail bob@example.com")], guardrailConfig=_config()
+        )
+    assert answer["output"]["message"]["content"][0]["text"] == "Echo: mail {EMAIL}"
+    assert answer["stopReason"] == "guardrail_intervened"
+    trace = answer["trace"]["guardrail"]
+    assert trace["modelOutput"] == ["Echo: mail bob@example.com"]
+    regexes = trace["outputAssessments"]["gr1"][0]["sensitiveInformationPolicy"]["regexes"]
+    assert regexes[0]["action"] == "ANONYMIZED" and regexes[0]["match"] == "bob@example.com"
+
+
+async def test_no_trace_unless_asked_and_a_clean_answer_is_untouched(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail
+) -> None:
+    async with make_client() as client:
+        answer = await client.converse(
+            modelId=HAIKU, messages=[user("hello")], guardrailConfig=_config("disabled")
+        )
+    assert answer["stopReason"] == "end_turn"
+    assert "trace" not in answer
+
+
+@pytest.mark.parametrize(
+    ("mode", "text"), [("sync", "Echo: mail {EMAIL}"), ("async", "Echo: mail bob@example.com")]
+)
+async def test_a_stream_is_masked_in_sync_mode_only(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail, mode: str, text: str
+) -> None:
+    async with make_client() as client:
+        response = await client.converse_stream(
+            modelId=HAIKU,
+            messages=[user("mail bob@example.com")],
+            guardrailConfig=_config(streamProcessingMode=mode),
+        )
+        events = [e async for e in response["stream"]]
+    deltas = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e)
+    assert deltas == text
+    metadata = next(e["metadata"] for e in events if "metadata" in e)
+    assert "gr1" in metadata["trace"]["guardrail"]["outputAssessments"]
+
+
+async def test_unknown_guardrails_are_refused_as_bedrock_does(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        with pytest.raises(ClientError) as missing:
+            await client.converse(modelId=HAIKU, messages=[user("x")], guardrailConfig=_config())
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+async def test_the_iam_rule_refuses_model_calls_without_a_guardrail(
+    make_client: ClientFactory, emu: BedrockEmulator, guardrail: EmulatedGuardrail
+) -> None:
+    emu.guardrails.require_guardrail = True
+    async with make_client() as client:
+        with pytest.raises(ClientError) as denied:
+            await client.converse(modelId=HAIKU, messages=[user("x")])
+        allowed = await client.converse(modelId=HAIKU, messages=[user("x")], guardrailConfig=_config())
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "explicit deny" in denied.value.response["Error"]["Message"]
+    assert allowed["stopReason"] == "end_turn"
+
+
+async def test_invoke_model_reads_the_guardrail_headers_and_reports_the_action_in_the_body(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail
+) -> None:
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": "mail bob@example.com"}],
+    }
+    async with make_client() as client:
+        response = await client.invoke_model(
+            modelId=HAIKU,
+            body=json.dumps(body),
+            guardrailIdentifier="gr1",
+            guardrailVersion="1",
+            trace="ENABLED",
+        )
+        answer: dict[str, Any] = json.loads(await response["body"].read())
+    assert answer["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert answer["stop_reason"] == "end_turn"  # the model's own stop stays
+    assert answer["content"][0]["text"] == "Echo: mail {EMAIL}"
+    assert "gr1" in answer["amazon-bedrock-trace"]["guardrail"]["outputAssessments"]
+
+
+@pytest.mark.parametrize(
+    ("text", "action", "outputs"),
+    [
+        ("plain words", "NONE", []),
+        (
+            "the forbidden fruit",
+            "GUARDRAIL_INTERVENED",
+            [{"text": "Sorry, the model cannot answer this question."}],
+        ),
+        ("to a@b.co", "GUARDRAIL_INTERVENED", [{"text": "to {EMAIL}"}]),
+    ],
+)
+async def test_apply_guardrail_checks_text_without_a_model(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail, text: str, action: str, outputs: list[Any]
+) -> None:
+    async with make_client() as client:
+        answer = await client.apply_guardrail(
+            guardrailIdentifier="gr1",
+            guardrailVersion="1",
+            source="INPUT",
+            content=[{"text": {"text": text}}],
+        )
+    assert answer["action"] == action
+    assert answer["outputs"] == outputs
+    assert answer["usage"]["wordPolicyUnits"] == 1
+
+
+async def test_guardrails_are_configured_over_the_control_api(emu: BedrockEmulator) -> None:
+    async with httpx.AsyncClient(base_url=emu.endpoint_url) as control:
+        added = await control.post(
+            "/_emulator/guardrails", json={"identifier": "abc1", "blocked_words": ["x"]}
+        )
+        bad = await control.post("/_emulator/guardrails", json={"identifier": "Not Valid"})
+        required = await control.post("/_emulator/guardrails/require", json={"require": True})
+        listed = (await control.get("/_emulator/guardrails")).json()
+        cleared = await control.delete("/_emulator/guardrails")
+    assert added.status_code == 201 and bad.status_code == 400
+    assert required.json()["require_guardrail"] is True
+    assert listed["guardrails"][0]["identifier"] == "abc1" and listed["require_guardrail"] is True
+    assert (
+        cleared.status_code == 204 and not emu.guardrails.guardrails and not emu.guardrails.require_guardrail
+    )
