@@ -24,6 +24,14 @@ from .dispatch import Dispatcher, UpstreamError
 from .errors import Dialect, ErrorKind, GatewayError
 from .excgroups import collapse_excgroups
 from .gateway import Gateway, RequestContext, new_request_id
+from .guardrails import (
+    TRACE_FIELD,
+    GuardrailOutcome,
+    attach_trace,
+    invoke_guardrail,
+    native_intervened,
+    outcome_of_converse,
+)
 from .guidance import explain
 from .http import ClientDisconnected, error_response, json_response, unless_disconnected
 from .limits import Limiter
@@ -81,7 +89,7 @@ async def messages(gw: Gateway, ctx: RequestContext) -> Response:
 async def count_tokens(gw: Gateway, ctx: RequestContext) -> Response:
     await gw.authenticate(ctx)
     body = await gw.read_body(ctx)
-    await gw.route(ctx, body.get("model"))
+    await gw.route(ctx, body.get("model"), guarded=False)  # counting runs no model
     media = await _media(gw, anthropic.image_urls(body))
     return await count_message_tokens(gw, ctx, body, media)
 
@@ -121,13 +129,20 @@ async def _chat_via_converse(
             call=call,
             include_usage=_include_usage(body),
         )
-        return await gw.stream(ctx, lambda a: gw.dispatcher.converse_stream(a, call.request), transcoder)
-    response = await gw.call(ctx, lambda a: gw.dispatcher.converse(a, call.request))
+        return await gw.stream(
+            ctx,
+            lambda a: gw.dispatcher.converse_stream(a, ctx.converse_request(a, call.request, stream=True)),
+            transcoder,
+        )
+    response = await gw.call(
+        ctx, lambda a: gw.dispatcher.converse(a, ctx.converse_request(a, call.request, stream=False))
+    )
     completion = openai.converse_to_openai(
         response, model=requested, call=call, completion_id=completion_id, created=created
     )
+    ctx.guardrail = outcome_of_converse(response.get("stopReason"), response.get("trace"))
     await gw.record(ctx, status=200, usage=TokenUsage.from_converse(response.get("usage")))
-    return json_response(completion, headers=ctx.response_headers())
+    return json_response(attach_trace(completion, ctx.guardrail), headers=ctx.response_headers())
 
 
 async def _chat_via_invoke(
@@ -148,8 +163,14 @@ async def _chat_via_invoke(
             include_usage=_include_usage(body),
             family=family,
         )
-        return await gw.stream(ctx, lambda a: gw.dispatcher.invoke_model_stream(a, call.body), transcoder)
-    result = await gw.call(ctx, lambda a: gw.dispatcher.invoke_model(a, call.body))
+        return await gw.stream(
+            ctx,
+            lambda a: gw.dispatcher.invoke_model_stream(a, call.body, invoke_guardrail(ctx.guardrail_for(a))),
+            transcoder,
+        )
+    result = await gw.call(
+        ctx, lambda a: gw.dispatcher.invoke_model(a, call.body, invoke_guardrail(ctx.guardrail_for(a)))
+    )
     completion = native.invoke_to_openai(
         result.body,
         family=family,
@@ -159,13 +180,18 @@ async def _chat_via_invoke(
         created=created,
         input_tokens_header=result.input_tokens,
     )
+    trace = result.body.get(TRACE_FIELD)
+    guardrail_trace = trace.get("guardrail") if isinstance(trace, dict) else None
+    ctx.guardrail = GuardrailOutcome(native_intervened(result.body), guardrail_trace)
+    if ctx.guardrail.intervened:  # the native body keeps the model's own stop reason
+        completion["choices"][0]["finish_reason"] = "content_filter"
     usage = completion.get("usage") or {}
     await gw.record(
         ctx,
         status=200,
         usage=TokenUsage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
     )
-    return json_response(completion, headers=ctx.response_headers())
+    return json_response(attach_trace(completion, ctx.guardrail), headers=ctx.response_headers())
 
 
 def _include_usage(body: dict[str, Any]) -> bool:
@@ -182,6 +208,8 @@ async def create_embeddings(gw: Gateway, ctx: RequestContext) -> Response:
     body = await gw.read_body(ctx)
     plan = await gw.route(ctx, body.get("model"))
     requested = plan.model.requested
+    # Bedrock has no inline guardrail for embeddings: the input is checked first (masked or refused).
+    body["input"] = await gw.guard_input(ctx, embeddings.input_texts(body))
     drop = _openai_options(gw, key.drop_unsupported_params).drop_unsupported_params
     embed_plan = embeddings.plan_embeddings(
         body, plan.model.family, model=requested, drop_unsupported_params=drop

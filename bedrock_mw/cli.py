@@ -10,7 +10,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from .config import ConfigError, GatewayConfig, load_config
+from .config import ConfigError, GatewayConfig, alias_model, load_config
 from .observability import MULTIPROC_ENV
 
 _CONFIG_ENV = "BEDROCK_MW_CONFIG"
@@ -93,7 +93,7 @@ def routing_table(cfg: GatewayConfig) -> list[str]:
             role = "primary" if index == 0 else f"fallback {index}"
             lines.append(f"  {role}: {provider_id} in {region}")
         for alias, target in vk.model_aliases.items():
-            lines.append(f"  alias {alias} -> {target}")
+            lines.append(f"  alias {alias} -> {alias_model(target)}")
         if vk.allowed_models is not None:
             lines.append(f"  allowed models: {', '.join(vk.allowed_models)}")
     return lines

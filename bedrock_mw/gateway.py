@@ -20,9 +20,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .auth import authenticate, check_model_allowed
-from .config import GatewayConfig, ProviderConfig, VirtualKeyConfig
+from .config import GatewayConfig, GuardrailConfig, ProviderConfig, VirtualKeyConfig
 from .dispatch import Dispatcher, UpstreamError, UpstreamStream, request_id_of
 from .errors import Dialect, ErrorKind, GatewayError
+from .guardrails import (
+    REQUEST_HEADER,
+    GuardrailOutcome,
+    blocked_input_error,
+    guardrail_required_error,
+    input_verdict,
+    resolve_guardrail,
+    with_guardrail,
+)
 from .guidance import explain, explain_all
 from .http import SSE_MEDIA_TYPE, SSEResponse, read_json, unless_disconnected
 from .limits import Lease, Limiter, create_limiter
@@ -71,6 +80,25 @@ class RequestContext:
     lease: Lease | None = None
     end_user: str | None = None
     session_id: str | None = None
+    # The guardrail each provider's attempts carry (by provider id; absent or None: none).
+    guardrails: dict[str, GuardrailConfig | None] = field(default_factory=dict)
+    guardrail: GuardrailOutcome | None = None
+
+    def guardrail_for(self, attempt: Attempt) -> GuardrailConfig | None:
+        """The guardrail this attempt carries, if any."""
+        return self.guardrails.get(attempt.provider.id)
+
+    def applied_guardrail(self) -> GuardrailConfig | None:
+        """The guardrail that was applied: the serving attempt's, or the one that judged the input."""
+        if self.served_by is not None:
+            return self.guardrail_for(self.served_by)
+        if self.guardrail is not None and self.plan is not None and self.plan.attempts:
+            return self.guardrail_for(self.plan.attempts[0])
+        return None
+
+    def converse_request(self, attempt: Attempt, request: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+        """The Converse(Stream) request for this attempt: with its guardrail attached, if it has one."""
+        return with_guardrail(request, self.guardrails.get(attempt.provider.id), stream=stream)
 
     def response_headers(self) -> dict[str, str]:
         """Who served the request (provider, region, model id, attempts) plus translator notes."""
@@ -85,6 +113,11 @@ class RequestContext:
             headers["x-amzn-requestid"] = self.upstream_request_id
         if self.plan is not None and self.plan.skipped:
             headers["x-bedrock-mw-skipped"] = "; ".join(self.plan.skipped)[:1000]
+        spec = self.guardrail_for(self.served_by) if self.served_by is not None else None
+        if spec is not None:
+            headers["x-bedrock-mw-guardrail"] = f"{spec.identifier}:{spec.version}"
+            if self.guardrail is not None:  # known only for answers that were not streamed
+                headers["x-bedrock-mw-guardrail-action"] = self.guardrail.action
         return headers
 
 
@@ -150,8 +183,12 @@ class Gateway:
         return body
 
     # -- resolve alias and route ----------------------------------------------------------------
-    async def route(self, ctx: RequestContext, model: Any) -> RoutePlan:
-        """Resolve the requested model for this key and plan the attempts (provider, region, model id)."""
+    async def route(self, ctx: RequestContext, model: Any, *, guarded: bool = True) -> RoutePlan:
+        """Resolve the requested model for this key and plan the attempts (provider, region, model id).
+
+        ``guarded`` routes (every one that runs a model) also settle each attempt's guardrail, and refuse
+        a request that would reach Bedrock without the guardrail its key requires.
+        """
         if not isinstance(model, str) or not model.strip():
             raise GatewayError(ErrorKind.INVALID_REQUEST, "model: a model name is required", param="model")
         key = ctx.key
@@ -174,6 +211,8 @@ class Gateway:
                 param="model",
             )
         ctx.plan = plan
+        if guarded:
+            self._settle_guardrails(ctx, plan)
         return plan
 
     async def providers_of(self, ctx: RequestContext) -> list[ProviderConfig]:
@@ -185,6 +224,53 @@ class Gateway:
             if provider is not None:
                 providers.append(provider)
         return providers
+
+    def _settle_guardrails(self, ctx: RequestContext, plan: RoutePlan) -> None:
+        key = ctx.key
+        assert key is not None
+        header = ctx.request.headers.get(REQUEST_HEADER)
+        for attempt in plan.attempts:
+            provider = attempt.provider
+            if provider.id in ctx.guardrails:
+                continue
+            spec = resolve_guardrail(
+                top=self.config.guardrail,
+                provider=provider,
+                key=key,
+                alias=plan.model.alias_entry,
+                request_header=header,
+                key_id=key.id,
+                allow_request=key.allow_request_guardrail,
+            )
+            if spec is not None and spec.identifier is None:
+                raise guardrail_required_error(key.id, key.allow_request_guardrail)
+            ctx.guardrails[provider.id] = spec
+
+    async def guard_input(self, ctx: RequestContext, texts: list[str]) -> list[str]:
+        """ApplyGuardrail on the input, for routes Bedrock offers no inline guardrail on (embeddings).
+
+        The guardrail is the one the first attempt carries (falling over on the same failures as a
+        model call). Blocked: a 400 with code ``content_filter``, nothing is sent on. Masked: the
+        guardrail's masked texts replace the input. No guardrail: the texts as they are.
+        """
+        assert ctx.plan is not None
+        failures: list[UpstreamError] = []
+        for attempt in ctx.plan.attempts:
+            spec = ctx.guardrail_for(attempt)
+            if spec is None:
+                return texts
+            try:
+                answer = await self.dispatcher.apply_guardrail(attempt, spec, texts)
+            except UpstreamError as err:
+                failures.append(err)
+                if not is_retryable(err.status, err.code):
+                    break
+                continue
+            ctx.guardrail, outputs = input_verdict(answer, texts)
+            if outputs is None:
+                raise blocked_input_error(spec, answer)
+            return outputs
+        raise explain_all(failures)
 
     # -- dispatch, with fallback ----------------------------------------------------------------
     async def run(self, ctx: RequestContext, call: Callable[[Attempt], Awaitable[T]]) -> T:
@@ -291,6 +377,7 @@ class Gateway:
             raise
         finally:
             stream.close()
+            ctx.guardrail = getattr(transcoder, "guardrail", None)
             with anyio.CancelScope(shield=True):
                 await self.record(
                     ctx, status=status, usage=transcoder.usage, stream=True, error_type=error_type
@@ -309,6 +396,8 @@ class Gateway:
         """Log the request and hand its usage record to the host hook (errors in the hook are logged)."""
         now = time.perf_counter()
         served = ctx.served_by
+        spec = ctx.applied_guardrail()
+        outcome = ctx.guardrail if spec is not None else None
         record = UsageRecord(
             request_id=ctx.request_id,
             key_id=ctx.key.id if ctx.key else None,
@@ -327,6 +416,9 @@ class Gateway:
             key_metadata=dict(ctx.key.metadata) if ctx.key else {},
             session_id=ctx.session_id,
             end_user=ctx.end_user,
+            guardrail=f"{spec.identifier}:{spec.version}" if spec is not None else None,
+            guardrail_action=outcome.action if outcome is not None else None,
+            guardrail_trace=outcome.trace if outcome is not None else None,
         )
         if self.config.observability.access_log and log.isEnabledFor(logging.INFO):
             log.info(

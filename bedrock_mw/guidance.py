@@ -23,6 +23,7 @@ _IAM_ACTIONS = {
     "InvokeModel": "bedrock:InvokeModel",
     "InvokeModelWithResponseStream": "bedrock:InvokeModelWithResponseStream",
     "CountTokens": "bedrock:CountTokens",
+    "ApplyGuardrail": "bedrock:ApplyGuardrail",
 }
 
 _CONSOLE = "https://console.aws.amazon.com/bedrock/home?region={region}#/modelaccess"
@@ -70,6 +71,15 @@ RULES: tuple[_Rule, ...] = (
         "Enable it in the Bedrock console under Model access ({console}), or route this key to a region "
         "or account that has it.",
         r"(don.t|do not) have access to the model|access to the model|model access",
+    ),
+    _rule(
+        "AccessDeniedException",
+        ErrorKind.PERMISSION,
+        "An IAM or organisation policy explicitly denies this call for provider {provider}. Policies that "
+        "demand a Bedrock guardrail (a condition on bedrock:GuardrailIdentifier) deny every model call "
+        "made without one: configure a guardrail for this key, alias or provider (see docs/guardrails.md), "
+        "or check the guardrail id and version the policy allows.",
+        r"explicit deny",
     ),
     _rule(
         "AccessDeniedException",

@@ -19,6 +19,14 @@ from starlette.responses import Response
 from .config import ProviderConfig, VirtualKeyConfig
 from .dispatch import Destination
 from .gateway import Gateway, RequestContext
+from .guardrails import (
+    TRACE_FIELD,
+    GuardrailOutcome,
+    attach_trace,
+    invoke_guardrail,
+    native_intervened,
+    outcome_of_converse,
+)
 from .http import SSEResponse, json_response
 from .routing.families import NativeBody
 from .routing.model_ids import ModelRef
@@ -117,9 +125,11 @@ async def create_message(gw: Gateway, ctx: RequestContext, body: dict[str, Any],
             req.use(api)
             if api == "invoke":
                 assert req.native is not None
-                return await gw.dispatcher.invoke_model_stream(attempt, req.native.body)
+                guardrail = invoke_guardrail(ctx.guardrail_for(attempt))
+                return await gw.dispatcher.invoke_model_stream(attempt, req.native.body, guardrail)
             assert req.converse is not None
-            return await gw.dispatcher.converse_stream(attempt, req.converse.request)
+            request = ctx.converse_request(attempt, req.converse.request, stream=True)
+            return await gw.dispatcher.converse_stream(attempt, request)
 
         upstream, first = await gw.open_stream(ctx, open_)
         assert ctx.served_by is not None
@@ -136,10 +146,12 @@ async def create_message(gw: Gateway, ctx: RequestContext, body: dict[str, Any],
         req.use(api)
         if api == "invoke":
             assert req.native is not None
-            result = await gw.dispatcher.invoke_model(attempt, req.native.body)
+            guardrail = invoke_guardrail(ctx.guardrail_for(attempt))
+            result = await gw.dispatcher.invoke_model(attempt, req.native.body, guardrail)
             return _Answer(api, result.body, result.request_id)
         assert req.converse is not None
-        response = await gw.dispatcher.converse(attempt, req.converse.request)
+        request = ctx.converse_request(attempt, req.converse.request, stream=False)
+        response = await gw.dispatcher.converse(attempt, request)
         rid = (response.get("ResponseMetadata") or {}).get("RequestId")
         return _Answer(api, response, rid)
 
@@ -147,14 +159,21 @@ async def create_message(gw: Gateway, ctx: RequestContext, body: dict[str, Any],
     if answer.api == "invoke":
         native: dict[str, Any] = answer.value
         native["model"] = requested
+        trace = native.get(TRACE_FIELD)
+        ctx.guardrail = GuardrailOutcome(
+            native_intervened(native), trace.get("guardrail") if isinstance(trace, dict) else None
+        )
+        if ctx.guardrail.intervened:  # Bedrock keeps the model's own stop reason; the caller sees why
+            native["stop_reason"] = "refusal"
         await gw.record(ctx, status=200, usage=_native_usage(native.get("usage")))
         return json_response(native, headers=ctx.response_headers())
     assert req.converse is not None
     message = anthropic.converse_to_anthropic(
         answer.value, model=requested, call=req.converse, message_id=message_id
     )
+    ctx.guardrail = outcome_of_converse(answer.value.get("stopReason"), answer.value.get("trace"))
     await gw.record(ctx, status=200, usage=TokenUsage.from_converse(answer.value.get("usage")))
-    return json_response(message, headers=ctx.response_headers())
+    return json_response(attach_trace(message, ctx.guardrail), headers=ctx.response_headers())
 
 
 async def count_message_tokens(

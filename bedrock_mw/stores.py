@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast
 
 import anyio
 
-from .config import GatewayConfig, ProviderConfig, VirtualKeyConfig
+from .config import AliasTarget, GatewayConfig, ProviderConfig, VirtualKeyConfig
 
 __all__ = [
     "AliasStore",
@@ -51,13 +51,17 @@ class CredentialStore(Protocol):
 
 
 class AliasStore(Protocol):
-    """Per-key model aliases: friendly names (or glob patterns) → model strings."""
+    """Per-key model aliases: friendly names (or glob patterns) → model strings or alias entries.
 
-    async def resolve_alias(self, key: VirtualKeyConfig, name: str) -> str | None:
-        """The model string ``name`` stands for under ``key``, or ``None``."""
+    An alias is a model string, or an :class:`~bedrock_mw.config.AliasEntry` that names the model and
+    carries per-alias settings (a guardrail, ...).
+    """
+
+    async def resolve_alias(self, key: VirtualKeyConfig, name: str) -> AliasTarget | None:
+        """What ``name`` stands for under ``key`` (a model string or an alias entry), or ``None``."""
         ...
 
-    async def list_aliases(self, key: VirtualKeyConfig) -> Mapping[str, str]:
+    async def list_aliases(self, key: VirtualKeyConfig) -> Mapping[str, AliasTarget]:
         """Every alias of ``key`` (for listings and "not found" messages)."""
         ...
 
@@ -105,7 +109,7 @@ class StaticAliasStore:
         # Aliases live on the key itself; ``config`` is accepted for symmetry with the other stores.
         del config
 
-    async def resolve_alias(self, key: VirtualKeyConfig, name: str) -> str | None:
+    async def resolve_alias(self, key: VirtualKeyConfig, name: str) -> AliasTarget | None:
         """The target of ``name`` among ``key``'s aliases."""
         aliases = key.model_aliases
         exact = aliases.get(name)
@@ -116,7 +120,7 @@ class StaticAliasStore:
                 return target
         return None
 
-    async def list_aliases(self, key: VirtualKeyConfig) -> Mapping[str, str]:
+    async def list_aliases(self, key: VirtualKeyConfig) -> Mapping[str, AliasTarget]:
         """All of ``key``'s aliases, patterns included."""
         return dict(key.model_aliases)
 
@@ -265,19 +269,19 @@ class CachingAliasStore:
         max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         self._inner = inner
-        self._names: TtlCache[tuple[str, str, str], str | None] = TtlCache(
+        self._names: TtlCache[tuple[str, str, str], AliasTarget | None] = TtlCache(
             ttl_s, clock=clock, max_entries=max_entries
         )
-        self._lists: TtlCache[tuple[str, str], Mapping[str, str]] = TtlCache(
+        self._lists: TtlCache[tuple[str, str], Mapping[str, AliasTarget]] = TtlCache(
             ttl_s, clock=clock, max_entries=max_entries
         )
 
-    async def resolve_alias(self, key: VirtualKeyConfig, name: str) -> str | None:
+    async def resolve_alias(self, key: VirtualKeyConfig, name: str) -> AliasTarget | None:
         """The inner store's answer for ``(key, name)``, at most ``ttl_s`` old."""
         # Entries are per key (id and digest), so one key never sees another's aliases.
         return await self._names.get((key.id, key.digest, name), lambda: self._inner.resolve_alias(key, name))
 
-    async def list_aliases(self, key: VirtualKeyConfig) -> Mapping[str, str]:
+    async def list_aliases(self, key: VirtualKeyConfig) -> Mapping[str, AliasTarget]:
         """The inner store's listing for ``key``, at most ``ttl_s`` old."""
         return await self._lists.get((key.id, key.digest), lambda: self._inner.list_aliases(key))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.requests import Request
 
@@ -41,6 +41,11 @@ class UsageRecord:
     # OpenAI ``user``). Caller-supplied text: for attribution, never for authorisation.
     session_id: str | None = None
     end_user: str | None = None
+    # "<identifier>:<version>" of the guardrail the call carried, what it did (INTERVENED / NONE) and
+    # its trace (the assessments Bedrock returned; None when tracing was off).
+    guardrail: str | None = None
+    guardrail_action: str | None = None
+    guardrail_trace: Any = None
 
 
 UsageHook = Callable[[UsageRecord], Awaitable[None]]

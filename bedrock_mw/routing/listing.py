@@ -5,7 +5,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..config import VirtualKeyConfig
+from ..config import VirtualKeyConfig, alias_model
 from ..stores import AliasStore
 from .discovery import AccountModels
 from .model_ids import GEOS, Catalogue, split_region_prefix
@@ -38,7 +38,8 @@ async def list_models_payload(
     left out and the Claude models it offers under names the catalogue lacks are added.
     """
     entries: dict[str, str] = {}
-    for name, target in (await aliases.list_aliases(key)).items():
+    for name, entry in (await aliases.list_aliases(key)).items():
+        target = alias_model(entry)
         if not any(ch in name for ch in "*?[") and _allowed(key, name, target):
             entries[name] = target
     for name, target in catalogue.items():

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from ..config import AliasEntry, alias_model
 from ..errors import ErrorKind, GatewayError
 from .catalogue import Catalogue, normalise_model_id
 from .families import ModelFamily, family_of
@@ -91,6 +92,8 @@ class ModelRef:
     kind: ModelKind
     family: ModelFamily
     alias: str | None = None
+    # The alias in object form, when it was one: per-alias settings (guardrail, ...) live there.
+    alias_entry: AliasEntry | None = None
 
 
 class ModelFinder(Protocol):
@@ -308,7 +311,8 @@ async def resolve_model(
     """
     if len(requested) > _MAX_LEN:
         raise _error(ErrorKind.INVALID_REQUEST, f"model is longer than {_MAX_LEN} characters")
-    target = await aliases.resolve_alias(key, requested)
+    entry = await aliases.resolve_alias(key, requested)
+    target = None if entry is None else alias_model(entry)
     text = requested if target is None else target
     region, rest = split_region_prefix(text)
     named = catalogue.lookup(rest)
@@ -334,4 +338,9 @@ async def resolve_model(
             behind = await finder.model_behind(ref.model_id, ref.region)
         if behind is not None:
             ref = replace(ref, base_model_id=behind, family=family_of(behind))
-    return replace(ref, requested=requested, alias=None if target is None else requested)
+    return replace(
+        ref,
+        requested=requested,
+        alias=None if target is None else requested,
+        alias_entry=entry if isinstance(entry, AliasEntry) else None,
+    )

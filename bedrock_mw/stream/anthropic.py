@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from ..errors import ErrorKind, GatewayError, anthropic_error_event
+from ..guardrails import TRACE_FIELD, GuardrailOutcome, outcome_of_converse
 from ..translate.anthropic.citations import anthropic_citation
 from ..translate.anthropic.response import (
     anthropic_stop_reason,
@@ -76,11 +77,17 @@ class AnthropicStreamTranscoder:
         self._additional_fields: Any = None
         self._usage = TokenUsage()
         self._stop_reason: str | None = None
+        self._trace: Any = None
 
     @property
     def usage(self) -> TokenUsage:
         """Token counts so far (final once ``metadata`` has arrived)."""
         return self._usage
+
+    @property
+    def guardrail(self) -> GuardrailOutcome:
+        """Whether a guardrail intervened, and its trace (final once ``metadata`` has arrived)."""
+        return outcome_of_converse(self._converse_stop, self._trace)
 
     @property
     def stop_reason(self) -> str | None:
@@ -112,6 +119,7 @@ class AnthropicStreamTranscoder:
             return self._message_start() + self._close_all()
         if name == "metadata":
             self._usage = TokenUsage.from_converse(body.get("usage"))
+            self._trace = body.get("trace")
             return self._message_end() if self._stopped else b""
         return b""
 
@@ -256,4 +264,7 @@ class AnthropicStreamTranscoder:
             "stop_sequence": matched_stop_sequence(reason, self._additional_fields, self._call),
         }
         payload = {"type": "message_delta", "delta": delta, "usage": anthropic_usage(self._usage)}
+        trace = self.guardrail.trace
+        if trace is not None:  # a member the SDKs ignore; the usage record has it too
+            payload[TRACE_FIELD] = {"guardrail": trace}
         return sse("message_delta", payload) + sse("message_stop", {"type": "message_stop"})

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..errors import ErrorKind, GatewayError, openai_error_event
+from ..guardrails import TRACE_FIELD, GuardrailOutcome, outcome_of_converse
 from ..translate.openai.request import structured_tool_name
 from ..translate.openai.response import finish_reason, openai_usage
 from ..translate.openai.shapes import ChunkDelta, ToolCallDelta
@@ -41,6 +42,7 @@ class ChunkWriter:
         self._closed = False
         self._finish_reason: str | None = None
         self._usage = TokenUsage()
+        self._guardrail_trace: Any = None
 
     @property
     def usage(self) -> TokenUsage:
@@ -88,6 +90,10 @@ class ChunkWriter:
                 GatewayError(ErrorKind.BAD_GATEWAY, "Bedrock ended the stream before the model stopped")
             )
         out = b""
+        if self._guardrail_trace is not None:  # a chunk with no choices: the SDKs skip its extra member
+            trace_chunk = {**self._head, "system_fingerprint": None, "choices": []}
+            trace_chunk[TRACE_FIELD] = {"guardrail": self._guardrail_trace}
+            out += b"data: " + orjson.dumps(trace_chunk) + b"\n\n"
         if self._include_usage:
             usage_chunk = {
                 **self._head,
@@ -119,6 +125,12 @@ class OpenAIStreamTranscoder(ChunkWriter):
         self._forced_tool = structured_tool_name(call.request, call.notes)
         self._tool_index: dict[int, int] = {}  # contentBlockIndex -> OpenAI tool_calls index
         self._as_content: set[int] = set()  # blocks of the forced structured-output tool
+        self._converse_stop: Any = None
+
+    @property
+    def guardrail(self) -> GuardrailOutcome:
+        """Whether a guardrail intervened, and its trace (final once ``metadata`` has arrived)."""
+        return outcome_of_converse(self._converse_stop, {"guardrail": self._guardrail_trace})
 
     def feed(self, event: dict[str, Any]) -> bytes:
         """Translate one ConverseStream event into zero or more SSE frames."""
@@ -131,10 +143,12 @@ class OpenAIStreamTranscoder(ChunkWriter):
         if "contentBlockDelta" in event:
             return self._block_delta(event["contentBlockDelta"])
         if "messageStop" in event:
-            stop = event["messageStop"].get("stopReason")
+            stop = self._converse_stop = event["messageStop"].get("stopReason")
             return self._finish(finish_reason(stop, structured_tool=self._forced_tool is not None))
         if "metadata" in event:
             self._usage = TokenUsage.from_converse(event["metadata"].get("usage"))
+            trace = event["metadata"].get("trace")
+            self._guardrail_trace = trace.get("guardrail") if isinstance(trace, dict) else None
         return b""  # contentBlockStop and anything newer carry nothing OpenAI shows
 
     def _block_start(self, start_event: ContentBlockStartEventTypeDef) -> bytes:

@@ -132,6 +132,8 @@ def test_walker_reaches_every_config_model() -> None:
         "AssumeRole",
         "TimeoutConfig",
         "VirtualKeyConfig",
+        "AliasEntry",
+        "GuardrailConfig",
         "KeyLimits",
         "LimitsConfig",
         "ModelDiscoveryConfig",

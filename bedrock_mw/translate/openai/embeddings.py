@@ -94,6 +94,11 @@ def plan_embeddings(
     return EmbeddingPlan(requests, sizes, encoding, family.native_body, notes)
 
 
+def input_texts(body: dict[str, Any]) -> list[str]:
+    """The texts a request asks to embed (what a guardrail checks), validated as the plan does."""
+    return _inputs(body.get("input"))
+
+
 def _inputs(value: object) -> list[str]:
     if isinstance(value, str):
         value = [value]
