@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING, Any
 # The one export list: public name -> the module that defines it (imported on first use).
 _PUBLIC = {
     "create_gateway": ".app",
+    "budget_status": ".app",
+    "AliasEntry": ".config",
     "ConfigError": ".config",
     "GatewayConfig": ".config",
+    "GuardrailConfig": ".config",
     "ProviderConfig": ".config",
     "VirtualKeyConfig": ".config",
     "load_config": ".config",
@@ -27,6 +30,10 @@ _PUBLIC = {
     "ErrorKind": ".errors",
     "GatewayError": ".errors",
     "gateway_lifespan": ".lifespan",
+    "BudgetHold": ".limits",
+    "BudgetLedger": ".limits",
+    "BudgetScope": ".limits",
+    "BudgetStatus": ".limits",
     "Lease": ".limits",
     "Limiter": ".limits",
     "GatewayMiddleware": ".middleware",
@@ -53,9 +60,12 @@ __all__ = ["__version__", *_PUBLIC]
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the same names for type checkers (tests/unit/test_public_api.py keeps them equal)
+    from .app import budget_status as budget_status
     from .app import create_gateway as create_gateway
+    from .config import AliasEntry as AliasEntry
     from .config import ConfigError as ConfigError
     from .config import GatewayConfig as GatewayConfig
+    from .config import GuardrailConfig as GuardrailConfig
     from .config import ProviderConfig as ProviderConfig
     from .config import VirtualKeyConfig as VirtualKeyConfig
     from .config import load_config as load_config
@@ -64,6 +74,10 @@ if TYPE_CHECKING:  # the same names for type checkers (tests/unit/test_public_ap
     from .errors import ErrorKind as ErrorKind
     from .errors import GatewayError as GatewayError
     from .lifespan import gateway_lifespan as gateway_lifespan
+    from .limits import BudgetHold as BudgetHold
+    from .limits import BudgetLedger as BudgetLedger
+    from .limits import BudgetScope as BudgetScope
+    from .limits import BudgetStatus as BudgetStatus
     from .limits import Lease as Lease
     from .limits import Limiter as Limiter
     from .middleware import GatewayMiddleware as GatewayMiddleware

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .bedrock_api import bedrock_api_routes
-from .config import ConfigError, GatewayConfig, load_config
+from .config import ConfigError, GatewayConfig, VirtualKeyConfig, load_config
 from .dispatch import Dispatcher, UpstreamError
 from .errors import Dialect, ErrorKind, GatewayError
 from .excgroups import collapse_excgroups
@@ -34,7 +34,7 @@ from .guardrails import (
 )
 from .guidance import explain
 from .http import ClientDisconnected, error_response, json_response, unless_disconnected
-from .limits import Limiter
+from .limits import BudgetLedger, BudgetStatus, Limiter
 from .media import fetch_media
 from .messages import count_message_tokens, create_message
 from .observability import PrometheusMetrics
@@ -82,6 +82,7 @@ async def messages(gw: Gateway, ctx: RequestContext) -> Response:
     await gw.authenticate(ctx)
     body = await gw.read_body(ctx)
     await gw.route(ctx, body.get("model"))
+    await gw.reserve_budget(ctx, body)
     media = await _media(gw, anthropic.image_urls(body))
     return await create_message(gw, ctx, body, media)
 
@@ -99,6 +100,7 @@ async def chat_completions(gw: Gateway, ctx: RequestContext) -> Response:
     key = await gw.authenticate(ctx)
     body = await gw.read_body(ctx)
     plan = await gw.route(ctx, body.get("model"))
+    await gw.reserve_budget(ctx, body)
     options = _openai_options(gw, key.drop_unsupported_params)
     chat_api = plan.model.family.chat_api
     if chat_api is ChatApi.INVOKE:
@@ -208,6 +210,7 @@ async def create_embeddings(gw: Gateway, ctx: RequestContext) -> Response:
     body = await gw.read_body(ctx)
     plan = await gw.route(ctx, body.get("model"))
     requested = plan.model.requested
+    await gw.reserve_budget(ctx, body)
     # Bedrock has no inline guardrail for embeddings: the input is checked first (masked or refused).
     body["input"] = await gw.guard_input(ctx, embeddings.input_texts(body))
     drop = _openai_options(gw, key.drop_unsupported_params).drop_unsupported_params
@@ -307,6 +310,21 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response(err, _dialect_of(request))
 
 
+async def budget_status(app: Starlette, key: VirtualKeyConfig | str) -> list[BudgetStatus]:
+    """What is left of every dollar budget ``key`` counts against (its own, then its groups').
+
+    ``app`` is what :func:`create_gateway` returned; ``key`` a key from the config (by id) or from the
+    host's own store.
+    """
+    gateway: Gateway = app.state.gateway
+    if isinstance(key, str):
+        found = next((k for k in gateway.config.virtual_keys if k.id == key), None)
+        if found is None:
+            raise KeyError(f"no virtual key {key!r} in the config; pass the VirtualKeyConfig itself")
+        key = found
+    return await gateway.budget_status(key)
+
+
 def _import_hook(path: str) -> UsageHook:
     """The usage hook named in the config as ``module:function`` (for ``bedrock-mw serve``)."""
     module_name, _, name = path.partition(":")
@@ -337,6 +355,7 @@ def create_gateway(
     dispatcher: Dispatcher | None = None,
     limiter: Limiter | None = None,
     response_store: ResponseStore | None = None,
+    budgets: BudgetLedger | None = None,
 ) -> Starlette:
     """Build the mountable gateway application.
 
@@ -357,6 +376,7 @@ def create_gateway(
         key_resolver=key_resolver,
         limiter=limiter,
         response_store=response_store,
+        budgets=budgets,
     )
     readiness = Readiness(gateway)
     responses = ResponsesRoutes(cfg, gateway.response_store)

@@ -177,6 +177,7 @@ class PriceConfig(_Model):
     output: float = Field(ge=0)
     cache_write: float | None = Field(None, ge=0)
     cache_read: float | None = Field(None, ge=0)
+    regional_premium: float = Field(0.0, ge=0)
 
 
 class BudgetConfig(_Model):
@@ -246,6 +247,7 @@ class VirtualKeyConfig(_Model):
     limits: KeyLimits = KeyLimits()
     guardrail: GuardrailConfig | None = None
     allow_request_guardrail: bool = False
+    budget: BudgetConfig | None = None
     drop_unsupported_params: bool | None = None
     messages_api: MessagesApi | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -356,6 +358,8 @@ class GatewayConfig(_Model):
     max_cache_points: int = Field(4, ge=0)
     usage_hook: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     guardrail: GuardrailConfig | None = None
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    budget_groups: list[BudgetGroupConfig] = Field(default_factory=list)
     limits: LimitsConfig = LimitsConfig()
     probes: ProbesConfig = ProbesConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
@@ -396,7 +400,15 @@ class GatewayConfig(_Model):
                 raise ValueError(f"virtual key {vk.id!r} names unknown providers {missing}")
         if self.responses.store == "redis" and self.limits.redis_url is None:
             raise ValueError("responses.store is 'redis' but limits.redis_url is not set")
+        group_ids = [g.id for g in self.budget_groups]
+        dupes = {g for g in group_ids if group_ids.count(g) > 1}
+        if dupes:
+            raise ValueError(f"duplicate budget group ids: {sorted(dupes)}")
         return self
+
+    def budget_groups_of(self, key_id: str) -> list[BudgetGroupConfig]:
+        """The budget groups ``key_id`` belongs to."""
+        return [g for g in self.budget_groups if key_id in g.keys]
 
     def provider(self, provider_id: str) -> ProviderConfig | None:
         """The provider with this id, if any."""

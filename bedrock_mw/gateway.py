@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from .auth import authenticate, check_model_allowed
 from .config import GatewayConfig, GuardrailConfig, ProviderConfig, VirtualKeyConfig
+from .cost import PriceTable
 from .dispatch import Dispatcher, UpstreamError, UpstreamStream, request_id_of
 from .errors import Dialect, ErrorKind, GatewayError
 from .guardrails import (
@@ -34,7 +35,16 @@ from .guardrails import (
 )
 from .guidance import explain, explain_all
 from .http import SSE_MEDIA_TYPE, SSEResponse, read_json, unless_disconnected
-from .limits import Lease, Limiter, create_limiter
+from .limits import (
+    BudgetHold,
+    BudgetLedger,
+    BudgetStatus,
+    Lease,
+    Limiter,
+    create_budgets,
+    create_limiter,
+    scopes_for,
+)
 from .observability import Observer, default_observers
 from .response_store import ResponseStore, default_response_store
 from .routing.discovery import ModelDiscovery
@@ -78,6 +88,7 @@ class RequestContext:
     notes: dict[str, str] = field(default_factory=dict)
     first_token_at: float | None = None
     lease: Lease | None = None
+    budget_hold: BudgetHold | None = None
     end_user: str | None = None
     session_id: str | None = None
     # The guardrail each provider's attempts carry (by provider id; absent or None: none).
@@ -135,6 +146,7 @@ class Gateway:
         key_resolver: KeyResolver | None = None,
         limiter: Limiter | None = None,
         response_store: ResponseStore | None = None,
+        budgets: BudgetLedger | None = None,
     ) -> None:
         self.config = config
         ttl = config.store_cache_ttl_s
@@ -154,6 +166,8 @@ class Gateway:
         self.response_store: ResponseStore = (
             response_store if response_store is not None else default_response_store(config)
         )
+        self.budgets: BudgetLedger = budgets if budgets is not None else create_budgets(config.limits)
+        self.prices = PriceTable(config.prices)
         obs = config.observability
         self.observers: list[Observer] = default_observers(obs.metrics, obs.tracing)
 
@@ -245,6 +259,36 @@ class Gateway:
             if spec is not None and spec.identifier is None:
                 raise guardrail_required_error(key.id, key.allow_request_guardrail)
             ctx.guardrails[provider.id] = spec
+
+    async def reserve_budget(self, ctx: RequestContext, body: dict[str, Any]) -> None:
+        """Reserve the request's most expensive outcome against its key's and groups' budgets.
+
+        Refused with 429 (``retry-after`` until the budget resets) when one is already spent. A
+        model with no known price cannot be budgeted, so a key with a budget may not use one.
+        """
+        key, plan = ctx.key, ctx.plan
+        assert key is not None and plan is not None
+        scopes = scopes_for(self.config, key)
+        if not scopes:
+            return
+        input_tokens = max(1, _body_size(ctx, body) // 3)  # at most ~one token per 3 bytes of JSON
+        output_tokens = _max_output_tokens(body)
+        costs = [
+            self.prices.max_cost(plan.model.base_model_id, a.model_id, input_tokens, output_tokens)
+            for a in plan.attempts
+        ]
+        if any(c is None for c in costs):
+            raise GatewayError(
+                ErrorKind.PERMISSION,
+                f"virtual key {key.id!r} has a dollar budget and model {plan.model.base_model_id!r} has "
+                "no known price, so its cost cannot be counted; add it to the config's prices",
+                code="budget_unpriced_model",
+            )
+        ctx.budget_hold = await self.budgets.reserve(scopes, max(c or 0.0 for c in costs))
+
+    async def budget_status(self, key: VirtualKeyConfig) -> list[BudgetStatus]:
+        """What is left of every budget ``key`` counts against (its own, then its groups')."""
+        return await self.budgets.status(scopes_for(self.config, key))
 
     async def guard_input(self, ctx: RequestContext, texts: list[str]) -> list[str]:
         """ApplyGuardrail on the input, for routes Bedrock offers no inline guardrail on (embeddings).
@@ -398,6 +442,7 @@ class Gateway:
         served = ctx.served_by
         spec = ctx.applied_guardrail()
         outcome = ctx.guardrail if spec is not None else None
+        used = usage or TokenUsage()
         record = UsageRecord(
             request_id=ctx.request_id,
             key_id=ctx.key.id if ctx.key else None,
@@ -408,7 +453,8 @@ class Gateway:
             model_id=served.model_id if served else None,
             status=status,
             stream=stream,
-            usage=usage or TokenUsage(),
+            usage=used,
+            cost_usd=self._cost(ctx, used),
             latency_s=now - ctx.started,
             time_to_first_token_s=(ctx.first_token_at - ctx.started) if ctx.first_token_at else None,
             attempts=ctx.attempts,
@@ -446,6 +492,9 @@ class Gateway:
                 + u.cache_read_input_tokens
                 + u.cache_write_input_tokens
             )
+        if ctx.budget_hold is not None:
+            hold, ctx.budget_hold = ctx.budget_hold, None
+            await hold.settle(record.cost_usd)
         for observer in self.observers:
             try:
                 observer.observe(record)
@@ -457,12 +506,44 @@ class Gateway:
             except Exception:
                 log.exception("usage hook failed", extra={"request_id": ctx.request_id})
 
+    def _cost(self, ctx: RequestContext, usage: TokenUsage) -> float | None:
+        if not (
+            usage.input_tokens
+            or usage.output_tokens
+            or usage.cache_read_input_tokens
+            or usage.cache_write_input_tokens
+        ):
+            return 0.0  # nothing was used: refused, failed or free (CountTokens, listings)
+        if ctx.plan is None or ctx.served_by is None:
+            return None
+        return self.prices.cost(ctx.plan.model.base_model_id, ctx.served_by.model_id, usage)
+
     async def aclose(self) -> None:
-        """Close every upstream client and the limiter's connections."""
+        """Close every upstream client, the limiter, the response store and the budgets ledger."""
         await self.discovery.aclose()
         await self.dispatcher.aclose()
         await self.limiter.aclose()
         await self.response_store.aclose()
+        await self.budgets.aclose()
+
+
+_DEFAULT_MAX_OUTPUT = 4096
+
+
+def _max_output_tokens(body: dict[str, Any]) -> int:
+    """The most output a request allows itself (Anthropic, Chat Completions and Responses spellings)."""
+    for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return _DEFAULT_MAX_OUTPUT
+
+
+def _body_size(ctx: RequestContext, body: dict[str, Any]) -> int:
+    length = ctx.request.headers.get("content-length")
+    if length is not None and length.isdigit():
+        return int(length)
+    return len(orjson.dumps(body))
 
 
 @dataclass(slots=True)

@@ -91,6 +91,12 @@ class PrometheusMetrics:
             ("endpoint", "provider"),
             registry=self.registry,
         )
+        self.cost = prom.Counter(
+            "bedrock_mw_cost_usd",
+            "What requests cost in USD at the price table's rates (requests of unknown price not counted)",
+            ("key", "model"),
+            registry=self.registry,
+        )
         self.refusals = prom.Counter(
             "bedrock_mw_refusals",
             "Requests refused with 429 by the gateway's own limits or budgets, by reason",
@@ -111,6 +117,8 @@ class PrometheusMetrics:
         ):
             if count:
                 self.tokens.labels(kind, provider, region, model, key).inc(count)
+        if record.cost_usd:
+            self.cost.labels(key, model).inc(record.cost_usd)
         self.latency.labels(record.endpoint, provider).observe(record.latency_s)
         if record.time_to_first_token_s is not None:
             self.ttft.labels(record.endpoint, provider).observe(record.time_to_first_token_s)

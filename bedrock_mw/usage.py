@@ -31,6 +31,8 @@ class UsageRecord:
     status: int = 200
     stream: bool = False
     usage: TokenUsage = field(default_factory=TokenUsage)
+    # USD at the price table's rates (cache reads and writes priced apart); None when no price is known.
+    cost_usd: float | None = None
     latency_s: float = 0.0
     time_to_first_token_s: float | None = None
     attempts: int = 0

@@ -292,3 +292,17 @@ async def test_a_native_invoke_model_intervention_is_answered_as_a_refusal(
     assert message.stop_reason == "refusal"
     assert message.content[0].text == "Echo: write to {EMAIL}"  # type: ignore[union-attr]
     assert records[-1].guardrail_action == "INTERVENED" and records[-1].guardrail_trace
+
+
+async def test_native_bodies_carry_the_guardrail_in_invoke_models_headers(
+    sdk: SDKClients, guarded: tuple[ServedApp, list[UsageRecord]], bedrock_emulator: BedrockEmulator
+) -> None:
+    gateway, records = guarded
+    await sdk.openai(gateway).chat.completions.create(
+        model="bedrock/amazon.titan-text-express-v1", messages=[{"role": "user", "content": "hi"}]
+    )
+    sent = bedrock_emulator.log.for_operation("invoke")[-1].headers
+    assert sent["x-amzn-bedrock-guardrailidentifier"] == "k7qz2m9x4abc"
+    assert sent["x-amzn-bedrock-guardrailversion"] == "1"
+    assert sent["x-amzn-bedrock-trace"] == "ENABLED"
+    assert records[-1].guardrail == "k7qz2m9x4abc:1" and records[-1].guardrail_action == "NONE"

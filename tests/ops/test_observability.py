@@ -281,6 +281,11 @@ async def test_metrics_count_requests_tokens_latency_and_attempts(
     assert got[ttft] == 1  # only the stream has a first token
     assert got[("bedrock_mw_upstream_attempts_total", labels(endpoint="messages"))] == 2
     assert got[("bedrock_mw_upstream_attempts_total", labels(endpoint="chat_completions"))] == 1
+    # Cost by key and model: both answers' cost_usd (the throttled request cost nothing).
+    costs = [r.cost_usd for r in gw.usage.records if r.status == 200]
+    assert len(costs) == 2 and all(c is not None and c > 0 for c in costs)
+    cost = got[("bedrock_mw_cost_usd_total", labels(key="test", model=MODEL_ID))]
+    assert cost == pytest.approx(sum(c or 0.0 for c in costs))
 
 
 async def test_metrics_count_the_gateways_own_refusals_and_fallbacks_apart_from_bedrocks(
