@@ -494,7 +494,10 @@ class Gateway:
             )
         if ctx.budget_hold is not None:
             hold, ctx.budget_hold = ctx.budget_hold, None
-            await hold.settle(record.cost_usd)
+            # A stream that ended early without usage figures was still billed for what Bedrock
+            # generated: it keeps its whole reservation (settle(None)) rather than counting nothing.
+            unknown = record.cost_usd == 0.0 and ctx.first_token_at is not None and status != 200
+            await hold.settle(None if unknown else record.cost_usd)
         for observer in self.observers:
             try:
                 observer.observe(record)
