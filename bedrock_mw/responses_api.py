@@ -17,6 +17,7 @@ from starlette.routing import Route
 from .config import GatewayConfig
 from .errors import Dialect, ErrorKind, GatewayError, invalid
 from .gateway import Gateway, RequestContext
+from .guardrails import attach_trace, outcome_of_converse
 from .http import json_response
 from .media import fetch_media
 from .response_store import ResponseStore, StoredResponse
@@ -75,6 +76,7 @@ class ResponsesRoutes:
         key = await gw.authenticate(ctx)
         body = await gw.read_body(ctx)
         plan = await gw.route(ctx, body.get("model"))
+        await gw.reserve_budget(ctx, body)
         family = plan.model.family
         if family.chat_api is not ChatApi.CONVERSE:
             raise invalid(
@@ -93,19 +95,26 @@ class ResponsesRoutes:
         request = call.converse.request
         if call.converse.stream:
             transcoder = ResponsesStreamTranscoder(head=head, call=call, seal=self.seal)
-            response = await gw.stream(ctx, lambda a: gw.dispatcher.converse_stream(a, request), transcoder)
+            response = await gw.stream(
+                ctx,
+                lambda a: gw.dispatcher.converse_stream(a, ctx.converse_request(a, request, stream=True)),
+                transcoder,
+            )
             if call.store:
                 body_iterator = cast(AsyncGenerator[bytes, None], response.body_iterator)  # type: ignore[attr-defined]
                 response.body_iterator = self._store_when_done(  # type: ignore[attr-defined]
                     body_iterator, transcoder, key.id, call, history
                 )
             return response
-        result = await gw.call(ctx, lambda a: gw.dispatcher.converse(a, request))
+        result = await gw.call(
+            ctx, lambda a: gw.dispatcher.converse(a, ctx.converse_request(a, request, stream=False))
+        )
         answer, items = converse_to_response(result, head, call, self.seal)
+        ctx.guardrail = outcome_of_converse(result.get("stopReason"), result.get("trace"))
         if call.store:
             await self._save(key.id, answer, call, history, items)
         await gw.record(ctx, status=200, usage=TokenUsage.from_converse(result.get("usage")))
-        return json_response(answer, headers=ctx.response_headers())
+        return json_response(attach_trace(answer, ctx.guardrail), headers=ctx.response_headers())
 
     @staticmethod
     def _options(gw: Gateway, per_key_drop: bool | None) -> ResponsesOptions:

@@ -15,6 +15,7 @@ from typing import Any, cast
 import orjson
 
 from ..errors import ErrorKind, GatewayError, openai_error_body
+from ..guardrails import GuardrailOutcome, outcome_of_converse
 from ..translate.openai.request import structured_tool_name
 from ..translate.responses.request import ResponsesCall
 from ..translate.responses.response import (
@@ -59,6 +60,7 @@ class ResponsesStreamTranscoder:
         self._open: dict[int, _Open] = {}  # Converse contentBlockIndex -> item being streamed
         self._items: list[dict[str, Any] | None] = []  # finished items by output_index
         self._usage = TokenUsage()
+        self._trace: Any = None
         self.final: dict[str, Any] | None = None  # the completed response, for the store
         self.items: list[dict[str, Any]] = []  # the output items to keep (reasoning sealed)
 
@@ -66,6 +68,11 @@ class ResponsesStreamTranscoder:
     def usage(self) -> TokenUsage:
         """Token counts seen so far."""
         return self._usage
+
+    @property
+    def guardrail(self) -> GuardrailOutcome:
+        """Whether a guardrail intervened, and its trace (for the usage record)."""
+        return outcome_of_converse(self._stop_reason, self._trace)
 
     def _event(self, kind: str, payload: dict[str, Any]) -> bytes:
         body = {"type": kind, "sequence_number": self._sequence, **payload}
@@ -97,6 +104,7 @@ class ResponsesStreamTranscoder:
             return out + b"".join(self._close(block) for block in list(self._open))
         if "metadata" in event:
             self._usage = TokenUsage.from_converse(event["metadata"].get("usage"))
+            self._trace = event["metadata"].get("trace")
         return out
 
     # -- items ----------------------------------------------------------------------------------

@@ -306,3 +306,33 @@ async def test_native_bodies_carry_the_guardrail_in_invoke_models_headers(
     assert sent["x-amzn-bedrock-guardrailversion"] == "1"
     assert sent["x-amzn-bedrock-trace"] == "ENABLED"
     assert records[-1].guardrail == "k7qz2m9x4abc:1" and records[-1].guardrail_action == "NONE"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_intervention_is_an_incomplete_responses_answer(
+    sdk: SDKClients,
+    guarded: tuple[ServedApp, list[UsageRecord]],
+    bedrock_emulator: BedrockEmulator,
+    stream: bool,
+) -> None:
+    gateway, records = guarded
+    client = sdk.openai(gateway)
+    if stream:
+        events = [
+            e
+            async for e in await client.responses.create(
+                model=MODEL, input="the forbidden thing", stream=True
+            )
+        ]
+        response = next(e.response for e in events if e.type in ("response.incomplete", "response.completed"))
+    else:
+        response = await client.responses.create(model=MODEL, input="the forbidden thing")
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None and response.incomplete_details.reason == "content_filter"
+    assert (
+        bedrock_emulator.log.for_operation("converse-stream" if stream else "converse")[-1].body[
+            "guardrailConfig"
+        ]["guardrailIdentifier"]
+        == "k7qz2m9x4abc"
+    )
+    assert records[-1].guardrail_action == "INTERVENED"
