@@ -62,7 +62,7 @@ from .stores import (
     resolve_store,
 )
 from .stream import StreamTranscoder
-from .translate.types import TokenUsage
+from .translate.types import ConverseParams, TokenUsage
 from .usage import KeyResolver, UsageHook, UsageRecord
 
 log = logging.getLogger("bedrock_mw")
@@ -107,7 +107,7 @@ class RequestContext:
             return self.guardrail_for(self.plan.attempts[0])
         return None
 
-    def converse_request(self, attempt: Attempt, request: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+    def converse_request(self, attempt: Attempt, request: ConverseParams, *, stream: bool) -> ConverseParams:
         """The Converse(Stream) request for this attempt: with its guardrail attached, if it has one."""
         return with_guardrail(request, self.guardrails.get(attempt.provider.id), stream=stream)
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from pydantic import BaseModel
 
 from .config import GUARDRAIL_ID, GUARDRAIL_VERSION, AliasEntry, GuardrailConfig
 from .dispatch import InvokeOptions
 from .errors import ErrorKind, GatewayError
+
+if TYPE_CHECKING:
+    from .translate.types import ConverseParams
 
 __all__ = [
     "REQUEST_HEADER",
@@ -151,11 +154,13 @@ def converse_guardrail_config(spec: GuardrailConfig, *, stream: bool) -> dict[st
     return config
 
 
-def with_guardrail(request: dict[str, Any], spec: GuardrailConfig | None, *, stream: bool) -> dict[str, Any]:
+def with_guardrail(request: ConverseParams, spec: GuardrailConfig | None, *, stream: bool) -> ConverseParams:
     """The Converse request with the guardrail attached (the same dict when there is none)."""
     if spec is None or spec.identifier is None:
         return request
-    return {**request, "guardrailConfig": converse_guardrail_config(spec, stream=stream)}
+    guarded: ConverseParams = {**request}
+    guarded["guardrailConfig"] = cast(Any, converse_guardrail_config(spec, stream=stream))
+    return guarded
 
 
 def invoke_guardrail_headers(spec: GuardrailConfig | None) -> dict[str, str]:
