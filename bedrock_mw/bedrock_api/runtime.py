@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, cast
 import orjson
 from starlette.responses import Response
 
+from ..config import GuardrailConfig
 from ..dispatch import Destination, RawResponse, UpstreamError
 from ..errors import ErrorKind, GatewayError, bedrock_status
 from ..gateway import Gateway, RequestContext
+from ..guardrails import converse_guardrail_config, invoke_guardrail_headers
 from ..http import SSEResponse, read_bytes
+from ..limits.budgets import scopes_for
 from ..routing.plan import Attempt
 from ..stream.passthrough import EventStreamRelay, StreamOperation, stream_refusal
 from ..translate.types import TokenUsage
@@ -94,8 +97,11 @@ async def runtime_call(gw: Gateway, ctx: RequestContext, model_id: str, op: Oper
     if op.name in ("InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"):
         body = lower_betas(body, gw.config.supported_betas, ctx.notes)
     headers = _forwarded_headers(ctx)
+    if op.name != "CountTokens":
+        await _reserve_budget(gw, ctx, op, body)
+    guarded = _guarded(ctx, op, body, headers)
     if op.stream:
-        return await _stream(gw, ctx, op, body, headers)
+        return await _stream(gw, ctx, op, guarded)
     if op.name == "CountTokens":
         # CountTokens takes base model ids only: a profile, an ARN or an alias counts on its base model.
         base = plan.model.base_model_id
@@ -107,25 +113,80 @@ async def runtime_call(gw: Gateway, ctx: RequestContext, model_id: str, op: Oper
         def target(a: Attempt) -> Destination | Attempt:
             return a
 
-    answer = await gw.call(ctx, lambda a: gw.dispatcher.send_raw(target(a), op.name, body, headers))
+    answer = await gw.call(ctx, lambda a: gw.dispatcher.send_raw(target(a), op.name, *guarded(a)))
     await gw.record(ctx, status=200, usage=_usage(op, answer))
     relayed = {**_relayed_headers(answer.headers), **ctx.response_headers()}
     return Response(answer.body, 200, relayed)
 
 
-async def _stream(
-    gw: Gateway, ctx: RequestContext, op: Operation, body: bytes, headers: dict[str, str]
-) -> Response:
+async def _stream(gw: Gateway, ctx: RequestContext, op: Operation, guarded: Guarded) -> Response:
     name: StreamOperation = (
         "ConverseStream" if op.name == "ConverseStream" else "InvokeModelWithResponseStream"
     )
     upstream, first = await gw.open_stream(
-        ctx, lambda a: gw.dispatcher.open_raw(a, op.name, body, headers), _refusal_check(op.name)
+        ctx, lambda a: gw.dispatcher.open_raw(a, op.name, *guarded(a)), _refusal_check(op.name)
     )
     relayed = {**_relayed_headers(upstream.headers), **ctx.response_headers()}
     relayed.pop("content-type", None)
     relay = gw.relay(ctx, upstream, first, EventStreamRelay(name))
     return SSEResponse(relay, relayed, media_type=EVENTSTREAM)
+
+
+Guarded = Callable[[Attempt], tuple[bytes, dict[str, str]]]
+
+
+def _guarded(ctx: RequestContext, op: Operation, body: bytes, headers: dict[str, str]) -> Guarded:
+    """Each attempt's body and headers, carrying the guardrail its key, alias or provider settles on.
+
+    InvokeModel takes the guardrail in headers, so the body still goes byte for byte; Converse takes it
+    in the body (``guardrailConfig``), the one other change the pass-through makes to a body. A
+    guardrail the caller named itself is kept unless the gateway's configuration names one.
+    """
+    if op.name == "CountTokens":
+        return lambda a: (body, headers)
+    rewritten: dict[tuple[str, str], bytes] = {}
+
+    def for_attempt(a: Attempt) -> tuple[bytes, dict[str, str]]:
+        spec = ctx.guardrail_for(a)
+        if spec is None or spec.identifier is None:
+            return body, headers
+        if op.name.startswith("InvokeModel"):
+            return body, {**headers, **invoke_guardrail_headers(spec)}
+        cache_key = (spec.identifier, spec.version or "")
+        if cache_key not in rewritten:
+            rewritten[cache_key] = _with_converse_guardrail(body, spec, stream=op.stream)
+        return rewritten[cache_key], headers
+
+    return for_attempt
+
+
+def _with_converse_guardrail(body: bytes, spec: GuardrailConfig, *, stream: bool) -> bytes:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body  # Bedrock answers a body that is not JSON with its own ValidationException
+    if not isinstance(parsed, dict):
+        return body
+    parsed["guardrailConfig"] = converse_guardrail_config(spec, stream=stream)
+    return orjson.dumps(parsed)
+
+
+async def _reserve_budget(gw: Gateway, ctx: RequestContext, op: Operation, body: bytes) -> None:
+    """Reserve against the key's dollar budgets like the other routes (the body parsed only then)."""
+    assert ctx.key is not None
+    if not scopes_for(gw.config, ctx.key):
+        return
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = {}
+    if not isinstance(parsed, dict):
+        parsed = {}
+    if op.name.startswith("Converse"):
+        config = parsed.get("inferenceConfig")
+        max_tokens = config.get("maxTokens") if isinstance(config, dict) else None
+        parsed = {"max_tokens": max_tokens}
+    await gw.reserve_budget(ctx, parsed)
 
 
 def _refusal_check(operation: str) -> Callable[[Attempt, bytes], None]:

@@ -489,3 +489,32 @@ def test_an_alias_names_the_model_and_a_bedrock_api_key_provider_re_sends_its_ow
     assert entry.bearer_key_id == key_fingerprint(EMULATOR_API_KEY)  # the provider's key, not vk-test
     (record,) = wait_for_records(gw.records, 1)
     assert (record.model, record.model_id) == ("fast", US_HAIKU)
+
+
+def test_a_keys_guardrail_rides_on_pass_through_calls_the_account_refuses_without_one(
+    bedrock_gateway: Any, bedrock_emulator: BedrockEmulator
+) -> None:
+    # An account whose IAM policy denies model calls without a guardrail (bedrock:GuardrailIdentifier),
+    # and a key configured with one: boto3 through the pass-through gets answers, and each Bedrock
+    # call carried the guardrail (Converse in its body, InvokeModel in its headers).
+    from bedrock_mw.testing import EmulatedGuardrail
+
+    bedrock_emulator.guardrails.add(EmulatedGuardrail("k7qz2m9x4abc", blocked_words=("forbidden",)))
+    bedrock_emulator.guardrails.require_guardrail = True
+    config = emulator_gateway_config(bedrock_emulator)
+    config["virtual_keys"][0]["guardrail"] = {"identifier": "k7qz2m9x4abc", "version": "1"}
+    gateway = bedrock_gateway(config)
+    client = gateway.runtime()
+    answer = client.converse(modelId=US_HAIKU, messages=user("hi"))
+    assert answer["stopReason"] == "end_turn"
+    assert bedrock_emulator.log.entries[-1].body["guardrailConfig"]["guardrailIdentifier"] == "k7qz2m9x4abc"
+    blocked = client.converse(modelId=US_HAIKU, messages=user("the forbidden word"))
+    assert blocked["stopReason"] == "guardrail_intervened"
+    streamed = client.converse_stream(modelId=US_HAIKU, messages=user("hi"))
+    assert [e for e in streamed["stream"] if "messageStop" in e]
+    invoked = client.invoke_model(modelId=US_HAIKU, body=anthropic_body("hi"))
+    assert json.loads(invoked["body"].read())["content"]
+    headers = {k.lower(): v for k, v in bedrock_emulator.log.entries[-1].headers.items()}
+    assert headers["x-amzn-bedrock-guardrailidentifier"] == "k7qz2m9x4abc"
+    # The key's guardrail travels with a caller's body unchanged apart from guardrailConfig.
+    assert bedrock_emulator.log.entries[0].body["messages"] == user("hi")
