@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,10 +21,10 @@ from starlette.routing import Route
 
 from .bedrock_api import bedrock_api_routes
 from .config import ConfigError, GatewayConfig, VirtualKeyConfig, load_config
-from .dispatch import Dispatcher, UpstreamError
+from .dispatch import Dispatcher
 from .errors import Dialect, ErrorKind, GatewayError
 from .excgroups import collapse_excgroups
-from .gateway import Gateway, RequestContext, new_request_id
+from .gateway import Gateway, RequestContext
 from .guardrails import (
     TRACE_FIELD,
     GuardrailOutcome,
@@ -32,8 +33,8 @@ from .guardrails import (
     native_intervened,
     outcome_of_converse,
 )
-from .guidance import explain
-from .http import ClientDisconnected, error_response, json_response, unless_disconnected
+from .http import error_response, json_response, unless_disconnected
+from .lifecycle import ScopedEndpoint
 from .limits import BudgetLedger, BudgetStatus, Limiter
 from .media import fetch_media
 from .messages import count_message_tokens, create_message
@@ -52,29 +53,12 @@ from .translate.types import TokenUsage
 from .usage import KeyResolver, UsageHook
 
 Handler = Callable[[Gateway, RequestContext], Awaitable[Response]]
+log = logging.getLogger("bedrock_mw")
 
 
-def _endpoint(
-    gateway: Gateway, dialect: Dialect, name: str, handler: Handler
-) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler: request id, errors in the caller's dialect, a usage record for failures."""
-
-    async def endpoint(request: Request) -> Response:
-        ctx = RequestContext(request, dialect, name, new_request_id(request.headers))
-        try:
-            return await handler(gateway, ctx)
-        except GatewayError as err:
-            await gateway.record(ctx, status=err.status_for(dialect), error_type=err.kind.value)
-            return error_response(err, dialect, ctx.response_headers())
-        except UpstreamError as err:  # a step outside the routing plan (never expected, still mapped)
-            explained = explain(err)
-            await gateway.record(ctx, status=explained.http_status, error_type=explained.kind.value)
-            return error_response(explained, dialect, ctx.response_headers())
-        except ClientDisconnected:
-            await gateway.record(ctx, status=499, error_type="client_disconnected")
-            return Response(status_code=499)
-
-    return endpoint
+def _endpoint(gateway: Gateway, dialect: Dialect, name: str, handler: Handler) -> ScopedEndpoint:
+    """The ASGI app serving ``handler`` as endpoint ``name`` inside the request's scope."""
+    return ScopedEndpoint(gateway, dialect, name, handler)
 
 
 # -- Anthropic Messages ---------------------------------------------------------------------------
@@ -135,6 +119,7 @@ async def _chat_via_converse(
             ctx,
             lambda a: gw.dispatcher.converse_stream(a, ctx.converse_request(a, call.request, stream=True)),
             transcoder,
+            sent=call.request,
         )
     response = await gw.call(
         ctx, lambda a: gw.dispatcher.converse(a, ctx.converse_request(a, call.request, stream=False))
@@ -169,6 +154,7 @@ async def _chat_via_invoke(
             ctx,
             lambda a: gw.dispatcher.invoke_model_stream(a, call.body, invoke_guardrail(ctx.guardrail_for(a))),
             transcoder,
+            sent=call.body,
         )
     result = await gw.call(
         ctx, lambda a: gw.dispatcher.invoke_model(a, call.body, invoke_guardrail(ctx.guardrail_for(a)))
@@ -243,6 +229,7 @@ async def create_embeddings(gw: Gateway, ctx: RequestContext) -> Response:
 # -- Models ---------------------------------------------------------------------------------------
 async def list_models(gw: Gateway, ctx: RequestContext) -> Response:
     key = await gw.authenticate(ctx)
+    await gw.admit(ctx)
     headers = ctx.request.headers
     aliases = await resolve_alias_store(gw.alias_source, ctx.request)
     providers = await gw.providers_of(ctx)

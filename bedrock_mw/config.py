@@ -288,6 +288,8 @@ class LimitsConfig(_Model):
     """Process-wide request limits and where per-key counters live."""
 
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    body_idle_timeout_s: float = Field(5.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)
     redis_url: SecretStr | None = None
     redis_prefix: str = "bedrock-mw"
 

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -62,8 +61,9 @@ from .stores import (
     resolve_store,
 )
 from .stream import StreamTranscoder
+from .stream.delivered import DeliveredUsage
 from .translate.types import ConverseParams, TokenUsage
-from .usage import KeyResolver, UsageHook, UsageRecord
+from .usage import KeyResolver, UsageHook
 
 log = logging.getLogger("bedrock_mw")
 T = TypeVar("T")
@@ -71,8 +71,21 @@ E = TypeVar("E")
 
 
 @dataclass(slots=True)
+class Outcome:
+    """How a request ended, as the pipeline states it: the status, the usage and the error kind."""
+
+    status: int
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    error_type: str | None = None
+
+
+@dataclass(slots=True)
 class RequestContext:
-    """Per-request state that the pipeline fills in as it goes."""
+    """Per-request state that the pipeline fills in as it goes.
+
+    The resources here (``lease``, ``streams``) are owned by the request's
+    :class:`~bedrock_mw.lifecycle.RequestScope`, which releases them when the request ends.
+    """
 
     request: Request
     dialect: Dialect
@@ -110,6 +123,24 @@ class RequestContext:
     def converse_request(self, attempt: Attempt, request: ConverseParams, *, stream: bool) -> ConverseParams:
         """The Converse(Stream) request for this attempt: with its guardrail attached, if it has one."""
         return with_guardrail(request, self.guardrails.get(attempt.provider.id), stream=stream)
+
+    streams: list[UpstreamStream[Any]] = field(default_factory=list)
+    stream: bool = False
+    outcome: Outcome | None = None
+    # For a stream: the usage so far (Bedrock's own counts, else an estimate of what was delivered).
+    usage_source: Callable[[], TokenUsage] | None = None
+    # Set by the request's scope: settles the request (streams, lease, record) once.
+    settler: Callable[[Outcome], Awaitable[None]] | None = None
+
+    async def end(self, outcome: Outcome) -> None:
+        """State how the request ended and settle it now, before the caller sees the last byte.
+
+        Settling first means a client that sends its next request the moment this one ends finds
+        its slot free. Whatever is not ended this way is settled when the request's scope closes.
+        """
+        self.outcome = outcome
+        if self.settler is not None:
+            await self.settler(outcome)
 
     def response_headers(self) -> dict[str, str]:
         """Who served the request (provider, region, model id, attempts) plus translator notes."""
@@ -184,13 +215,23 @@ class Gateway:
         elif key.disabled:
             raise GatewayError(ErrorKind.AUTHENTICATION, "this account's gateway key is disabled")
         ctx.key = key
-        # Per-key limits: the lease is released when the request is recorded, streams included.
-        ctx.lease = await self.limiter.acquire(key)
         return key
 
+    async def admit(self, ctx: RequestContext) -> None:
+        """Take the key's limit lease (once); the request's scope releases it however it ends."""
+        assert ctx.key is not None
+        if ctx.lease is None:
+            ctx.lease = await self.limiter.acquire(ctx.key)
+
     async def read_body(self, ctx: RequestContext) -> dict[str, Any]:
-        """The JSON body, bounded by ``limits.max_body_bytes``; logged only when ``log_bodies`` is on."""
-        body: dict[str, Any] = await read_json(ctx.request, self.config.limits.max_body_bytes)
+        """The JSON body, bounded in size and time; logged only when ``log_bodies`` is on."""
+        limits = self.config.limits
+        body: dict[str, Any] = await read_json(
+            ctx.request,
+            limits.max_body_bytes,
+            idle_timeout_s=limits.body_idle_timeout_s,
+            total_timeout_s=limits.body_timeout_s,
+        )
         ctx.end_user, ctx.session_id = attribution(body, ctx.request.headers)
         if self.config.observability.log_bodies and log.isEnabledFor(logging.INFO):
             log.info("request body", extra={"request_id": ctx.request_id, "body": body})
@@ -227,6 +268,8 @@ class Gateway:
         ctx.plan = plan
         if guarded:
             self._settle_guardrails(ctx, plan)
+        # Admitted only now: a slow body or a refused model never holds one of the key's slots.
+        await self.admit(ctx)
         return plan
 
     async def providers_of(self, ctx: RequestContext) -> list[ProviderConfig]:
@@ -363,18 +406,20 @@ class Gateway:
 
         async def first_event(attempt: Attempt) -> tuple[UpstreamStream[E], E | None]:
             stream = await opener(attempt)
+            ctx.streams.append(stream)  # owned by the request's scope from here on
             try:
                 first = await stream.first(attempt.provider.timeouts.first_byte_s)
                 if check_first is not None and first is not None:
                     check_first(attempt, first)
             except BaseException:
-                stream.close()
+                stream.close()  # a failed attempt's connection is freed before the next attempt
                 raise
             if stream.request_id:
                 ctx.upstream_request_id = stream.request_id
             return stream, first
 
-        return await self.run(ctx, first_event)
+        # A client that leaves while the first event is awaited frees everything at once.
+        return await unless_disconnected(ctx.request.receive, lambda: self.run(ctx, first_event))
 
     async def call(self, ctx: RequestContext, call: Callable[[Attempt], Awaitable[T]]) -> T:
         """A non-streamed call through the plan, abandoned at once if the caller disconnects."""
@@ -386,11 +431,25 @@ class Gateway:
         opener: Callable[[Attempt], Awaitable[UpstreamStream[E]]],
         transcoder: StreamTranscoder[E],
         media_type: str = SSE_MEDIA_TYPE,
+        *,
+        sent: Any = None,
     ) -> Response:
-        """Open a stream through the plan (falling over before its first event) and relay it as SSE."""
+        """Open a stream through the plan (falling over before its first event) and relay it as SSE.
+
+        ``sent`` is the request as sent upstream: if the stream ends before Bedrock reports usage,
+        input tokens are estimated from its text (output from the deltas relayed).
+        """
         upstream, first = await self.open_stream(ctx, opener)
-        headers = ctx.response_headers()
-        return SSEResponse(self.relay(ctx, upstream, first, transcoder), headers, media_type=media_type)
+        ctx.stream = True  # a stream that never opened is answered (and recorded) as a plain error
+        delivered = DeliveredUsage(sent)
+        ctx.usage_source = lambda: delivered.usage(transcoder.usage)
+        assert ctx.served_by is not None
+        return SSEResponse(
+            self.relay(ctx, upstream, first, transcoder, delivered),
+            ctx.response_headers(),
+            media_type=media_type,
+            stall_timeout_s=ctx.served_by.provider.timeouts.idle_s,
+        )
 
     async def relay(
         self,
@@ -398,34 +457,36 @@ class Gateway:
         stream: UpstreamStream[E],
         first: E | None,
         transcoder: StreamTranscoder[E],
+        delivered: DeliveredUsage | None = None,
     ) -> AsyncIterator[bytes]:
-        """Transcode an open stream event by event; the upstream is closed however this ends."""
-        status = 200
-        error_type: str | None = None
+        """Transcode an open stream event by event and state the outcome (the scope closes it)."""
+        ctx.stream = True
+        observe = delivered.observe if delivered is not None else _ignore
         try:
             if first is not None:
                 ctx.first_token_at = time.perf_counter()
+                observe(first)
                 yield transcoder.feed(first)
             async for event in stream:
+                observe(event)
                 yield transcoder.feed(event)
-            yield transcoder.finish()
+            outcome, last = Outcome(200), transcoder.finish()
         except UpstreamError as err:
             explained = explain(err)
-            status, error_type = explained.http_status, explained.kind.value
-            yield transcoder.fail(explained)
+            outcome = Outcome(explained.http_status, error_type=explained.kind.value)
+            last = transcoder.fail(explained)
         except GatewayError as err:
-            status, error_type = err.http_status, err.kind.value
-            yield transcoder.fail(err)
-        except BaseException:
-            status, error_type = 499, "client_disconnected"
-            raise
-        finally:
-            stream.close()
-            ctx.guardrail = getattr(transcoder, "guardrail", None)
-            with anyio.CancelScope(shield=True):
-                await self.record(
-                    ctx, status=status, usage=transcoder.usage, stream=True, error_type=error_type
-                )
+            outcome, last = Outcome(err.http_status, error_type=err.kind.value), transcoder.fail(err)
+        except Exception:
+            # Our bug, mid-stream: logged, recorded as a 500, and told to the caller in its dialect.
+            log.exception("relaying a stream failed", extra={"request_id": ctx.request_id})
+            outcome = Outcome(500, error_type=ErrorKind.API_ERROR.value)
+            last = transcoder.fail(
+                GatewayError(ErrorKind.API_ERROR, "the gateway failed mid-stream; the error was logged")
+            )
+        ctx.guardrail = getattr(transcoder, "guardrail", None)
+        await ctx.end(outcome)
+        yield last
 
     # -- respond --------------------------------------------------------------------------------
     async def record(
@@ -437,77 +498,9 @@ class Gateway:
         stream: bool = False,
         error_type: str | None = None,
     ) -> None:
-        """Log the request and hand its usage record to the host hook (errors in the hook are logged)."""
-        now = time.perf_counter()
-        served = ctx.served_by
-        spec = ctx.applied_guardrail()
-        outcome = ctx.guardrail if spec is not None else None
-        used = usage or TokenUsage()
-        record = UsageRecord(
-            request_id=ctx.request_id,
-            key_id=ctx.key.id if ctx.key else None,
-            endpoint=ctx.endpoint,
-            model=ctx.plan.model.requested if ctx.plan else None,
-            provider_id=served.provider.id if served else None,
-            region=served.region if served else None,
-            model_id=served.model_id if served else None,
-            status=status,
-            stream=stream,
-            usage=used,
-            cost_usd=self._cost(ctx, used),
-            latency_s=now - ctx.started,
-            time_to_first_token_s=(ctx.first_token_at - ctx.started) if ctx.first_token_at else None,
-            attempts=ctx.attempts,
-            error_type=error_type,
-            key_metadata=dict(ctx.key.metadata) if ctx.key else {},
-            session_id=ctx.session_id,
-            end_user=ctx.end_user,
-            guardrail=f"{spec.identifier}:{spec.version}" if spec is not None else None,
-            guardrail_action=outcome.action if outcome is not None else None,
-            guardrail_trace=outcome.trace if outcome is not None else None,
-        )
-        if self.config.observability.access_log and log.isEnabledFor(logging.INFO):
-            log.info(
-                "request",
-                extra={
-                    "request_id": record.request_id,
-                    "key_id": record.key_id,
-                    "endpoint": record.endpoint,
-                    "model": record.model,
-                    "provider": record.provider_id,
-                    "region": record.region,
-                    "status": record.status,
-                    "latency_ms": round(record.latency_s * 1000, 2),
-                    "attempts": record.attempts,
-                    "input_tokens": record.usage.input_tokens,
-                    "output_tokens": record.usage.output_tokens,
-                },
-            )
-        if ctx.lease is not None:
-            lease, ctx.lease = ctx.lease, None
-            u = record.usage
-            await lease.release(
-                used_tokens=u.input_tokens
-                + u.output_tokens
-                + u.cache_read_input_tokens
-                + u.cache_write_input_tokens
-            )
-        if ctx.budget_hold is not None:
-            hold, ctx.budget_hold = ctx.budget_hold, None
-            # A stream that ended early without usage figures was still billed for what Bedrock
-            # generated: it keeps its whole reservation (settle(None)) rather than counting nothing.
-            unknown = record.cost_usd == 0.0 and ctx.first_token_at is not None and status != 200
-            await hold.settle(None if unknown else record.cost_usd)
-        for observer in self.observers:
-            try:
-                observer.observe(record)
-            except Exception:
-                log.exception("observer failed", extra={"request_id": ctx.request_id})
-        if self.usage_hook is not None and ctx.key is not None:
-            try:
-                await self.usage_hook(record)
-            except Exception:
-                log.exception("usage hook failed", extra={"request_id": ctx.request_id})
+        """State how the request ended; its scope settles it (lease, streams, one usage record)."""
+        ctx.stream = ctx.stream or stream
+        await ctx.end(Outcome(status, usage or TokenUsage(), error_type))
 
     def _cost(self, ctx: RequestContext, usage: TokenUsage) -> float | None:
         if not (
@@ -566,6 +559,10 @@ class AccountFinder:
     async def model_behind(self, arn: str, region: str) -> str | None:
         """The base model behind an application-profile ARN, per the primary provider's account."""
         return await self.discovery.model_behind(self.provider, region, arn)
+
+
+def _ignore(event: object) -> None:
+    return None
 
 
 _ATTRIBUTION_MAX = 256

@@ -99,6 +99,7 @@ class ResponsesRoutes:
                 ctx,
                 lambda a: gw.dispatcher.converse_stream(a, ctx.converse_request(a, request, stream=True)),
                 transcoder,
+                sent=request,
             )
             if call.store:
                 body_iterator = cast(AsyncGenerator[bytes, None], response.body_iterator)  # type: ignore[attr-defined]
@@ -217,6 +218,7 @@ class ResponsesRoutes:
     # -- stored responses -------------------------------------------------------------------------
     async def _stored(self, gw: Gateway, ctx: RequestContext) -> tuple[str, StoredResponse]:
         key = await gw.authenticate(ctx)
+        await gw.admit(ctx)
         response_id = str(ctx.request.path_params["response_id"])
         record = await self.store.get(key.id, response_id)
         if record is None:
@@ -230,6 +232,7 @@ class ResponsesRoutes:
 
     async def delete(self, gw: Gateway, ctx: RequestContext) -> Response:
         key = await gw.authenticate(ctx)
+        await gw.admit(ctx)
         response_id = str(ctx.request.path_params["response_id"])
         if not await self.store.delete(key.id, response_id):
             raise _not_found(response_id)

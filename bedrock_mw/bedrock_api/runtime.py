@@ -92,7 +92,13 @@ def _relayed_headers(upstream: Mapping[str, str]) -> dict[str, str]:
 async def runtime_call(gw: Gateway, ctx: RequestContext, model_id: str, op: Operation) -> Response:
     """Serve one Bedrock Runtime operation for ``model_id`` (as the SDK sent it, URL-decoded)."""
     await authenticate_bedrock_caller(gw, ctx)
-    body = await read_bytes(ctx.request, gw.config.limits.max_body_bytes)
+    limits = gw.config.limits
+    body = await read_bytes(
+        ctx.request,
+        limits.max_body_bytes,
+        idle_timeout_s=limits.body_idle_timeout_s,
+        total_timeout_s=limits.body_timeout_s,
+    )
     plan = await gw.route(ctx, model_id)
     if op.name in ("InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"):
         body = lower_betas(body, gw.config.supported_betas, ctx.notes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -10,9 +11,11 @@ from starlette.requests import Request
 from ..errors import ErrorKind, GatewayError
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The request body parsed as JSON; 413 past ``max_bytes`` (checked before and while reading)."""
-    raw = await read_bytes(request, max_bytes)
+async def read_json(
+    request: Request, max_bytes: int, *, idle_timeout_s: float = 5.0, total_timeout_s: float = 30.0
+) -> Any:
+    """The request body parsed as JSON; 413 past ``max_bytes``, 408 past a deadline (see read_bytes)."""
+    raw = await read_bytes(request, max_bytes, idle_timeout_s=idle_timeout_s, total_timeout_s=total_timeout_s)
     if not raw.strip():
         raise GatewayError(ErrorKind.INVALID_REQUEST, "request body is empty; send a JSON object")
     try:
@@ -24,8 +27,15 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     return body
 
 
-async def read_bytes(request: Request, max_bytes: int) -> bytes:
-    """The request body as bytes, unparsed; 413 past ``max_bytes`` (checked before and while reading)."""
+async def read_bytes(
+    request: Request, max_bytes: int, *, idle_timeout_s: float = 5.0, total_timeout_s: float = 30.0
+) -> bytes:
+    """The request body as bytes, unparsed; 413 past ``max_bytes``, 408 past a deadline.
+
+    The size is checked before reading (``content-length``) and while reading. A body that stalls
+    for ``idle_timeout_s`` or takes longer than ``total_timeout_s`` in all is refused, so one slow
+    client cannot hold a connection (or anything else) open indefinitely.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise GatewayError(
@@ -33,11 +43,30 @@ async def read_bytes(request: Request, max_bytes: int) -> bytes:
         )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise GatewayError(
-                ErrorKind.REQUEST_TOO_LARGE, f"request body exceeds the limit of {max_bytes} bytes"
-            )
-        chunks.append(chunk)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + total_timeout_s
+    stream = request.stream()
+    try:
+        while True:
+            wait = min(idle_timeout_s, deadline - loop.time())
+            try:
+                async with asyncio.timeout(max(wait, 0.0)):
+                    chunk = await anext(stream)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise GatewayError(
+                    ErrorKind.TIMEOUT,
+                    f"the request body did not arrive in time (limits: {idle_timeout_s:g}s without "
+                    f"data, {total_timeout_s:g}s in all)",
+                    status=408,
+                ) from None
+            size += len(chunk)
+            if size > max_bytes:
+                raise GatewayError(
+                    ErrorKind.REQUEST_TOO_LARGE, f"request body exceeds the limit of {max_bytes} bytes"
+                )
+            chunks.append(chunk)
+    finally:
+        await stream.aclose()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

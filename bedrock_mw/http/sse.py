@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 
 import anyio
@@ -9,6 +10,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..excgroups import collapse_excgroups
+from .disconnects import ClientDisconnected
 from .responses import safe_headers
 
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
@@ -60,14 +62,22 @@ class SSEResponse(Response):
     """Streams SSE bytes as they are transcoded, and stops when the client leaves.
 
     ``body`` yields bytes; one task iterates it while another sends, so the events of one upstream
-    burst go out in one write. When the client disconnects, the task iterating ``body`` is
-    cancelled, so the generator's ``finally`` (which closes the upstream Bedrock stream) runs at once.
+    burst go out in one write. However the response ends (the client leaves, stops reading, or a
+    task fails), ``body`` is ``aclose()``d before this returns; a client that left before the
+    last byte raises :class:`ClientDisconnected`, so the request's scope records a 499.
     """
 
     def __init__(
-        self, body: AsyncIterator[bytes], headers: Mapping[str, str], *, media_type: str = SSE_MEDIA_TYPE
+        self,
+        body: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        *,
+        media_type: str = SSE_MEDIA_TYPE,
+        stall_timeout_s: float = 60.0,
     ) -> None:
         self.body_iterator = body
+        # A client that stops reading holds the upstream stream open; past this, it is let go.
+        self.stall_timeout_s = stall_timeout_s
         self.status_code = 200
         self.background = None
         merged = {"cache-control": "no-cache", "x-accel-buffering": "no", **headers}
@@ -76,10 +86,19 @@ class SSEResponse(Response):
         self.raw_headers.append((b"content-type", media_type.encode("latin-1")))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with collapse_excgroups():
-            await self._run(receive, send)
+        try:
+            with collapse_excgroups():
+                completed = await self._run(receive, send)
+        finally:
+            aclose = getattr(self.body_iterator, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+        if not completed:
+            raise ClientDisconnected()
 
-    async def _run(self, receive: Receive, send: Send) -> None:
+    async def _run(self, receive: Receive, send: Send) -> bool:
+        """Send the stream; False when the client disconnected (or stopped reading) before its end."""
         # The first chunk (the stream's first event, already at hand) leaves from this task, before
         # any task is started: time to first byte pays for no task hop.
         start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
@@ -88,6 +107,8 @@ class SSEResponse(Response):
         if first:
             await send({"type": "http.response.body", "body": first, "more_body": True})
         outbox = _Outbox()
+        completed = False
+        stall_s = self.stall_timeout_s
         async with anyio.create_task_group() as tg:
 
             async def transcode() -> None:
@@ -98,8 +119,15 @@ class SSEResponse(Response):
 
             async def pump() -> None:
                 while (chunk := await outbox.take()) is not None:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    try:
+                        async with asyncio.timeout(stall_s):
+                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    except TimeoutError:
+                        tg.cancel_scope.cancel()  # the client stopped reading: treat it as gone
+                        return
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+                nonlocal completed
+                completed = True
                 tg.cancel_scope.cancel()
 
             async def watch() -> None:
@@ -110,3 +138,4 @@ class SSEResponse(Response):
             tg.start_soon(transcode)
             tg.start_soon(pump)
             tg.start_soon(watch)
+        return completed
