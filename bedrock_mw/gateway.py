@@ -441,11 +441,9 @@ class Gateway:
         """
         upstream, first = await self.open_stream(ctx, opener)
         ctx.stream = True  # a stream that never opened is answered (and recorded) as a plain error
-        delivered = DeliveredUsage(sent)
-        ctx.usage_source = lambda: delivered.usage(transcoder.usage)
         assert ctx.served_by is not None
         return SSEResponse(
-            self.relay(ctx, upstream, first, transcoder, delivered),
+            self.relay(ctx, upstream, first, transcoder, DeliveredUsage(sent)),
             ctx.response_headers(),
             media_type=media_type,
             stall_timeout_s=ctx.served_by.provider.timeouts.idle_s,
@@ -461,7 +459,9 @@ class Gateway:
     ) -> AsyncIterator[bytes]:
         """Transcode an open stream event by event and state the outcome (the scope closes it)."""
         ctx.stream = True
-        observe = delivered.observe if delivered is not None else _ignore
+        counter = delivered if delivered is not None else DeliveredUsage()
+        ctx.usage_source = lambda: counter.usage(transcoder.usage)
+        observe = counter.observe
         try:
             if first is not None:
                 ctx.first_token_at = time.perf_counter()
@@ -559,10 +559,6 @@ class AccountFinder:
     async def model_behind(self, arn: str, region: str) -> str | None:
         """The base model behind an application-profile ARN, per the primary provider's account."""
         return await self.discovery.model_behind(self.provider, region, arn)
-
-
-def _ignore(event: object) -> None:
-    return None
 
 
 _ATTRIBUTION_MAX = 256
