@@ -440,6 +440,19 @@ class Gateway:
         input tokens are estimated from its text (output from the deltas relayed).
         """
         upstream, first = await self.open_stream(ctx, opener)
+        return self.sse(ctx, upstream, first, transcoder, media_type, sent=sent)
+
+    def sse(
+        self,
+        ctx: RequestContext,
+        upstream: UpstreamStream[E],
+        first: E | None,
+        transcoder: StreamTranscoder[E],
+        media_type: str = SSE_MEDIA_TYPE,
+        *,
+        sent: Any = None,
+    ) -> Response:
+        """The response relaying an open stream (see :meth:`stream` for ``sent``)."""
         ctx.stream = True  # a stream that never opened is answered (and recorded) as a plain error
         assert ctx.served_by is not None
         return SSEResponse(
@@ -470,6 +483,7 @@ class Gateway:
             async for event in stream:
                 observe(event)
                 yield transcoder.feed(event)
+            counter.finished()
             outcome, last = Outcome(200), transcoder.finish()
         except UpstreamError as err:
             explained = explain(err)

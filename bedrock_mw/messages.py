@@ -27,7 +27,7 @@ from .guardrails import (
     native_intervened,
     outcome_of_converse,
 )
-from .http import SSEResponse, json_response
+from .http import json_response
 from .routing.families import NativeBody
 from .routing.model_ids import ModelRef
 from .routing.plan import Attempt
@@ -134,12 +134,15 @@ async def create_message(gw: Gateway, ctx: RequestContext, body: dict[str, Any],
         upstream, first = await gw.open_stream(ctx, open_)
         assert ctx.served_by is not None
         transcoder: StreamTranscoder[Any]
+        sent: Any
         if req.api(ctx.served_by) == "invoke":
-            transcoder = AnthropicNativeStreamTranscoder(model=requested)
+            assert req.native is not None
+            transcoder, sent = AnthropicNativeStreamTranscoder(model=requested), req.native.body
         else:
             assert req.converse is not None
             transcoder = AnthropicStreamTranscoder(model=requested, message_id=message_id, call=req.converse)
-        return SSEResponse(gw.relay(ctx, upstream, first, transcoder), ctx.response_headers())
+            sent = req.converse.request
+        return gw.sse(ctx, upstream, first, transcoder, sent=sent)
 
     async def call(attempt: Attempt) -> _Answer:
         api = req.api(attempt)

@@ -38,20 +38,24 @@ def text_chars(value: Any) -> int:
 
 
 class DeliveredUsage:
-    """Counts the text of the Converse deltas relayed; estimates usage when Bedrock reported none."""
+    """Counts the text of the deltas relayed; estimates usage when a stream ends before its counts."""
 
-    __slots__ = ("_output_chars", "_sent")
+    __slots__ = ("_finished", "_output_chars", "_sent")
 
     def __init__(self, sent: Any = None) -> None:
         self._sent = sent
         self._output_chars = 0
+        self._finished = False
 
     def observe(self, event: object) -> None:
-        """Count one Converse stream event's delta text (other events, raw frames: no output)."""
+        """Count one stream event's delta text (Converse deltas, native JSON chunks; raw frames: none)."""
         if not isinstance(event, dict):
             return
         block = event.get("contentBlockDelta")
         if block is None:
+            chunk = event.get("chunk")
+            if isinstance(chunk, dict):
+                self._output_chars += _chunk_text_chars(chunk.get("bytes"))
             return
         delta = block.get("delta") or {}
         text = delta.get("text")
@@ -70,8 +74,42 @@ class DeliveredUsage:
         """Output tokens estimated from the deltas relayed so far."""
         return _tokens(self._output_chars)
 
+    def finished(self) -> None:
+        """The stream reached its end: Bedrock's own counts are final, no estimate is needed."""
+        self._finished = True
+
     def usage(self, reported: TokenUsage) -> TokenUsage:
-        """``reported`` when Bedrock counted anything, else the estimate of what was delivered."""
-        if reported.input_tokens or reported.output_tokens:
+        """Bedrock's counts once the stream finished; before, never less than what was delivered.
+
+        A native stream reports running counts (Claude's ``message_start`` says one output token),
+        so an early end takes the larger of the reported count and the estimate.
+        """
+        if self._finished:
             return reported
-        return TokenUsage(input_tokens=_tokens(text_chars(self._sent)), output_tokens=self.output_estimate)
+        return TokenUsage(
+            input_tokens=reported.input_tokens or _tokens(text_chars(self._sent)),
+            output_tokens=max(reported.output_tokens, self.output_estimate),
+            cache_read_input_tokens=reported.cache_read_input_tokens,
+            cache_write_input_tokens=reported.cache_write_input_tokens,
+        )
+
+
+# Native chunks are JSON whose delta string is measured in place, without a second parse.
+_DELTA_KEYS = (b'"text":"', b'"thinking":"', b'"partial_json":"', b'"outputText":"', b'"generation":"')
+
+
+def _chunk_text_chars(data: object) -> int:
+    if isinstance(data, str):
+        data = data.encode()
+    if not isinstance(data, bytes | bytearray):
+        return 0
+    for key in _DELTA_KEYS:
+        at = data.find(key)
+        if at < 0:
+            continue
+        start = at + len(key)
+        end = data.find(b'"', start)
+        while end > 0 and data[end - 1] == 0x5C:  # an escaped quote: the string goes on
+            end = data.find(b'"', end + 1)
+        return end - start if end > 0 else 0
+    return 0

@@ -118,7 +118,7 @@ async def test_a_client_leaving_before_the_first_byte_frees_its_slot_at_once(
     serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator, dialect: Dialect
 ) -> None:
     gw = serve(limited_config(bedrock_emulator, max_concurrent=1))
-    bedrock_emulator.faults.add(Fault.hanging(operation="converse-stream", times=1))
+    bedrock_emulator.faults.add(Fault.hanging(operation="*-stream", times=1))
     payload = orjson.dumps(dialect.body(stream=True))
     _reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
     writer.write(raw_request(dialect, payload))
@@ -182,7 +182,7 @@ async def test_reading_most_of_a_stream_and_leaving_counts_against_tokens_per_mi
     serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator, dialect: Dialect
 ) -> None:
     gw = serve(limited_config(bedrock_emulator, tokens_per_minute=100))
-    bedrock_emulator.faults.add(Fault(event_delay_s=0.01, operation="converse-stream"))
+    bedrock_emulator.faults.add(Fault(event_delay_s=0.01, operation="*-stream"))
     extra = {"max_tokens": 4000} if dialect is ANTHROPIC else {}
     body = dialect.body("emit 2000 words", stream=True, **extra)
     async with http.stream("POST", gw.url + dialect.path, json=body, headers=dialect.headers()) as r:

@@ -27,11 +27,35 @@ def test_output_is_estimated_from_text_reasoning_and_tool_input_deltas() -> None
     assert usage.input_tokens == len("user") // 4 + 10  # strings of the request, keys excluded
 
 
-def test_bedrocks_own_counts_win_once_reported() -> None:
+def test_bedrocks_own_counts_win_once_the_stream_finished() -> None:
     counter = DeliveredUsage({"messages": []})
     counter.observe(delta(text="a" * 400))
+    counter.finished()
     reported = TokenUsage(input_tokens=7, output_tokens=90)
     assert counter.usage(reported) is reported
+
+
+def test_an_early_end_never_counts_less_than_was_delivered() -> None:
+    counter = DeliveredUsage({"messages": []})
+    counter.observe(delta(text="a" * 400))
+    # A native stream's running count (Claude's message_start says one output token).
+    usage = counter.usage(TokenUsage(input_tokens=7, output_tokens=1))
+    assert (usage.input_tokens, usage.output_tokens) == (7, 100)
+
+
+@pytest.mark.parametrize(
+    ("chunk", "chars"),
+    [
+        (b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lorem "}}', 6),
+        (b'{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"a\\"b"}}', 4),
+        (b'{"outputText":"abcd","index":0}', 4),
+        (b'{"type":"message_start","message":{"usage":{"input_tokens":3}}}', 0),
+    ],
+)
+def test_native_chunk_text_is_measured_without_parsing(chunk: bytes, chars: int) -> None:
+    counter = DeliveredUsage()
+    counter.observe({"chunk": {"bytes": chunk}})
+    assert counter.usage(TokenUsage()).output_tokens == -(-chars // 4)
 
 
 def test_blobs_are_not_counted_as_input_text() -> None:
