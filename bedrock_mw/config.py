@@ -160,6 +160,8 @@ class AliasEntry(_Model):
     model: str = Field(min_length=1)
     # Explicit ``null`` switches an inherited guardrail off; absent means inherit (model_fields_set).
     guardrail: GuardrailConfig | None = None
+    # The upstream API /v1/messages uses through this alias (most specific: alias > key > provider).
+    messages_api: MessagesApi | None = None
 
 
 AliasTarget = str | AliasEntry

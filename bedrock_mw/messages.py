@@ -46,7 +46,8 @@ def messages_api_for(model: ModelRef, key: VirtualKeyConfig | None, provider: Pr
     """The upstream API one attempt uses for an Anthropic Messages request."""
     if model.family.native_body is not NativeBody.ANTHROPIC:
         return "converse"  # only Claude takes Anthropic's body; unknown models go the Converse way
-    setting = (key.messages_api if key is not None else None) or provider.messages_api
+    alias = model.alias_entry.messages_api if model.alias_entry is not None else None
+    setting = alias or (key.messages_api if key is not None else None) or provider.messages_api
     return "converse" if setting == "converse" else "invoke"
 
 

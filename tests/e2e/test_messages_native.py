@@ -156,6 +156,31 @@ async def test_the_key_can_pin_converse(
     assert bedrock_emulator.log.entries[-1].operation == "converse"
 
 
+async def test_an_alias_entry_chooses_the_api_over_its_key(
+    sdk: SDKClients, serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
+) -> None:
+    config = emulator_gateway_config(bedrock_emulator)
+    key = config["virtual_keys"][0]
+    key["messages_api"] = "invoke"
+    key["model_aliases"] = {
+        "haiku-converse": {
+            "model": "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "messages_api": "converse",
+        },
+        "haiku": "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    }
+    gateway = serve_gateway(config)
+    client = sdk.anthropic(gateway)
+    messages = [{"role": "user", "content": "hi"}]
+    pinned = await client.messages.with_raw_response.create(
+        model="haiku-converse", max_tokens=16, messages=messages
+    )
+    plain = await client.messages.with_raw_response.create(model="haiku", max_tokens=16, messages=messages)
+    assert pinned.headers["x-bedrock-mw-messages-api"] == "converse"
+    assert plain.headers["x-bedrock-mw-messages-api"] == "invoke"
+    assert [e.operation for e in bedrock_emulator.log.entries] == ["converse", "invoke"]
+
+
 async def test_a_fallback_attempt_may_use_the_other_api(
     sdk: SDKClients, serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
 ) -> None:
