@@ -44,7 +44,7 @@ from .limits import (
     create_limiter,
     scopes_for,
 )
-from .observability import Observer, default_observers
+from .observability import Observer, PrometheusMetrics, default_observers
 from .response_store import ResponseStore, default_response_store
 from .routing.discovery import ModelDiscovery
 from .routing.model_ids import Catalogue, resolve_model
@@ -201,6 +201,8 @@ class Gateway:
         self.prices = PriceTable(config.prices)
         obs = config.observability
         self.observers: list[Observer] = default_observers(obs.metrics, obs.tracing)
+        metrics = next((o for o in self.observers if isinstance(o, PrometheusMetrics)), None)
+        self.open_streams: Any = metrics.open_streams if metrics is not None else None
 
     # -- authenticate -------------------------------------------------------------------------
     async def authenticate(self, ctx: RequestContext) -> VirtualKeyConfig:
@@ -475,6 +477,9 @@ class Gateway:
         counter = delivered if delivered is not None else DeliveredUsage()
         ctx.usage_source = lambda: counter.usage(transcoder.usage)
         observe = counter.observe
+        gauge = self.open_streams
+        if gauge is not None:
+            gauge.inc()
         try:
             if first is not None:
                 ctx.first_token_at = time.perf_counter()
@@ -498,6 +503,9 @@ class Gateway:
             last = transcoder.fail(
                 GatewayError(ErrorKind.API_ERROR, "the gateway failed mid-stream; the error was logged")
             )
+        finally:
+            if gauge is not None:
+                gauge.dec()  # however the relay ends: finished, failed, or closed by its owner
         ctx.guardrail = getattr(transcoder, "guardrail", None)
         await ctx.end(outcome)
         yield last
@@ -535,6 +543,9 @@ class Gateway:
         await self.limiter.aclose()
         await self.response_store.aclose()
         await self.budgets.aclose()
+        for observer in self.observers:
+            if isinstance(observer, PrometheusMetrics):
+                observer.close()  # a worker leaving: its live-only values leave the shared sums
 
 
 _DEFAULT_MAX_OUTPUT = 4096

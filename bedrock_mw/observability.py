@@ -97,6 +97,13 @@ class PrometheusMetrics:
             ("key", "model"),
             registry=self.registry,
         )
+        # livesum: under several workers, the sum over the workers that are alive.
+        self.open_streams = prom.Gauge(
+            "bedrock_mw_open_streams",
+            "Streams being relayed to callers right now",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
         self.refusals = prom.Counter(
             "bedrock_mw_refusals",
             "Requests refused with 429 by the gateway's own limits or budgets, by reason",

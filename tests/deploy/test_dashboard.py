@@ -70,6 +70,7 @@ def test_the_dashboard_covers_what_operators_ask_for() -> None:
         "bedrock_mw_fallbacks_total",
         "bedrock_mw_refusals_total",
         "bedrock_mw_cost_usd_total",
+        "bedrock_mw_open_streams",
     ):
         assert needed in text, needed
     for label in ("endpoint", "key", "model", "provider"):

@@ -288,6 +288,31 @@ async def test_metrics_count_requests_tokens_latency_and_attempts(
     assert cost == pytest.approx(sum(c or 0.0 for c in costs))
 
 
+def open_streams(text: str) -> float:
+    return samples(text)[("bedrock_mw_open_streams", frozenset())]
+
+
+async def test_the_open_streams_gauge_counts_streams_being_relayed_and_drops_when_they_end(
+    serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator
+) -> None:
+    gw = serve(config_with_key(bedrock_emulator, metrics=True))
+    assert open_streams((await http.get(gw.url + "/metrics")).text) == 0
+    bedrock_emulator.faults.add(Fault(event_delay_s=0.2))  # a slow stream: open while we look
+    body = ANTHROPIC.body(stream=True)
+    body["messages"][0]["content"] = "emit 30 events. hi"
+    body["max_tokens"] = 200
+    async with http.stream(
+        "POST", gw.url + ANTHROPIC.path, json=body, headers=ANTHROPIC.headers(SECRET_KEY)
+    ) as r:
+        assert r.status_code == 200
+        async for _ in r.aiter_bytes():
+            break  # the stream is open and relaying
+        assert open_streams((await http.get(gw.url + "/metrics")).text) == 1
+    # The caller left mid-stream: the relay is closed by its owner and the gauge comes back down.
+    await gw.usage.wait_for(1)
+    assert open_streams((await http.get(gw.url + "/metrics")).text) == 0
+
+
 async def test_metrics_count_the_gateways_own_refusals_and_fallbacks_apart_from_bedrocks(
     serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator
 ) -> None:
