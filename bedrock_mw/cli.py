@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import glob
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from .config import ConfigError, GatewayConfig, alias_model, load_config
 from .observability import MULTIPROC_ENV
@@ -54,9 +56,41 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        log_config=serve_logging_config(args.log_level),
         access_log=False,  # the gateway writes its own access log, without secrets
+        timeout_graceful_shutdown=args.graceful_timeout,
     )
     return 0
+
+
+def serve_logging_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging config plus a JSON-lines handler for the ``bedrock_mw`` logger on stdout.
+
+    uvicorn applies it in every worker process. Only ``serve`` installs a handler: a host app that
+    mounts the gateway configures its own logging and the package logger stays handler-less there.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["bedrock_mw_json"] = {"()": "bedrock_mw.observability.JsonLogFormatter"}
+    config["handlers"]["bedrock_mw"] = {
+        "formatter": "bedrock_mw_json",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["bedrock_mw"] = {
+        "handlers": ["bedrock_mw"],
+        "level": "DEBUG" if level in ("debug", "trace") else level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
 
 
 def _share_metrics_between_workers() -> None:
@@ -121,7 +155,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="uvicorn's and the gateway's log level; info and below print the access log (JSON lines)",
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="on SIGTERM, wait this long for in-flight requests and streams, then cut them "
+        "(recorded with status 499); default 60",
+    )
     serve.set_defaults(func=_serve)
 
     emulator = sub.add_parser("emulator", help="run the built-in Bedrock emulator")

@@ -63,6 +63,7 @@ def test_the_image_runs_as_a_numeric_non_root_user_and_serves() -> None:
     (cmd,) = [json.loads(args) for word, args in final if word == "CMD"]
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
     assert cmd[cmd.index("--config") + 1].startswith("/etc/bedrock-mw/")
+    assert float(cmd[cmd.index("--graceful-timeout") + 1]) > 0  # SIGTERM cuts and records streams
     assert ("STOPSIGNAL", "SIGTERM") in final
 
 

@@ -62,6 +62,9 @@ def test_the_deployment_probes_runs_unprivileged_and_drains(overlay: Path) -> No
     assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
     pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
     assert pod["terminationGracePeriodSeconds"] > pre_stop
+    # Streams are cut (and recorded) by the gateway before the kubelet's SIGKILL would lose them.
+    graceful = float(container["args"][container["args"].index("--graceful-timeout") + 1])
+    assert pre_stop + graceful < pod["terminationGracePeriodSeconds"]
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["readOnlyRootFilesystem"] is True

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from bedrock_mw.testing import (
     EMULATOR_API_KEY,
     EMULATOR_SECRET_ACCESS_KEY,
     BedrockEmulator,
+    Fault,
 )
 
 TEAM_B_KEY = "vk-team-b-secret"
@@ -80,8 +83,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def served(bedrock_emulator: BedrockEmulator, tmp_path: Path) -> Any:
+def serve_command(
+    bedrock_emulator: BedrockEmulator, tmp_path: Path, *extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``bedrock-mw serve`` on the issue's config in a child process and wait for /livez."""
     path = tmp_path / "gateway.json"
     path.write_text(json.dumps(issue_config(bedrock_emulator.endpoint_url)))
     port = free_port()
@@ -95,23 +100,133 @@ def served(bedrock_emulator: BedrockEmulator, tmp_path: Path) -> Any:
         "AWS_CONFIG_FILE": str(tmp_path / "none"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
     }
-    command = [sys.executable, "-m", "bedrock_mw.cli", "serve", "--config", str(path), "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "bedrock_mw.cli",
+        "serve",
+        "--config",
+        str(path),
+        "--port",
+        str(port),
+        *extra,
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/livez", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"bedrock-mw serve did not start: {process.communicate()[0]!r}")
+
+
+@pytest.fixture
+def served(bedrock_emulator: BedrockEmulator, tmp_path: Path) -> Any:
+    process, base = serve_command(bedrock_emulator, tmp_path)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/livez", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("bedrock-mw serve did not start")
         yield base
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def log_lines(output: bytes) -> list[dict[str, Any]]:
+    """The JSON lines ``serve`` printed for the ``bedrock_mw`` logger."""
+    lines = []
+    for line in output.decode(errors="replace").splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def test_serve_prints_the_gateway_access_log_as_json_lines(
+    bedrock_emulator: BedrockEmulator, tmp_path: Path
+) -> None:
+    process, base = serve_command(bedrock_emulator, tmp_path, "--log-level", "debug")
+    try:
+        r = httpx.post(
+            base + "/v1/messages",
+            headers={"x-api-key": "vk-team-a-secret"},
+            json={"model": "claude-haiku", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    (record,) = [line for line in log_lines(output) if line["message"] == "request"]
+    assert record["logger"] == "bedrock_mw" and record["level"] == "INFO"
+    assert record["key_id"] == "team-a" and record["status"] == 200 and record["endpoint"]
+    assert b"vk-team-a-secret" not in output
+
+
+def test_serve_at_warning_level_prints_no_access_log(
+    bedrock_emulator: BedrockEmulator, tmp_path: Path
+) -> None:
+    process, base = serve_command(bedrock_emulator, tmp_path, "--log-level", "warning")
+    try:
+        r = httpx.post(
+            base + "/v1/messages",
+            headers={"x-api-key": "vk-team-a-secret"},
+            json={"model": "claude-haiku", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert [line for line in log_lines(output) if line["message"] == "request"] == []
+
+
+def test_sigterm_cuts_a_held_stream_after_the_graceful_timeout_and_records_it(
+    bedrock_emulator: BedrockEmulator, tmp_path: Path
+) -> None:
+    # Every event takes ten minutes: without the graceful timeout uvicorn would wait for the stream.
+    bedrock_emulator.faults.add(Fault(event_delay_s=600.0))
+    process, base = serve_command(bedrock_emulator, tmp_path, "--graceful-timeout", "1")
+    outcome: list[object] = []
+
+    def stream() -> None:
+        try:
+            with httpx.stream(
+                "POST",
+                base + "/v1/messages",
+                headers={"x-api-key": "vk-team-a-secret"},
+                json={
+                    "model": "claude-haiku",
+                    "max_tokens": 16,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+                timeout=120,
+            ) as r:
+                outcome.append(b"".join(r.iter_bytes()))
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    client = threading.Thread(target=stream, daemon=True)
+    client.start()
+    try:
+        deadline = time.monotonic() + 20
+        while bedrock_emulator.open_streams == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert bedrock_emulator.open_streams == 1
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)  # well before the first 600 s event
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    client.join(timeout=30)
+    assert outcome, "the client thread is still waiting on a stream the gateway should have cut"
+    if isinstance(outcome[0], bytes):  # a cut stream: no normal end
+        assert b"message_stop" not in outcome[0]
+    (record,) = [line for line in log_lines(output) if line["message"] == "request"]
+    assert record["status"] == 499 and record["key_id"] == "team-a"
 
 
 def test_serve_starts_with_the_issue_config_and_answers_readyz(
