@@ -292,6 +292,7 @@ class LimitsConfig(_Model):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     body_idle_timeout_s: float = Field(5.0, gt=0)
     body_timeout_s: float = Field(30.0, gt=0)
+    max_json_depth: int = Field(128, ge=16, le=200)
     redis_url: SecretStr | None = None
     redis_prefix: str = "bedrock-mw"
 

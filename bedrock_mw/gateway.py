@@ -233,6 +233,7 @@ class Gateway:
             limits.max_body_bytes,
             idle_timeout_s=limits.body_idle_timeout_s,
             total_timeout_s=limits.body_timeout_s,
+            max_depth=limits.max_json_depth,
         )
         ctx.end_user, ctx.session_id = attribution(body, ctx.request.headers)
         if self.config.observability.log_bodies and log.isEnabledFor(logging.INFO):

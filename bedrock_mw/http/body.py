@@ -10,11 +10,19 @@ from starlette.requests import Request
 
 from ..errors import ErrorKind, GatewayError
 
+DEFAULT_MAX_DEPTH = 128
+
 
 async def read_json(
-    request: Request, max_bytes: int, *, idle_timeout_s: float = 5.0, total_timeout_s: float = 30.0
+    request: Request,
+    max_bytes: int,
+    *,
+    idle_timeout_s: float = 5.0,
+    total_timeout_s: float = 30.0,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Any:
-    """The request body parsed as JSON; 413 past ``max_bytes``, 408 past a deadline (see read_bytes)."""
+    """The request body parsed as JSON; 413 past ``max_bytes``, 408 past a deadline (see read_bytes),
+    400 when arrays and objects nest deeper than ``max_depth`` (see check_depth)."""
     raw = await read_bytes(request, max_bytes, idle_timeout_s=idle_timeout_s, total_timeout_s=total_timeout_s)
     if not raw.strip():
         raise GatewayError(ErrorKind.INVALID_REQUEST, "request body is empty; send a JSON object")
@@ -24,7 +32,30 @@ async def read_json(
         raise GatewayError(ErrorKind.INVALID_REQUEST, f"request body is not valid JSON: {exc.msg}") from None
     if not isinstance(body, dict):
         raise GatewayError(ErrorKind.INVALID_REQUEST, "request body must be a JSON object")
+    check_depth(raw, body, max_depth)
     return body
+
+
+def check_depth(raw: bytes, body: Any, max_depth: int) -> None:
+    """Refuse (400) a parsed body whose arrays and objects nest deeper than ``max_depth`` levels.
+
+    orjson parses up to 1,024 levels but dumps only 254, so a deep body that parsed would otherwise
+    fail later, when it is dumped for Bedrock. A body cannot nest deeper than it has ``[`` and ``{``
+    bytes, so most bodies are let through by two byte counts; only the rest are walked (iteratively:
+    no recursion limit to hit).
+    """
+    if raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > max_depth:
+            raise GatewayError(
+                ErrorKind.INVALID_REQUEST,
+                f"request body nests JSON arrays and objects deeper than the limit of {max_depth} levels",
+            )
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 async def read_bytes(

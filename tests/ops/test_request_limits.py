@@ -126,3 +126,116 @@ async def test_the_limit_is_per_key_and_spans_both_dialects(
     assert third.status_code == 405  # a wrong method is refused before any key is charged
     assert (await http.get(gw.url + "/v1/models", headers=OPENAI.headers())).status_code == 429
     assert other.status_code == 400  # another key is not limited (its empty request is its own fault)
+
+
+DEEP = b'"__deep__"'
+
+
+def _nest(levels: int) -> bytes:
+    """``levels`` arrays inside each other, as raw JSON (orjson cannot dump more than 254 levels)."""
+    return b"[" * levels + b"]" * levels
+
+
+def _tool(dialect: Dialect, *, deep: bool = True) -> dict[str, Any]:
+    schema = {"type": "object", "properties": {"x": {"enum": "__deep__"} if deep else {}}}
+    if dialect is ANTHROPIC:
+        return {"name": "t", "description": "d", "input_schema": schema}
+    return {"type": "function", "function": {"name": "t", "parameters": schema}}
+
+
+# Where a client can nest JSON deeply, per endpoint: (dialect, path, body with "__deep__" to replace)
+DEEP_BODIES = [
+    pytest.param(ANTHROPIC, "/v1/messages", ANTHROPIC.body(tools=[_tool(ANTHROPIC)]), id="messages-tools"),
+    pytest.param(
+        ANTHROPIC,
+        "/v1/messages",
+        {
+            "model": MODEL,
+            "max_tokens": 64,
+            "tools": [_tool(ANTHROPIC, deep=False)],
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "tu_1", "name": "t", "input": {"x": "__deep__"}}],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "tu_1", "content": "ok"}],
+                },
+            ],
+        },
+        id="messages-tool_use-input",
+    ),
+    pytest.param(
+        ANTHROPIC,
+        "/v1/messages/count_tokens",
+        {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "tools": [_tool(ANTHROPIC)]},
+        id="count_tokens-tools",
+    ),
+    pytest.param(OPENAI, "/v1/chat/completions", OPENAI.body(tools=[_tool(OPENAI)]), id="chat-tools"),
+    pytest.param(
+        OPENAI,
+        "/v1/chat/completions",
+        OPENAI.body(
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "r", "schema": {"type": "object", "default": "__deep__"}},
+            }
+        ),
+        id="chat-response_format",
+    ),
+]
+
+
+def _deep_body(body: dict[str, Any], levels: int) -> bytes:
+    raw = orjson.dumps(body)
+    assert raw.count(DEEP) == 1
+    return raw.replace(DEEP, _nest(levels))
+
+
+@pytest.mark.parametrize(("dialect", "path", "body"), DEEP_BODIES)
+async def test_json_nested_past_the_depth_limit_is_a_400_in_the_endpoints_dialect(
+    serve: ServeGateway,
+    http: httpx.AsyncClient,
+    bedrock_emulator: BedrockEmulator,
+    dialect: Dialect,
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    gw = serve()
+    # 300 levels: orjson parses it (its limit is 1,024) but cannot dump it again (254).
+    raw = _deep_body(body, 300)
+
+    response = await http.post(gw.url + path, content=raw, headers=dialect.headers())
+
+    assert response.status_code == 400, response.text
+    error = dialect.error(response)
+    assert error["type"] == "invalid_request_error"
+    assert (
+        error["message"] == "request body nests JSON arrays and objects deeper than the limit of 128 levels"
+    )
+    assert len(bedrock_emulator.log) == 0
+    (record,) = await gw.usage.wait_for(1)
+    assert record.status == 400
+
+
+async def test_json_depth_limit_is_configurable_and_shallow_bodies_with_many_brackets_pass(
+    serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator
+) -> None:
+    config = emulator_gateway_config(bedrock_emulator)
+    config["limits"] = {"max_json_depth": 20}
+    gw = serve(config)
+    tool = _tool(ANTHROPIC)
+    # Many brackets (past the byte pre-check) but shallow: walked and admitted.
+    wide = orjson.dumps(ANTHROPIC.body(tools=[tool], metadata={"user_id": "u"})).replace(
+        DEEP, orjson.dumps([[i] for i in range(200)])
+    )
+    ok = await http.post(gw.url + "/v1/messages", content=wide, headers=ANTHROPIC.headers())
+    assert ok.status_code == 200, ok.text
+
+    deep = _deep_body(ANTHROPIC.body(tools=[tool]), 20)
+    refused = await http.post(gw.url + "/v1/messages", content=deep, headers=ANTHROPIC.headers())
+    assert refused.status_code == 400, refused.text
+    assert ANTHROPIC.error(refused)["message"].endswith("deeper than the limit of 20 levels")
+    assert len(bedrock_emulator.log) == 1
