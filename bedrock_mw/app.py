@@ -36,7 +36,7 @@ from .guardrails import (
 from .http import error_response, json_response, unless_disconnected
 from .lifecycle import ScopedEndpoint
 from .limits import BudgetLedger, BudgetStatus, Limiter
-from .media import fetch_media
+from .media import AddressPolicy, FetchRules, fetch_media
 from .messages import count_message_tokens, create_message
 from .observability import PrometheusMetrics
 from .probes import Readiness
@@ -261,7 +261,7 @@ def _openai_options(gw: Gateway, per_key_drop: bool | None) -> openai.OpenAIOpti
 async def _media(gw: Gateway, urls: list[str]) -> dict[str, tuple[bytes, str]] | None:
     if not urls or not gw.config.allow_url_fetch:
         return None
-    return await fetch_media(urls, max_bytes=gw.config.limits.max_body_bytes)
+    return await fetch_media(urls, FetchRules.from_config(gw.config, gw.url_fetch_policy))
 
 
 _OPENAI_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/responses")
@@ -343,6 +343,7 @@ def create_gateway(
     limiter: Limiter | None = None,
     response_store: ResponseStore | None = None,
     budgets: BudgetLedger | None = None,
+    url_fetch_policy: AddressPolicy | None = None,
 ) -> Starlette:
     """Build the mountable gateway application.
 
@@ -350,6 +351,8 @@ def create_gateway(
     Stores are instances or per-request factories (callables taking the Starlette request).
     Upstream clients are created lazily, so the app also works with no ASGI lifespan (httpx's
     ASGI transport); when a lifespan runs, shutdown closes them.
+    ``url_fetch_policy`` replaces the addresses ``allow_url_fetch`` may connect to (default: public
+    unicast only, see docs/security.md); tests pass one that admits loopback.
     """
     cfg = load_config(config)
     if usage_hook is None and cfg.usage_hook is not None:
@@ -364,6 +367,7 @@ def create_gateway(
         limiter=limiter,
         response_store=response_store,
         budgets=budgets,
+        url_fetch_policy=url_fetch_policy,
     )
     readiness = Readiness(gateway)
     responses = ResponsesRoutes(cfg, gateway.response_store)

@@ -356,6 +356,9 @@ class GatewayConfig(_Model):
     drop_unsupported_params: bool = False
     reject_unknown_fields: bool = False
     allow_url_fetch: bool = False
+    url_fetch_allowed_hosts: list[str] | None = None
+    url_fetch_max_urls: int = Field(20, ge=1)
+    url_fetch_max_total_bytes: int = Field(20_971_520, ge=1024)
     supported_betas: list[str] | None = None
     model_catalogue: dict[str, str] = Field(default_factory=dict)
     arn_models: dict[str, str] = Field(default_factory=dict)

@@ -44,6 +44,7 @@ from .limits import (
     create_limiter,
     scopes_for,
 )
+from .media import AddressPolicy
 from .observability import Observer, PrometheusMetrics, default_observers
 from .response_store import ResponseStore, default_response_store
 from .routing.discovery import ModelDiscovery
@@ -178,6 +179,7 @@ class Gateway:
         limiter: Limiter | None = None,
         response_store: ResponseStore | None = None,
         budgets: BudgetLedger | None = None,
+        url_fetch_policy: AddressPolicy | None = None,
     ) -> None:
         self.config = config
         ttl = config.store_cache_ttl_s
@@ -197,6 +199,7 @@ class Gateway:
         self.response_store: ResponseStore = (
             response_store if response_store is not None else default_response_store(config)
         )
+        self.url_fetch_policy = url_fetch_policy
         self.budgets: BudgetLedger = budgets if budgets is not None else create_budgets(config.limits)
         self.prices = PriceTable(config.prices)
         obs = config.observability

@@ -19,7 +19,7 @@ from .errors import Dialect, ErrorKind, GatewayError, invalid
 from .gateway import Gateway, RequestContext
 from .guardrails import attach_trace, outcome_of_converse
 from .http import json_response
-from .media import fetch_media
+from .media import FetchRules, fetch_media
 from .response_store import ResponseStore, StoredResponse
 from .routing.families import ChatApi
 from .stream.responses import ResponsesStreamTranscoder
@@ -287,4 +287,4 @@ def _not_found(response_id: str) -> GatewayError:
 async def _media(gw: Gateway, urls: list[str]) -> dict[str, tuple[bytes, str]] | None:
     if not urls or not gw.config.allow_url_fetch:
         return None
-    return await fetch_media(urls, max_bytes=gw.config.limits.max_body_bytes)
+    return await fetch_media(urls, FetchRules.from_config(gw.config, gw.url_fetch_policy))
