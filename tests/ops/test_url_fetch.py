@@ -242,3 +242,20 @@ async def test_the_gateway_sends_a_fetched_image_when_the_policy_admits_it(
     )
     assert response.status_code == 200, response.text
     assert origin.hits == ["/redirect", "/png"]
+
+
+async def test_the_gateway_answers_413_for_an_image_over_the_cap_in_the_callers_dialect(
+    serve: ServeGateway, bedrock_emulator: BedrockEmulator, origin: Origin, http: httpx.AsyncClient
+) -> None:
+    config = {
+        **emulator_gateway_config(bedrock_emulator),
+        "allow_url_fetch": True,
+        "limits": {"max_body_bytes": 1024},
+    }
+    gateway = serve(config, url_fetch_policy=loopback)
+    url = origin.url("/chunked/1025")
+    response = await http.post(
+        f"{gateway.url}/v1/messages", json=image_body(url), headers=ANTHROPIC.headers()
+    )
+    assert response.status_code == 413
+    assert "larger than 1024 bytes" in ANTHROPIC.error(response)["message"]
