@@ -130,6 +130,8 @@ def routing_table(cfg: GatewayConfig) -> list[str]:
             lines.append(f"  alias {alias} -> {alias_model(target)}")
         if vk.allowed_models is not None:
             lines.append(f"  allowed models: {', '.join(vk.allowed_models)}")
+        if vk.allowed_regions is not None:
+            lines.append(f"  allowed regions: {', '.join(vk.allowed_regions)}")
     return lines
 
 

@@ -55,6 +55,7 @@ __all__ = [
 
 MessagesApi = Literal["auto", "invoke", "converse"]
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_REGION_PATTERN = re.compile(r"^[a-z0-9*?-]+$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # What Bedrock accepts (botocore's GuardrailIdentifier / GuardrailVersion patterns).
@@ -245,6 +246,7 @@ class VirtualKeyConfig(_Model):
     default_region: str | None = None
     model_aliases: dict[str, AliasTarget] = Field(default_factory=dict)
     allowed_models: list[str] | None = None
+    allowed_regions: list[str] | None = None
     disabled: bool = False
     limits: KeyLimits = KeyLimits()
     guardrail: GuardrailConfig | None = None
@@ -266,6 +268,16 @@ class VirtualKeyConfig(_Model):
     def _region_shape(cls, value: str | None) -> str | None:
         if value is not None and not _REGION.match(value):
             raise ValueError(f"{value!r} is not an AWS region name (like 'us-east-1')")
+        return value
+
+    @field_validator("allowed_regions")
+    @classmethod
+    def _region_patterns(cls, value: list[str] | None) -> list[str] | None:
+        for pattern in value or ():
+            if not _REGION_PATTERN.match(pattern):
+                raise ValueError(
+                    f"{pattern!r} is not an AWS region name or glob (like 'eu-west-1' or 'eu-*')"
+                )
         return value
 
     @model_validator(mode="after")

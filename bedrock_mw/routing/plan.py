@@ -15,6 +15,7 @@ left out. The rules are in docs/routing.md; in short:
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -131,6 +132,22 @@ def _model_id_at(ref: ModelRef, region: str, fallback: bool) -> tuple[str | None
     return None, f"{base} needs an inference profile and has none that {region} can call"
 
 
+def _outside_regions(key: VirtualKeyConfig, attempt: Attempt) -> str | None:
+    """Why ``attempt`` breaks the key's ``allowed_regions`` (data residency), or None when it keeps them.
+
+    The region Bedrock is called in must match one of the patterns; a ``global.`` profile is never
+    inside a list, since Bedrock may run it in any commercial region.
+    """
+    if key.allowed_regions is None:
+        return None
+    model_id = attempt.model_id
+    if model_id.startswith("global.") or "/global." in model_id:
+        return f"{model_id} is a global inference profile, which may run outside the key's allowed_regions"
+    if not any(fnmatch.fnmatchcase(attempt.region, pattern) for pattern in key.allowed_regions):
+        return f"{attempt.region} is not in the key's allowed_regions"
+    return None
+
+
 def plan_route(ref: ModelRef, key: VirtualKeyConfig, providers: Sequence[ProviderConfig]) -> RoutePlan:
     """The attempts to make for ``ref`` with ``key``'s providers (in the key's order).
 
@@ -147,11 +164,22 @@ def plan_route(ref: ModelRef, key: VirtualKeyConfig, providers: Sequence[Provide
         )
     attempts: list[Attempt] = []
     skipped: list[str] = []
+    outside: list[str] = []
     geo_mismatch: str | None = None
+
+    def add(attempt: Attempt) -> None:
+        why = _outside_regions(key, attempt)
+        if why is None:
+            attempts.append(attempt)
+            return
+        note = f"provider {attempt.provider.id!r} ({attempt.region}): {why}"
+        skipped.append(note)
+        outside.append(note)
+
     for index, provider in enumerate(providers):
         through_profile = _profile_attempt(ref, provider)
         if through_profile is not None:
-            attempts.append(through_profile)
+            add(through_profile)
             continue
         region = ref.region or (key.default_region if index == 0 else None) or provider.region
         if index == 0 and ref.geo is not None and ref.region is None and not geo_serves(ref.geo, region):
@@ -166,7 +194,14 @@ def plan_route(ref: ModelRef, key: VirtualKeyConfig, providers: Sequence[Provide
         if model_id is None:
             skipped.append(f"provider {provider.id!r} ({region}): {why}")
             continue
-        attempts.append(Attempt(provider, region, model_id))
+        add(Attempt(provider, region, model_id))
+    if not attempts and outside:
+        raise GatewayError(
+            ErrorKind.PERMISSION,
+            f"virtual key {key.id!r} may only reach Bedrock in {', '.join(key.allowed_regions or [])} "
+            f"(allowed_regions) and model {ref.requested!r} would leave them: " + "; ".join(outside),
+            param="model",
+        )
     if not attempts and geo_mismatch is not None and ref.geo is not None:
         raise GatewayError(
             ErrorKind.INVALID_REQUEST,

@@ -395,6 +395,41 @@ async def test_a_model_outside_allowed_models_is_403(
     assert denied.json()["error"]["type"] == "permission_error"
 
 
+async def test_allowed_regions_keep_a_key_in_its_regions_and_refuse_the_rest_before_bedrock(
+    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
+) -> None:
+    # The primary is in us-east-1, outside the key's list: requests go to the EU fallback only.
+    gateway = serve_gateway(two_region_config(bedrock_emulator, allowed_regions=["eu-*"]))
+    ok = await post(gateway, message("amazon.nova-lite-v1:0"))
+    assert ok.status_code == 200, ok.text
+    assert bedrock_emulator.log.entries[-1].region == "eu-west-1"
+    before = len(bedrock_emulator.log.entries)
+    pinned = await post(gateway, message("bedrock/us-east-1/amazon.nova-lite-v1:0"))
+    assert pinned.status_code == 403
+    assert pinned.json()["error"]["type"] == "permission_error"
+    assert "allowed_regions" in pinned.json()["error"]["message"]
+    everywhere = await post(
+        gateway,
+        {"model": "global.anthropic.claude-sonnet-4-6", "messages": [{"role": "user", "content": "hi"}]},
+        path="/v1/chat/completions",
+    )
+    assert everywhere.status_code == 403
+    assert "global" in everywhere.json()["error"]["message"]
+    assert len(bedrock_emulator.log.entries) == before  # refused before Bedrock was called
+
+
+async def test_allowed_regions_skip_a_fallback_outside_them_when_the_primary_is_throttled(
+    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
+) -> None:
+    cfg = two_region_config(bedrock_emulator, allowed_regions=["eu-west-1"])
+    cfg["virtual_keys"][0]["providers"] = ["fallback", "primary"]  # EU first, US as the fallback
+    gateway = serve_gateway(cfg)
+    bedrock_emulator.faults.add(Fault.throttling(region="eu-west-1"))
+    r = await post(gateway, message("amazon.nova-lite-v1:0"))
+    assert r.status_code == 429, r.text
+    assert {entry.region for entry in bedrock_emulator.log.entries} == {"eu-west-1"}
+
+
 async def test_a_key_cannot_use_another_keys_aliases(
     serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
 ) -> None:

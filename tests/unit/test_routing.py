@@ -307,3 +307,52 @@ def test_profile_id_for(base: str, region: str, expected: str) -> None:
 )
 def test_is_retryable_table(status: int, code: str | None, retry: bool) -> None:
     assert is_retryable(status, code) is retry
+
+
+# --- allowed_regions (data residency) ---
+
+
+def test_allowed_regions_refuse_an_explicit_region_outside_them_with_a_403() -> None:
+    with pytest.raises(GatewayError) as caught:
+        _plan(f"bedrock/us-east-1/{LLAMA}", [EU], allowed_regions=["eu-*"])
+    assert caught.value.kind is ErrorKind.PERMISSION
+    assert "allowed_regions" in caught.value.message and "us-east-1" in caught.value.message
+
+
+def test_allowed_regions_refuse_a_global_profile() -> None:
+    with pytest.raises(GatewayError) as caught:
+        _plan("global." + SONNET_46, [EU], allowed_regions=["eu-west-1"])
+    assert caught.value.kind is ErrorKind.PERMISSION
+    assert "global" in caught.value.message
+
+
+def test_allowed_regions_refuse_another_regions_arn() -> None:
+    arn = f"arn:aws:bedrock:us-west-2:{ACCOUNT}:inference-profile/us.{HAIKU_45}"
+    with pytest.raises(GatewayError) as caught:
+        _plan(arn, [EU], allowed_regions=["eu-west-1", "eu-central-1"])
+    assert caught.value.kind is ErrorKind.PERMISSION and "us-west-2" in caught.value.message
+
+
+def test_allowed_regions_skip_fallbacks_outside_them_and_name_them() -> None:
+    plan = plan_route(parse_model_id(LLAMA), _key(allowed_regions=["eu-*"]), [EU, US_EAST])
+    assert [(a.provider.id, a.region) for a in plan.attempts] == [("eu", "eu-west-1")]
+    (note,) = plan.skipped
+    assert "'us-east'" in note and "allowed_regions" in note
+
+
+def test_allowed_regions_let_a_primary_outside_them_fall_to_a_fallback_inside() -> None:
+    assert _plan(LLAMA, [US_EAST, EU], allowed_regions=["eu-west-1"]) == [("eu", "eu-west-1", LLAMA)]
+
+
+def test_allowed_regions_keep_a_geography_profile_called_from_an_allowed_region() -> None:
+    assert _plan(SONNET_46, [EU], allowed_regions=["eu-*"]) == [("eu", "eu-west-1", "eu." + SONNET_46)]
+
+
+def test_without_allowed_regions_every_region_and_global_are_reachable() -> None:
+    assert _plan(f"bedrock/us-east-1/{LLAMA}", [EU]) == [("eu", "us-east-1", LLAMA)]
+
+
+@pytest.mark.parametrize("bad", ["EU-WEST-1", "eu west", "", "eu_west_1"])
+def test_allowed_regions_reject_entries_that_are_not_region_names_or_globs(bad: str) -> None:
+    with pytest.raises(ValueError, match="region"):
+        _key(allowed_regions=[bad])
