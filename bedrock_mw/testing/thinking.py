@@ -32,7 +32,9 @@ def sign_thinking(text: str) -> str:
 
 
 def signature_valid(text: str, signature: str) -> bool:
-    return hmac.compare_digest(sign_thinking(text), signature)
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500),
+    # and a forged signature may hold any character; it is just invalid.
+    return hmac.compare_digest(sign_thinking(text).encode(), signature.encode("utf-8", "surrogatepass"))
 
 
 def _check_signatures(messages: Sequence[Mapping[str, Any]]) -> None:

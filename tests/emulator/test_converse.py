@@ -207,6 +207,19 @@ async def test_thinking_block_signature_round_trips(make_client: ClientFactory) 
     )
     assert "Invalid `signature` in `thinking` block" in error["Message"]
 
+    # A signature with non-ASCII characters is just as invalid: a 400, never a 500.
+    forged[0]["reasoningContent"]["reasoningText"]["signature"] = "sïgnatüre-✓"
+    bad = [user("use get_weather"), {"role": "assistant", "content": forged + content[1:]}, result]
+    error = await converse_error(
+        make_client,
+        modelId=SONNET4,
+        messages=bad,
+        toolConfig={"tools": [WEATHER]},
+        additionalModelRequestFields=THINKING,
+    )
+    assert error["Code"] == "ValidationException"
+    assert "Invalid `signature` in `thinking` block" in error["Message"]
+
 
 async def test_prompt_cache_writes_then_reads(make_client: ClientFactory) -> None:
     system = [
