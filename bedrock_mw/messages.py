@@ -11,7 +11,7 @@ with URL media go through Converse, where the gateway fetches them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from starlette.responses import Response
@@ -37,6 +37,9 @@ from .stream.anthropic_native import AnthropicNativeStreamTranscoder
 from .translate import anthropic
 from .translate.anthropic.native import NativeCall, anthropic_to_invoke
 from .translate.types import ConverseCall, TokenUsage
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import CountTokensInputTypeDef
 
 Api = Literal["invoke", "converse"]
 NOTE_API = "x-bedrock-mw-messages-api"
@@ -77,7 +80,7 @@ class MessagesRequest:
         apis = {self.api(a) for a in ctx.plan.attempts}
         self.base_notes = dict(ctx.notes)
         self.converse: ConverseCall | None = None
-        self.count_input: dict[str, Any] | None = None
+        self.count_input: CountTokensInputTypeDef | None = None
         self.native: NativeCall | None = None
         family, model_id = self.model.family, self.model.base_model_id
         if "converse" in apis:
@@ -191,7 +194,7 @@ async def count_message_tokens(
     req.use(api)
     if api == "invoke":
         assert req.native is not None
-        input_: dict[str, Any] = {"invokeModel": {"body": orjson.dumps(req.native.body)}}
+        input_: CountTokensInputTypeDef = {"invokeModel": {"body": orjson.dumps(req.native.body)}}
     else:
         assert req.count_input is not None
         input_ = req.count_input

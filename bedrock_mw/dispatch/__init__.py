@@ -28,7 +28,7 @@ from ._transport import BedrockTransport, EventStream, InvokeOptions, InvokeResp
 from ._wire import client_error
 
 if TYPE_CHECKING:
-    from mypy_boto3_bedrock_runtime.type_defs import ConverseResponseTypeDef
+    from mypy_boto3_bedrock_runtime.type_defs import ConverseResponseTypeDef, CountTokensInputTypeDef
 
     from ..translate.types import ConverseParams
 
@@ -179,12 +179,12 @@ class Dispatcher:
             )
         return decoded
 
-    async def count_tokens(self, target: Target, input_: dict[str, Any]) -> int:
+    async def count_tokens(self, target: Target, input_: CountTokensInputTypeDef) -> int:
         """CountTokens; ``target.model_id`` must be a base model id."""
         with _upstream_errors("CountTokens", target):
             transport = await self.pool.transport(target.provider, target.region)
             async with asyncio.timeout(target.provider.timeouts.total_s):
-                return await transport.count_tokens(target.model_id, cast(Any, input_))
+                return await transport.count_tokens(target.model_id, input_)
 
     # -- the raw path: bytes in, Bedrock's bytes or frames out ---------------------------------------
     async def send_raw(

@@ -20,6 +20,8 @@ from ..types import ConverseCall, ConverseParams
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import (
         ContentBlockTypeDef,
+        ConverseTokensRequestTypeDef,
+        CountTokensInputTypeDef,
         InferenceConfigurationTypeDef,
         MessageTypeDef,
         OutputConfigTypeDef,
@@ -195,13 +197,13 @@ def anthropic_count_tokens_request(
     beta_header: str | None = None,
     media: Mapping[str, tuple[bytes, str]] | None = None,
     model_id: str = "",
-) -> dict[str, Any]:
+) -> CountTokensInputTypeDef:
     """The ``input`` member of a Bedrock CountTokens call for an Anthropic count_tokens body."""
     low = lower_request(
         body, base_model_id=model_id, reject_unknown_fields=options.reject_unknown_fields, counting=True
     )
     tr = _translate(low.body, family, options, beta_header, media, max_tokens=None, lowered=low)
-    converse: dict[str, Any] = {"messages": tr.messages}
+    converse: ConverseTokensRequestTypeDef = {"messages": tr.messages}
     if tr.system:
         converse["system"] = tr.system
     if tr.tool_config is not None:
