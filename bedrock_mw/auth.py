@@ -57,11 +57,15 @@ async def authenticate(headers: Mapping[str, str], store: CredentialStore) -> Vi
 
 
 def check_model_allowed(key: VirtualKeyConfig, ref: ModelRef) -> None:
-    """A 403 ``GatewayError`` unless ``key.allowed_models`` matches the requested, resolved or base id."""
+    """A 403 ``GatewayError`` unless ``key.allowed_models`` matches the model's parsed identity.
+
+    That is the name asked for when it was a name (alias, catalogue or Claude name), the resolved
+    Bedrock id and its base model id; never the raw string, which may carry prefixes and segments.
+    """
     patterns = key.allowed_models
     if patterns is None:
         return
-    candidates = (ref.requested, ref.model_id, ref.base_model_id)
+    candidates = tuple(c for c in (ref.name, ref.model_id, ref.base_model_id) if c is not None)
     if any(fnmatchcase(name, pattern) for pattern in patterns for name in candidates):
         return
     shown = ", ".join(patterns[:10]) + (", ..." if len(patterns) > 10 else "")

@@ -61,7 +61,9 @@ _GEO_ALT = "|".join(GEOS)
 # from looking like Bedrock ids.
 _ID = re.compile(
     rf"^(?:(?P<geo>{_GEO_ALT})\.)?"
-    r"(?P<base>(?P<vendor>[a-z][a-z0-9]*)\.[a-z][a-z0-9._-]*(?::[a-z0-9][a-z0-9._-]*)*)$"
+    # Bedrock's ids end in a numeric version and at most one variant (":0", ":0:200k", ":0:mm"), so
+    # no second model name can ride along in a ":" segment (see auth.check_model_allowed).
+    r"(?P<base>(?P<vendor>[a-z][a-z0-9]*)\.[a-z][a-z0-9._-]*(?::[0-9]+(?::(?:[0-9]+k?|mm))?)?)$"
 )
 _ARN = re.compile(
     r"^arn:(?P<partition>aws(?:-[a-z]+)*):bedrock:(?P<region>[a-z0-9-]+):(?P<account>\d{12})?:"
@@ -94,6 +96,8 @@ class ModelRef:
     alias: str | None = None
     # The alias in object form, when it was one: per-alias settings (guardrail, ...) live there.
     alias_entry: AliasEntry | None = None
+    # The name asked for when it was one (an alias, a catalogue name or a Claude name), not an id form.
+    name: str | None = None
 
 
 class ModelFinder(Protocol):
@@ -315,7 +319,10 @@ async def resolve_model(
     target = None if entry is None else alias_model(entry)
     text = requested if target is None else target
     region, rest = split_region_prefix(text)
+    name = requested if target is not None else None
     named = catalogue.lookup(rest)
+    if named is not None:
+        name = name or rest
     if named is not None:
         # A configured catalogue target may carry its own region; two different ones conflict.
         named_region, rest = split_region_prefix(named)
@@ -327,6 +334,7 @@ async def resolve_model(
         region = region or named_region
     ref = _parse_target(rest, region)
     if ref is None and named is None and is_claude_name(rest.lower()):
+        name = name or rest
         offered = await finder.model_for_name(rest.lower(), region) if finder is not None else None
         ref = _parse_target(offered or convention_id(rest.lower()), region)
     if ref is None:
@@ -343,4 +351,5 @@ async def resolve_model(
         requested=requested,
         alias=None if target is None else requested,
         alias_entry=entry if isinstance(entry, AliasEntry) else None,
+        name=name,
     )

@@ -430,6 +430,38 @@ async def test_allowed_regions_skip_a_fallback_outside_them_when_the_primary_is_
     assert {entry.region for entry in bedrock_emulator.log.entries} == {"eu-west-1"}
 
 
+@pytest.mark.parametrize(
+    "smuggled",
+    [
+        "anthropic.claude-opus-4-1-20250805-v1:0:claude-haiku-4-5",
+        "us.anthropic.claude-opus-4-1-20250805-v1:0:claude-haiku-4-5",
+        "bedrock/us-east-1/anthropic.claude-opus-4-1-20250805-v1:0:claude-haiku-4-5",
+        "opus-as-haiku",
+    ],
+)
+async def test_allowed_models_match_the_parsed_model_not_the_raw_string(
+    serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator, smuggled: str
+) -> None:
+    gateway = serve_gateway(
+        two_region_config(
+            bedrock_emulator,
+            allowed_models=["*claude-haiku-4-5*", "fast"],
+            model_aliases={
+                "opus-as-haiku": "anthropic.claude-opus-4-1-20250805-v1:0",
+                "fast": "anthropic.claude-opus-4-1-20250805-v1:0",
+            },
+        )
+    )
+    assert (await post(gateway, message("claude-haiku-4-5"))).status_code == 200
+    assert (await post(gateway, message("fast"))).status_code == 200  # the alias name is the identity
+    calls = len(bedrock_emulator.log.entries)
+
+    denied = await post(gateway, message(smuggled))
+
+    assert denied.status_code in (403, 404), denied.text
+    assert len(bedrock_emulator.log.entries) == calls  # nothing reached Bedrock
+
+
 async def test_a_key_cannot_use_another_keys_aliases(
     serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
 ) -> None:

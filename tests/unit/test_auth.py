@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -128,20 +129,18 @@ def _key(allowed: list[str] | None) -> VirtualKeyConfig:
     ("allowed", "allowed_ok"),
     [
         (None, True),
-        (["claude-haiku-*"], True),  # the requested name
+        (["claude-haiku-*"], True),  # the name asked for
         (["us.anthropic.*"], True),  # the resolved id
         (["anthropic.claude-haiku-4-5-*"], True),  # the base id
         (["anthropic.claude-sonnet-*", "meta.*"], False),
         ([], False),
     ],
 )
-def test_check_model_allowed_matches_requested_resolved_or_base_id(
+def test_check_model_allowed_matches_the_name_resolved_or_base_id(
     allowed: list[str] | None, allowed_ok: bool
 ) -> None:
     ref = parse_model_id("us.anthropic.claude-haiku-4-5-20251001-v1:0")
-    ref = type(ref)(
-        "claude-haiku-4-5", ref.model_id, ref.base_model_id, ref.region, ref.geo, ref.kind, ref.family, None
-    )
+    ref = replace(ref, requested="claude-haiku-4-5", name="claude-haiku-4-5")
     if allowed_ok:
         check_model_allowed(_key(allowed), ref)
         return
@@ -150,3 +149,21 @@ def test_check_model_allowed_matches_requested_resolved_or_base_id(
     assert caught.value.kind is ErrorKind.PERMISSION
     assert caught.value.http_status == 403
     assert "claude-haiku-4-5" in caught.value.message
+
+
+def test_check_model_allowed_ignores_the_raw_string_of_an_id_form() -> None:
+    ref = parse_model_id("bedrock/us-east-1/anthropic.claude-haiku-4-5-20251001-v1:0")
+    with pytest.raises(GatewayError):
+        check_model_allowed(_key(["bedrock/*"]), ref)
+    check_model_allowed(_key(["anthropic.claude-haiku-*"]), ref)
+
+
+@pytest.mark.parametrize("variant", ["", ":0", ":0:200k", ":0:mm", ":2:8k", ":0:512"])
+def test_bedrock_ids_keep_their_version_and_variant(variant: str) -> None:
+    assert parse_model_id(f"anthropic.claude-3-haiku-20240307-v1{variant}").base_model_id.endswith(variant)
+
+
+def test_a_model_name_cannot_ride_in_an_id_segment() -> None:
+    with pytest.raises(GatewayError) as caught:
+        parse_model_id("anthropic.claude-opus-4-1-20250805-v1:0:claude-haiku-4-5")
+    assert caught.value.kind is ErrorKind.NOT_FOUND
