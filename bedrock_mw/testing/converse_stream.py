@@ -3,25 +3,56 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 import orjson
 
 from .responder import Answer
 
 Event = tuple[str, dict[str, Any]]
+T = TypeVar("T")
 _PIECE = re.compile(r"\s*\S+\s*$|\s*\S+")
 TOOL_INPUT_FRAGMENT = 16
 
 
-def text_deltas(text: str, words_per_delta: int) -> list[str]:
-    """Split text into deltas of N words each, keeping all whitespace, so joining restores it."""
-    pieces = _PIECE.findall(text)
-    if not pieces:
-        return [text]
+def iter_text_deltas(text: str, words_per_delta: int) -> Iterator[str]:
+    """Text in deltas of N words each, keeping all whitespace, so joining restores it.
+
+    Lazy: a stream holds one delta at a time, not a list of every word of a long answer (2,000
+    streams of a long answer held gigabytes of word lists while their clients did not read).
+    """
     step = max(1, words_per_delta)
-    return ["".join(pieces[i : i + step]) for i in range(0, len(pieces), step)]
+    group: list[str] = []
+    sent = False
+    for match in _PIECE.finditer(text):
+        group.append(match.group())
+        if len(group) == step:
+            yield "".join(group)
+            group = []
+            sent = True
+    if group:
+        yield "".join(group)
+    elif not sent:
+        yield text
+
+
+def text_deltas(text: str, words_per_delta: int) -> list[str]:
+    """:func:`iter_text_deltas` as a list, for callers that need them all."""
+    return list(iter_text_deltas(text, words_per_delta))
+
+
+def with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
+    """Each item and whether it is the last, looking one item ahead (so still lazy)."""
+    iterator = iter(items)
+    try:
+        previous = next(iterator)
+    except StopIteration:
+        return
+    for item in iterator:
+        yield previous, False
+        previous = item
+    yield previous, True
 
 
 def _fragments(value: Any) -> list[str]:
@@ -38,7 +69,7 @@ def _block_events(index: int, block: dict[str, Any], words_per_delta: int) -> It
             yield "contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolUse": {"input": fragment}}}
     elif "reasoningContent" in block:
         reasoning = block["reasoningContent"]["reasoningText"]
-        for piece in text_deltas(reasoning["text"], words_per_delta):
+        for piece in iter_text_deltas(reasoning["text"], words_per_delta):
             delta = {"reasoningContent": {"text": piece}}
             yield "contentBlockDelta", {"contentBlockIndex": index, "delta": delta}
         delta = {"reasoningContent": {"signature": reasoning["signature"]}}
@@ -46,12 +77,12 @@ def _block_events(index: int, block: dict[str, Any], words_per_delta: int) -> It
     elif "citationsContent" in block:
         # As Bedrock streams a cited block: its text first, then one citation delta per citation.
         cited = block["citationsContent"]
-        for piece in text_deltas("".join(p["text"] for p in cited["content"]), words_per_delta):
+        for piece in iter_text_deltas("".join(p["text"] for p in cited["content"]), words_per_delta):
             yield "contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}}
         for citation in cited["citations"]:
             yield "contentBlockDelta", {"contentBlockIndex": index, "delta": {"citation": citation}}
     else:
-        for piece in text_deltas(block["text"], words_per_delta):
+        for piece in iter_text_deltas(block["text"], words_per_delta):
             yield "contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}}
     yield "contentBlockStop", {"contentBlockIndex": index}
 

@@ -7,14 +7,15 @@ token counts and cache behaviour.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
 
 from .anthropic_rules import check_anthropic_body
-from .converse_stream import text_deltas
+from .converse_stream import iter_text_deltas
 from .native_schema import malformed
 from .responder import Answer
 
@@ -158,15 +159,15 @@ def _block_events(index: int, block: Json, per_delta: int) -> Iterator[Json]:
     start = dict(block)
     if block["type"] == "text":
         start["text"] = ""
-        deltas: list[Json] = [
-            {"type": "text_delta", "text": t} for t in text_deltas(block["text"], per_delta)
-        ]
+        deltas: Iterable[Json] = (
+            {"type": "text_delta", "text": t} for t in iter_text_deltas(block["text"], per_delta)
+        )
     elif block["type"] == "thinking":
         start.update(thinking="", signature="")
-        deltas = [
-            {"type": "thinking_delta", "thinking": t} for t in text_deltas(block["thinking"], per_delta)
-        ]
-        deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        thinking = (
+            {"type": "thinking_delta", "thinking": t} for t in iter_text_deltas(block["thinking"], per_delta)
+        )
+        deltas = itertools.chain(thinking, [{"type": "signature_delta", "signature": block["signature"]}])
     else:
         start["input"] = {}
         deltas = [{"type": "input_json_delta", "partial_json": orjson.dumps(block["input"]).decode()}]

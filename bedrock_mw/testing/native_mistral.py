@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from .converse_stream import text_deltas
+from .converse_stream import iter_text_deltas, text_deltas, with_last
 from .native_schema import STRINGS, arr, check_native, integer, number, obj, string
 from .native_text import prompt_text
 from .responder import Answer
@@ -173,9 +173,7 @@ def mistral_chat_response(answer: Answer) -> Json:
 
 def mistral_text_stream(answer: Answer, metrics: Json) -> Iterator[Json]:
     """Text-completion chunks; the last has the stop reason and the invocation metrics."""
-    pieces = text_deltas(_text(answer), answer.words_per_delta)
-    for index, piece in enumerate(pieces):
-        last = index == len(pieces) - 1
+    for piece, last in with_last(iter_text_deltas(_text(answer), answer.words_per_delta)):
         chunk: Json = {
             "outputs": [{"text": piece, "stop_reason": _REASONS[answer.stop_reason] if last else None}]
         }

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .converse_stream import text_deltas
+from .converse_stream import iter_text_deltas, with_last
 from .native_schema import STRINGS, check_native, integer, number, obj, string
 from .responder import TextReply, compose_text
 from .tokens import words
@@ -101,11 +101,10 @@ def llama_response(answer: PromptAnswer) -> Json:
 
 def titan_stream(answer: PromptAnswer, metrics: Json) -> Iterator[Json]:
     """Titan's native chunks; the last carries the completion reason and invocation metrics."""
-    pieces = text_deltas(answer.reply.text, answer.reply.words_per_delta)
+    pieces = with_last(iter_text_deltas(answer.reply.text, answer.reply.words_per_delta))
     sent = 0
-    for i, piece in enumerate(pieces):
+    for i, (piece, last) in enumerate(pieces):
         sent += words(piece)
-        last = i == len(pieces) - 1
         chunk: Json = {
             "outputText": piece,
             "index": 0,
@@ -120,11 +119,10 @@ def titan_stream(answer: PromptAnswer, metrics: Json) -> Iterator[Json]:
 
 def llama_stream(answer: PromptAnswer, metrics: Json) -> Iterator[Json]:
     """Llama's native chunks; the last carries the stop reason and invocation metrics."""
-    pieces = text_deltas(answer.reply.text, answer.reply.words_per_delta)
+    pieces = with_last(iter_text_deltas(answer.reply.text, answer.reply.words_per_delta))
     sent = 0
-    for i, piece in enumerate(pieces):
+    for i, (piece, last) in enumerate(pieces):
         sent += words(piece)
-        last = i == len(pieces) - 1
         chunk: Json = {
             "generation": piece,
             "prompt_token_count": answer.input_tokens if i == 0 else None,
