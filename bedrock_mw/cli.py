@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .config import ConfigError, GatewayConfig, alias_model, load_config
 from .observability import MULTIPROC_ENV
@@ -110,11 +111,21 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def redact_url(url: str) -> str:
+    """``url`` with the password of any ``user:password@`` userinfo replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def routing_table(cfg: GatewayConfig) -> list[str]:
     """Lines describing each virtual key's provider chain and regions; never a secret."""
     lines: list[str] = []
     for p in cfg.providers:
-        endpoint = p.endpoint_url or f"https://bedrock-runtime.{p.region}.amazonaws.com"
+        endpoint = redact_url(p.endpoint_url or f"https://bedrock-runtime.{p.region}.amazonaws.com")
         profile = f", profile {p.inference_profile_arn}" if p.inference_profile_arn else ""
         lines.append(f"provider {p.id}: auth={p.auth.mode}, region={p.region}, endpoint={endpoint}{profile}")
     for vk in cfg.virtual_keys:

@@ -418,6 +418,16 @@ class GatewayConfig(_Model):
             missing = [p for p in vk.providers if p not in known]
             if missing and self.providers:
                 raise ValueError(f"virtual key {vk.id!r} names unknown providers {missing}")
+        holders: dict[str, list[str]] = {}
+        for vk in self.virtual_keys:
+            holders.setdefault(vk.digest.lower(), []).append(vk.id)
+        shared = [ids for ids in holders.values() if len(ids) > 1]
+        if shared:
+            # Only the first would ever authenticate; name the ids, never the secret or its digest.
+            raise ValueError(
+                "virtual keys share one secret (a 'key', or a 'key' and the 'key_sha256' of it): "
+                + "; ".join(", ".join(repr(i) for i in ids) for ids in shared)
+            )
         if self.responses.store == "redis" and self.limits.redis_url is None:
             raise ValueError("responses.store is 'redis' but limits.redis_url is not set")
         group_ids = [g.id for g in self.budget_groups]

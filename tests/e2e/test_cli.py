@@ -275,6 +275,44 @@ def test_check_prints_the_routing_table_and_no_secret(
         assert secret not in out
 
 
+def test_check_redacts_the_password_in_an_endpoint_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET", "super-secret-value-123")
+    monkeypatch.setenv("BEDROCK_API_KEY", "bedrock-api-key-456")
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(issue_config("http://proxy-user:hunter2-pass@127.0.0.1:4010/bedrock")))
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2-pass" not in out
+    assert "endpoint=http://proxy-user:***@127.0.0.1:4010/bedrock" in out
+
+
+@pytest.mark.parametrize(
+    "second", [{"key": "vk-same"}, {"key_sha256": hashlib.sha256(b"vk-same").hexdigest()}]
+)
+def test_check_refuses_two_keys_with_one_secret_naming_the_ids_not_the_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], second: dict[str, str]
+) -> None:
+    config = {
+        "providers": [{"id": "p", "region": "us-east-1", "auth": {"mode": "api_key", "api_key": "x"}}],
+        "virtual_keys": [
+            {"id": "alpha", "key": "vk-same", "providers": ["p"]},
+            {"id": "other", "key": "vk-different", "providers": ["p"]},
+            {"id": "beta", "providers": ["p"], **second},
+        ],
+    }
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    assert main(["check", "--config", str(path)]) == 1
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "share one secret" in err and "'alpha', 'beta'" in err
+    assert "other" not in err
+    assert "vk-same" not in err + captured.out
+    assert hashlib.sha256(b"vk-same").hexdigest() not in err + captured.out
+
+
 def test_check_names_a_missing_environment_variable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
