@@ -15,13 +15,20 @@ from typing import Any
 
 import orjson
 
+from ..http.body import DEFAULT_MAX_DEPTH, check_depth
 from ..translate.anthropic.betas import DEFAULT_SUPPORTED_BETAS, split_betas
 from ..translate.anthropic.request import NOTE_DROPPED_BETAS
 
 _MARKER = b'"anthropic_beta"'
 
 
-def lower_betas(body: bytes, supported: list[str] | None, notes: MutableMapping[str, str]) -> bytes:
+def lower_betas(
+    body: bytes,
+    supported: list[str] | None,
+    notes: MutableMapping[str, str],
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> bytes:
     """``body`` without the ``anthropic_beta`` flags Bedrock refuses (the same bytes when none)."""
     if _MARKER not in body:
         return body
@@ -45,5 +52,6 @@ def lower_betas(body: bytes, supported: list[str] | None, notes: MutableMapping[
         holder["anthropic_beta"] = kept
     else:
         del holder["anthropic_beta"]
+    check_depth(body, parsed, max_depth)  # written again below: orjson writes fewer levels than it reads
     notes[NOTE_DROPPED_BETAS] = ",".join(dropped)
     return orjson.dumps(parsed)

@@ -20,6 +20,7 @@ from ..errors import ErrorKind, GatewayError, bedrock_status
 from ..gateway import Gateway, RequestContext
 from ..guardrails import converse_guardrail_config, invoke_guardrail_headers
 from ..http import SSEResponse, read_bytes
+from ..http.body import check_depth
 from ..limits.budgets import scopes_for
 from ..routing.plan import Attempt
 from ..stream.passthrough import EventStreamRelay, StreamOperation, stream_refusal
@@ -101,11 +102,13 @@ async def runtime_call(gw: Gateway, ctx: RequestContext, model_id: str, op: Oper
     )
     plan = await gw.route(ctx, model_id)
     if op.name in ("InvokeModel", "InvokeModelWithResponseStream", "Converse", "ConverseStream"):
-        body = lower_betas(body, gw.config.supported_betas, ctx.notes)
+        body = lower_betas(
+            body, gw.config.supported_betas, ctx.notes, max_depth=gw.config.limits.max_json_depth
+        )
     headers = _forwarded_headers(ctx)
     if op.name != "CountTokens":
         await _reserve_budget(gw, ctx, op, body)
-    guarded = _guarded(ctx, op, body, headers)
+    guarded = _guarded(ctx, op, body, headers, gw.config.limits.max_json_depth)
     if op.stream:
         return await _stream(gw, ctx, op, guarded)
     if op.name == "CountTokens":
@@ -141,7 +144,9 @@ async def _stream(gw: Gateway, ctx: RequestContext, op: Operation, guarded: Guar
 Guarded = Callable[[Attempt], tuple[bytes, dict[str, str]]]
 
 
-def _guarded(ctx: RequestContext, op: Operation, body: bytes, headers: dict[str, str]) -> Guarded:
+def _guarded(
+    ctx: RequestContext, op: Operation, body: bytes, headers: dict[str, str], max_depth: int
+) -> Guarded:
     """Each attempt's body and headers, carrying the guardrail its key, alias or provider settles on.
 
     InvokeModel takes the guardrail in headers, so the body still goes byte for byte; Converse takes it
@@ -160,19 +165,20 @@ def _guarded(ctx: RequestContext, op: Operation, body: bytes, headers: dict[str,
             return body, {**headers, **invoke_guardrail_headers(spec)}
         cache_key = (spec.identifier, spec.version or "")
         if cache_key not in rewritten:
-            rewritten[cache_key] = _with_converse_guardrail(body, spec, stream=op.stream)
+            rewritten[cache_key] = _with_converse_guardrail(body, spec, stream=op.stream, max_depth=max_depth)
         return rewritten[cache_key], headers
 
     return for_attempt
 
 
-def _with_converse_guardrail(body: bytes, spec: GuardrailConfig, *, stream: bool) -> bytes:
+def _with_converse_guardrail(body: bytes, spec: GuardrailConfig, *, stream: bool, max_depth: int) -> bytes:
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         return body  # Bedrock answers a body that is not JSON with its own ValidationException
     if not isinstance(parsed, dict):
         return body
+    check_depth(body, parsed, max_depth)  # written again below: orjson writes fewer levels than it reads
     parsed["guardrailConfig"] = converse_guardrail_config(spec, stream=stream)
     return orjson.dumps(parsed)
 

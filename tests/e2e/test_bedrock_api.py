@@ -518,3 +518,27 @@ def test_a_keys_guardrail_rides_on_pass_through_calls_the_account_refuses_withou
     assert headers["x-amzn-bedrock-guardrailidentifier"] == "k7qz2m9x4abc"
     # The key's guardrail travels with a caller's body unchanged apart from guardrailConfig.
     assert bedrock_emulator.log.entries[0].body["messages"] == user("hi")
+
+
+def test_a_body_the_gateway_must_rewrite_cannot_nest_past_the_depth_limit(
+    bedrock_gateway: Any, bedrock_emulator: BedrockEmulator
+) -> None:
+    # The pass-through rewrites a Converse body to attach the key's guardrail; JSON nested past
+    # limits.max_json_depth is refused in Bedrock's shape instead of failing when written again.
+    config = emulator_gateway_config(bedrock_emulator)
+    config["virtual_keys"][0]["guardrail"] = {"identifier": "k7qz2m9x4abc", "version": "1"}
+    gateway = bedrock_gateway(config)
+    deep: Any = "x"
+    for _ in range(300):
+        deep = [deep]
+    body = {"messages": user("hi"), "additionalModelRequestFields": {"deep": deep}}
+    answer = httpx.post(
+        f"{gateway.endpoint}/model/{quote(US_HAIKU, safe='')}/converse",
+        json=body,
+        headers={"authorization": "Bearer vk-test"},
+        verify=trusting(gateway.cert),
+    )
+    assert answer.status_code == 400
+    assert answer.headers["x-amzn-errortype"].startswith("ValidationException")
+    assert "deeper than the limit" in answer.json()["message"]
+    assert not bedrock_emulator.log.entries
