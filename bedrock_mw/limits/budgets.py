@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -171,15 +172,16 @@ def status_of(scope: BudgetScope, used_micro: int, now_s: float) -> BudgetStatus
     )
 
 
-class _MemoryHold:
-    __slots__ = ("_counters", "_fields", "_ledger", "_reserved", "_settled")
+class SettledOnce(ABC):
+    """A reservation settled once with the request's real cost (extra calls and unknown costs no-op).
 
-    def __init__(
-        self, ledger: InProcessBudgets, counters: list[str], fields: list[str], reserved: int
-    ) -> None:
-        self._ledger = ledger
-        self._counters = counters
-        self._fields = fields
+    Subclasses say how to move each reserved counter by ``delta`` micro-dollars (positive: the call
+    cost more than reserved; negative: the unused part is given back).
+    """
+
+    __slots__ = ("_reserved", "_settled")
+
+    def __init__(self, reserved: int) -> None:
         self._reserved = reserved
         self._settled = False
 
@@ -190,6 +192,26 @@ class _MemoryHold:
         if used_usd is None:
             return
         delta = micro_usd(used_usd) - self._reserved
+        if delta:
+            await self._apply(delta)
+
+    @abstractmethod
+    async def _apply(self, delta: int) -> None:
+        """Move each reserved counter by ``delta`` micro-dollars."""
+
+
+class _MemoryHold(SettledOnce):
+    __slots__ = ("_counters", "_fields", "_ledger")
+
+    def __init__(
+        self, ledger: InProcessBudgets, counters: list[str], fields: list[str], reserved: int
+    ) -> None:
+        super().__init__(reserved)
+        self._ledger = ledger
+        self._counters = counters
+        self._fields = fields
+
+    async def _apply(self, delta: int) -> None:
         for counter, field in zip(self._counters, self._fields, strict=True):
             self._ledger._add(counter, field, delta)
 

@@ -23,7 +23,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..errors import ErrorKind, GatewayError
-from .budgets import NO_HOLD, BudgetHold, BudgetScope, BudgetStatus, budget_exceeded, micro_usd, status_of
+from .budgets import (
+    NO_HOLD,
+    BudgetHold,
+    BudgetScope,
+    BudgetStatus,
+    SettledOnce,
+    budget_exceeded,
+    micro_usd,
+    status_of,
+)
 
 __all__ = ["RedisBudgets", "budget_key"]
 
@@ -103,25 +112,17 @@ def budget_key(prefix: str, scope: BudgetScope) -> str:
     return f"{prefix}:budget:{{{scope.kind}:{quote(scope.id, safe='')}}}"
 
 
-class _RedisHold:
-    __slots__ = ("_budgets", "_fields", "_keys", "_reserved", "_settled")
+class _RedisHold(SettledOnce):
+    __slots__ = ("_budgets", "_fields", "_keys")
 
     def __init__(self, budgets: RedisBudgets, keys: list[str], fields: list[str], reserved: int) -> None:
+        super().__init__(reserved)
         self._budgets = budgets
         self._keys = keys
         self._fields = fields
-        self._reserved = reserved
-        self._settled = False
 
-    async def settle(self, used_usd: float | None) -> None:
-        if self._settled:
-            return
-        self._settled = True
-        if used_usd is None:
-            return
-        delta = micro_usd(used_usd) - self._reserved
-        if delta:
-            await self._budgets._settle(self._keys, self._fields, delta)
+    async def _apply(self, delta: int) -> None:
+        await self._budgets._settle(self._keys, self._fields, delta)
 
 
 class RedisBudgets:
