@@ -305,8 +305,9 @@ async def test_the_open_streams_gauge_counts_streams_being_relayed_and_drops_whe
         "POST", gw.url + ANTHROPIC.path, json=body, headers=ANTHROPIC.headers(SECRET_KEY)
     ) as r:
         assert r.status_code == 200
-        async for _ in r.aiter_bytes():
-            break  # the stream is open and relaying
+        async for line in r.aiter_lines():
+            if line.startswith("data:"):
+                break  # a transcoded event arrived: the relay is running
         assert open_streams((await http.get(gw.url + "/metrics")).text) == 1
     # The caller left mid-stream: the relay is closed by its owner and the gauge comes back down.
     await gw.usage.wait_for(1)
