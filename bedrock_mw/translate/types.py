@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import (
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
         TokenUsageTypeDef,
         ToolConfigurationTypeDef,
     )
+
+# The JSON boundary, named so it is visible: a caller's JSON (a parsed body before validation, unknown
+# fields tolerated and passed on, a tool's JSON-schema parameters, a tool's input) is arbitrary by
+# nature. Everything the gateway builds itself has a TypedDict instead.
+JSONValue: TypeAlias = Any
+JSONObject: TypeAlias = dict[str, Any]
 
 
 class ConverseParams(TypedDict, total=False):
