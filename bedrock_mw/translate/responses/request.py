@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 from ...errors import GatewayError, invalid
 from ...routing.families import ModelFamily
@@ -26,6 +26,20 @@ from .sealing import ReasoningSeal
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import ContentBlockTypeDef, MessageUnionTypeDef
+
+    from ..types import JSONObject, JSONValue
+    from .shapes import (
+        ChatAssistantMessage,
+        ChatBody,
+        ChatFile,
+        ChatMessage,
+        ChatPart,
+        ChatTextPart,
+        ChatTool,
+        ChatToolCall,
+        Echo,
+        InputItem,
+    )
 
 IGNORED_PARAMS_HEADER = "x-bedrock-mw-ignored-params"
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
@@ -60,14 +74,14 @@ class ResponsesCall:
     """A translated Responses request: the Converse call plus what the answer must echo or keep."""
 
     converse: ConverseCall
-    items: list[dict[str, Any]]  # this request's input as items (what GET .../input_items lists)
-    echo: dict[str, Any]  # request fields a Response object repeats
+    items: list[InputItem]  # this request's input as items (what GET .../input_items lists)
+    echo: Echo  # request fields a Response object repeats
     include_encrypted: bool = False
     store: bool = True
     notes: dict[str, str] = field(default_factory=dict)
 
 
-def input_items(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+def input_items(body: Mapping[str, JSONValue]) -> list[InputItem]:
     """The ``input`` as a list of items (a string is one user message); validated shallowly."""
     value = body.get("input")
     if isinstance(value, str):
@@ -80,12 +94,12 @@ def input_items(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [_with_type(item) for item in value]
 
 
-def image_urls(body: Mapping[str, Any]) -> list[str]:
+def image_urls(body: Mapping[str, JSONValue]) -> list[str]:
     """The remote (non-``data:``) image URLs of a request, for the app to fetch when it allows it."""
     return unique_urls(_remote_image_urls(body))
 
 
-def _remote_image_urls(body: Mapping[str, Any]) -> Iterator[str]:
+def _remote_image_urls(body: Mapping[str, JSONValue]) -> Iterator[str]:
     value = body.get("input") if isinstance(body, Mapping) else None
     for item in value if isinstance(value, list) else ():
         content = item.get("content") if isinstance(item, dict) else None
@@ -96,18 +110,18 @@ def _remote_image_urls(body: Mapping[str, Any]) -> Iterator[str]:
                     yield url
 
 
-def _with_type(item: dict[str, Any]) -> dict[str, Any]:
+def _with_type(item: InputItem) -> InputItem:
     # An "easy input message" ({"role", "content"}) is a message item without its type.
     return item if "type" in item else {"type": "message", **item}
 
 
 def responses_to_converse(
-    body: Any,
+    body: JSONValue,
     family: ModelFamily,
     options: ResponsesOptions,
     seal: ReasoningSeal,
     *,
-    history: list[dict[str, Any]] | None = None,
+    history: list[InputItem] | None = None,
     media: Mapping[str, tuple[bytes, str]] | None = None,
 ) -> ResponsesCall:
     """Translate and validate a Responses body; ``history`` are the items of ``previous_response_id``."""
@@ -120,7 +134,7 @@ def responses_to_converse(
     lowered.instructions(body.get("instructions"))
     lowered.items([_with_type(item) for item in history or ()], "previous_response_id")
     lowered.items(items, "input")
-    chat: dict[str, Any] = {"messages": lowered.messages}
+    chat: ChatBody = {"messages": lowered.messages}
     _copy_sampling(body, chat)
     _tools(body, chat)
     if body.get("parallel_tool_calls") is False:
@@ -162,7 +176,7 @@ def responses_to_converse(
     )
 
 
-def _unknown_fields(body: dict[str, Any], options: ResponsesOptions) -> list[str]:
+def _unknown_fields(body: JSONObject, options: ResponsesOptions) -> list[str]:
     unknown = [name for name in body if name not in KNOWN_FIELDS]
     if unknown and options.reject_unknown_fields:
         raise invalid(f"unknown field(s): {', '.join(unknown)}", param=unknown[0])
@@ -172,20 +186,27 @@ def _unknown_fields(body: dict[str, Any], options: ResponsesOptions) -> list[str
     return unknown
 
 
-def _copy_sampling(body: dict[str, Any], chat: dict[str, Any]) -> None:
-    for ours, theirs in (
-        ("max_output_tokens", "max_completion_tokens"),
-        ("temperature", "temperature"),
-        ("top_p", "top_p"),
-        ("metadata", "metadata"),
-        ("service_tier", "service_tier"),
-        ("stream", "stream"),
-    ):
+# Responses fields passed on as the chat-completions fields of the same meaning.
+_SamplingParam = Literal[
+    "max_completion_tokens", "temperature", "top_p", "metadata", "service_tier", "stream"
+]  # fmt: skip
+_SAMPLING: tuple[tuple[str, _SamplingParam], ...] = (
+    ("max_output_tokens", "max_completion_tokens"),
+    ("temperature", "temperature"),
+    ("top_p", "top_p"),
+    ("metadata", "metadata"),
+    ("service_tier", "service_tier"),
+    ("stream", "stream"),
+)
+
+
+def _copy_sampling(body: JSONObject, chat: ChatBody) -> None:
+    for ours, theirs in _SAMPLING:
         if body.get(ours) is not None:
             chat[theirs] = body[ours]
 
 
-def _tools(body: dict[str, Any], chat: dict[str, Any]) -> None:
+def _tools(body: JSONObject, chat: ChatBody) -> None:
     tools = body.get("tools")
     if tools is not None:
         if not isinstance(tools, list):
@@ -207,7 +228,7 @@ def _tools(body: dict[str, Any], chat: dict[str, Any]) -> None:
     chat["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
 
 
-def _tool(tool: object, param: str) -> dict[str, Any]:
+def _tool(tool: object, param: str) -> ChatTool:
     kind = tool.get("type") if isinstance(tool, dict) else None
     if kind != "function":
         raise invalid(
@@ -219,7 +240,7 @@ def _tool(tool: object, param: str) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def _text_format(text: object, chat: dict[str, Any]) -> None:
+def _text_format(text: object, chat: ChatBody) -> None:
     if text is None:
         return
     if not isinstance(text, dict):
@@ -238,7 +259,7 @@ def _text_format(text: object, chat: dict[str, Any]) -> None:
         raise invalid("text.format.type must be text, json_object or json_schema", "text.format.type")
 
 
-def _reasoning(reasoning: object, chat: dict[str, Any]) -> None:
+def _reasoning(reasoning: object, chat: ChatBody) -> None:
     if reasoning is None:
         return
     if not isinstance(reasoning, dict):
@@ -256,7 +277,7 @@ def _include(include: object) -> frozenset[str]:
     return frozenset(include)
 
 
-def _echo(body: dict[str, Any]) -> dict[str, Any]:
+def _echo(body: JSONObject) -> Echo:
     reasoning = _object(body.get("reasoning"))
     text = _object(body.get("text"))
     return {
@@ -277,7 +298,7 @@ def _echo(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _object(value: object) -> dict[str, Any]:
+def _object(value: object) -> JSONObject:
     return value if isinstance(value, dict) else {}
 
 
@@ -286,16 +307,16 @@ class _Lowering:
 
     def __init__(self, seal: ReasoningSeal) -> None:
         self.seal = seal
-        self.messages: list[dict[str, Any]] = []
+        self.messages: list[ChatMessage] = []
         self.sources: list[str] = []  # the caller's path of each chat message
-        self._assistant: dict[str, Any] | None = None  # the assistant message being grown
+        self._assistant: ChatAssistantMessage | None = None  # the assistant message being grown
         self._reasoning: list[ContentBlockTypeDef] = []  # blocks waiting for the next assistant turn
         # Reasoning blocks per assistant turn (turns counted as Converse will merge them).
         self.turn_reasoning: list[list[ContentBlockTypeDef]] = []
         self._last_role: str | None = None
         # Images from tool outputs: chat tool messages hold text only, and Claude wants every tool
         # result first in its user turn, so they follow the run of tool results as user content.
-        self._tool_images: list[tuple[dict[str, Any], str]] = []
+        self._tool_images: list[tuple[ChatPart, str]] = []
         self.tool_images = 0
 
     def instructions(self, instructions: object) -> None:
@@ -306,13 +327,13 @@ class _Lowering:
         if instructions:
             self._push({"role": "system", "content": instructions}, "instructions")
 
-    def items(self, items: list[dict[str, Any]], where: str) -> None:
+    def items(self, items: list[InputItem], where: str) -> None:
         for i, item in enumerate(items):
             self._item(item, f"{where}[{i}]")
         self._flush_tool_images()
         self._assistant = None
 
-    def _item(self, item: dict[str, Any], param: str) -> None:
+    def _item(self, item: InputItem, param: str) -> None:
         kind = item.get("type")
         if kind != "function_call_output":
             self._flush_tool_images()
@@ -345,7 +366,7 @@ class _Lowering:
             self._tool_images = []
             self._push({"role": "user", "content": images}, source)
 
-    def _message(self, item: dict[str, Any], param: str) -> None:
+    def _message(self, item: InputItem, param: str) -> None:
         role = item.get("role")
         content = item.get("content")
         if role == "assistant":
@@ -361,16 +382,16 @@ class _Lowering:
             content = [_input_part(part, f"{param}.content[{j}]") for j, part in enumerate(content)]
         self._push({"role": role, "content": content}, param)
 
-    def _function_call(self, item: dict[str, Any], param: str) -> None:
+    def _function_call(self, item: InputItem, param: str) -> None:
         message = self._assistant_message(param)
-        call = {
+        call: ChatToolCall = {
             "id": item.get("call_id"),
             "type": "function",
             "function": {"name": item.get("name"), "arguments": item.get("arguments")},
         }
         message.setdefault("tool_calls", []).append(call)
 
-    def _reasoning_item(self, item: dict[str, Any], param: str) -> None:
+    def _reasoning_item(self, item: InputItem, param: str) -> None:
         sealed = item.get("encrypted_content")
         if sealed is None:
             # Without the sealed blocks the thinking cannot be replayed (its signature is missing);
@@ -378,13 +399,13 @@ class _Lowering:
             return
         self._reasoning.extend(self.seal.open(sealed, f"{param}.encrypted_content"))
 
-    def _assistant_message(self, param: str) -> dict[str, Any]:
+    def _assistant_message(self, param: str) -> ChatAssistantMessage:
         if self._assistant is None:
             self._assistant = {"role": "assistant", "content": None}
             self._push(self._assistant, param)
         return self._assistant
 
-    def _push(self, message: dict[str, Any], param: str) -> None:
+    def _push(self, message: ChatMessage, param: str) -> None:
         role = message["role"]
         if role == "assistant":
             if self._last_role != "assistant":
@@ -431,7 +452,7 @@ def _assistant_text(content: object, param: str) -> str:
     return "".join(str(text) for text in texts)
 
 
-def _input_part(part: object, param: str) -> dict[str, Any]:
+def _input_part(part: object, param: str) -> ChatPart:
     """A Responses input content part as the chat content part that means the same."""
     kind = part.get("type") if isinstance(part, dict) else None
     if not isinstance(part, dict):
@@ -450,20 +471,21 @@ def _input_part(part: object, param: str) -> dict[str, Any]:
                 f"{param}.file_data (a base64 data: URL) is required; file_id and file_url are not supported",
                 param=f"{param}.file_data",
             )
-        file: dict[str, Any] = {"file_data": data}
+        file: ChatFile = {"file_data": data}
         if isinstance(part.get("filename"), str):
             file["filename"] = part["filename"]
         return {"type": "file", "file": file}
     raise invalid(f"{param}.type must be input_text, input_image or input_file", param=f"{param}.type")
 
 
-def _tool_output(output: object, param: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _tool_output(output: object, param: str) -> tuple[list[ChatTextPart], list[ChatPart]]:
     """A function_call_output's text parts (for the tool result) and image parts (to follow it)."""
     if isinstance(output, str):
         return [{"type": "text", "text": output}], []
     if not isinstance(output, list):
         raise invalid(f"{param} must be a string or an array of input_text / input_image parts", param)
-    texts, images = [], []
+    texts: list[ChatTextPart] = []
+    images: list[ChatPart] = []
     for j, part in enumerate(output):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("input_text", "output_text"):

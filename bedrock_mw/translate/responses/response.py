@@ -25,6 +25,8 @@ from .sealing import ReasoningSeal
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import ConverseResponseTypeDef
 
+    from .shapes import Echo
+
 # Bedrock stop reasons that end a response early, with OpenAI's incomplete_details reason.
 INCOMPLETE_REASONS = {
     "max_tokens": "max_output_tokens",
@@ -44,7 +46,7 @@ class ResponseHead:
     """What every copy of one response shares: id, creation time, model and the echoed request."""
 
     model: str
-    echo: dict[str, Any]
+    echo: Echo
     id: str = field(default_factory=lambda: new_id("resp"))
     created_at: int = field(default_factory=lambda: int(time.time()))
 
