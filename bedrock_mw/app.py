@@ -25,14 +25,7 @@ from .dispatch import Dispatcher
 from .errors import Dialect, ErrorKind, GatewayError
 from .excgroups import collapse_excgroups
 from .gateway import Gateway, RequestContext
-from .guardrails import (
-    TRACE_FIELD,
-    GuardrailOutcome,
-    attach_trace,
-    invoke_guardrail,
-    native_intervened,
-    outcome_of_converse,
-)
+from .guardrails import attach_trace, invoke_guardrail, native_outcome, outcome_of_converse, with_stream_mode
 from .http import error_response, json_response, unless_disconnected
 from .lifecycle import ScopedEndpoint
 from .limits import BudgetLedger, BudgetStatus, Limiter
@@ -44,6 +37,7 @@ from .response_store import ResponseStore
 from .responses_api import ResponsesRoutes
 from .routing.families import ChatApi
 from .routing.listing import list_models_payload
+from .routing.plan import Attempt
 from .stores import AliasStoreSource, CredentialStoreSource, resolve_alias_store
 from .stream.native import NativeChatStreamTranscoder
 from .stream.openai import OpenAIStreamTranscoder
@@ -150,12 +144,14 @@ async def _chat_via_invoke(
             include_usage=_include_usage(body),
             family=family,
         )
-        return await gw.stream(
-            ctx,
-            lambda a: gw.dispatcher.invoke_model_stream(a, call.body, invoke_guardrail(ctx.guardrail_for(a))),
-            transcoder,
-            sent=call.body,
-        )
+
+        def open_(a: Attempt) -> Any:
+            spec = ctx.guardrail_for(a)
+            return gw.dispatcher.invoke_model_stream(
+                a, with_stream_mode(call.body, spec), invoke_guardrail(spec)
+            )
+
+        return await gw.stream(ctx, open_, transcoder, sent=call.body)
     result = await gw.call(
         ctx, lambda a: gw.dispatcher.invoke_model(a, call.body, invoke_guardrail(ctx.guardrail_for(a)))
     )
@@ -168,9 +164,7 @@ async def _chat_via_invoke(
         created=created,
         input_tokens_header=result.input_tokens,
     )
-    trace = result.body.get(TRACE_FIELD)
-    guardrail_trace = trace.get("guardrail") if isinstance(trace, dict) else None
-    ctx.guardrail = GuardrailOutcome(native_intervened(result.body), guardrail_trace)
+    ctx.guardrail = native_outcome(result.body)
     if ctx.guardrail.intervened:  # the native body keeps the model's own stop reason
         completion["choices"][0]["finish_reason"] = "content_filter"
     usage = completion.get("usage") or {}

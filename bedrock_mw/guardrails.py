@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .translate.types import ConverseParams
 
 __all__ = [
+    "ACTION_FIELD",
+    "CONFIG_FIELD",
     "REQUEST_HEADER",
     "TRACE_FIELD",
     "GuardrailOutcome",
@@ -39,17 +41,26 @@ __all__ = [
     "invoke_guardrail",
     "invoke_guardrail_headers",
     "native_intervened",
+    "native_outcome",
+    "native_trace",
     "outcome_of_converse",
     "parse_request_guardrail",
     "resolve_guardrail",
     "responses_incomplete_details",
     "with_guardrail",
+    "with_stream_mode",
 ]
 
 REQUEST_HEADER: Final = "x-bedrock-mw-guardrail"
 # The field a guardrail trace travels in on our answers: Bedrock's own name on native bodies, and a
 # member the Anthropic and OpenAI SDKs ignore.
 TRACE_FIELD: Final = "amazon-bedrock-trace"
+# Where a native InvokeModel body (or a stream chunk) says whether a guardrail intervened.
+ACTION_FIELD: Final = "amazon-bedrock-guardrailAction"
+# The body member of a native InvokeModel(WithResponseStream) request that tunes the guardrail.
+CONFIG_FIELD: Final = "amazon-bedrock-guardrailConfig"
+# ``stream_mode`` as InvokeModelWithResponseStream's ``streamProcessingMode`` spells it.
+_INVOKE_STREAM_MODES: Final = {"sync": "SYNCHRONOUS", "async": "ASYNCHRONOUS"}
 # Converse stop reasons that mean a guardrail (or Bedrock's content filter) stopped the turn.
 INTERVENED_STOPS: Final = frozenset({"guardrail_intervened", "content_filtered"})
 
@@ -182,9 +193,23 @@ def invoke_guardrail(spec: GuardrailConfig | None) -> InvokeOptions | None:
     return {"guardrailIdentifier": spec.identifier, "guardrailVersion": spec.version, "trace": trace}
 
 
+def with_stream_mode(body: dict[str, Any], spec: GuardrailConfig | None) -> dict[str, Any]:
+    """A native InvokeModelWithResponseStream body with the guardrail's stream mode (the same dict if none).
+
+    The mode travels in the body (``amazon-bedrock-guardrailConfig.streamProcessingMode``), not in a
+    header; Bedrock takes the member off before the model sees the body.
+    """
+    if spec is None or spec.identifier is None or spec.stream_mode is None:
+        return body
+    given = body.get(CONFIG_FIELD)
+    config = {**(given if isinstance(given, dict) else {})}  # a caller's tagSuffix stays
+    config["streamProcessingMode"] = _INVOKE_STREAM_MODES[spec.stream_mode]
+    return {**body, CONFIG_FIELD: config}
+
+
 def native_intervened(body: Mapping[str, Any]) -> bool:
     """Whether a native InvokeModel body says a guardrail intervened (the model's own stop stays as is)."""
-    return body.get("amazon-bedrock-guardrailAction") == "INTERVENED"
+    return body.get(ACTION_FIELD) == "INTERVENED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +223,22 @@ class GuardrailOutcome:
     def action(self) -> str:
         """``INTERVENED`` or ``NONE``, as Bedrock names guardrail actions."""
         return "INTERVENED" if self.intervened else "NONE"
+
+
+def native_trace(trace: Any) -> Any:
+    """The guardrail assessment inside a native ``amazon-bedrock-trace`` member (``None`` without one).
+
+    Bedrock's answers name it ``guardrail`` as Converse's trace does; the InvokeModel API reference's
+    example spells it ``guardrails``, so both are read.
+    """
+    if not isinstance(trace, dict):
+        return None
+    return trace.get("guardrail", trace.get("guardrails"))
+
+
+def native_outcome(body: Mapping[str, Any]) -> GuardrailOutcome:
+    """The outcome a native InvokeModel body reports: ``amazon-bedrock-guardrailAction`` and the trace."""
+    return GuardrailOutcome(native_intervened(body), native_trace(body.get(TRACE_FIELD)))
 
 
 def outcome_of_converse(stop_reason: Any, trace: Any) -> GuardrailOutcome:

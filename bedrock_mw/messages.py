@@ -19,14 +19,7 @@ from starlette.responses import Response
 from .config import ProviderConfig, VirtualKeyConfig
 from .dispatch import Destination
 from .gateway import Gateway, RequestContext
-from .guardrails import (
-    TRACE_FIELD,
-    GuardrailOutcome,
-    attach_trace,
-    invoke_guardrail,
-    native_intervened,
-    outcome_of_converse,
-)
+from .guardrails import attach_trace, invoke_guardrail, native_outcome, outcome_of_converse, with_stream_mode
 from .http import json_response
 from .routing.families import NativeBody
 from .routing.model_ids import ModelRef
@@ -129,8 +122,9 @@ async def create_message(gw: Gateway, ctx: RequestContext, body: dict[str, Any],
             req.use(api)
             if api == "invoke":
                 assert req.native is not None
-                guardrail = invoke_guardrail(ctx.guardrail_for(attempt))
-                return await gw.dispatcher.invoke_model_stream(attempt, req.native.body, guardrail)
+                spec = ctx.guardrail_for(attempt)
+                body = with_stream_mode(req.native.body, spec)
+                return await gw.dispatcher.invoke_model_stream(attempt, body, invoke_guardrail(spec))
             assert req.converse is not None
             request = ctx.converse_request(attempt, req.converse.request, stream=True)
             return await gw.dispatcher.converse_stream(attempt, request)
@@ -166,10 +160,7 @@ async def create_message(gw: Gateway, ctx: RequestContext, body: dict[str, Any],
     if answer.api == "invoke":
         native: dict[str, Any] = answer.value
         native["model"] = requested
-        trace = native.get(TRACE_FIELD)
-        ctx.guardrail = GuardrailOutcome(
-            native_intervened(native), trace.get("guardrail") if isinstance(trace, dict) else None
-        )
+        ctx.guardrail = native_outcome(native)
         if ctx.guardrail.intervened:  # Bedrock keeps the model's own stop reason; the caller sees why
             native["stop_reason"] = "refusal"
         await gw.record(ctx, status=200, usage=_native_usage(native.get("usage")))

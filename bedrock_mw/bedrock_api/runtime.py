@@ -9,16 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from starlette.responses import Response
 
-from ..config import GuardrailConfig
 from ..dispatch import Destination, RawResponse, UpstreamError
 from ..errors import ErrorKind, GatewayError, bedrock_status
 from ..gateway import Gateway, RequestContext
-from ..guardrails import converse_guardrail_config, invoke_guardrail_headers
+from ..guardrails import (
+    ACTION_FIELD,
+    GuardrailOutcome,
+    converse_guardrail_config,
+    invoke_guardrail_headers,
+    native_outcome,
+    outcome_of_converse,
+    with_stream_mode,
+)
 from ..http import SSEResponse, read_bytes
 from ..http.body import check_depth
 from ..limits.budgets import scopes_for
@@ -123,7 +130,8 @@ async def runtime_call(gw: Gateway, ctx: RequestContext, model_id: str, op: Oper
             return a
 
     answer = await gw.call(ctx, lambda a: gw.dispatcher.send_raw(target(a), op.name, *guarded(a)))
-    await gw.record(ctx, status=200, usage=_usage(op, answer))
+    usage, ctx.guardrail = _answer_facts(op, answer)
+    await gw.record(ctx, status=200, usage=usage)
     relayed = {**_relayed_headers(answer.headers), **ctx.response_headers()}
     return Response(answer.body, 200, relayed)
 
@@ -149,29 +157,41 @@ def _guarded(
 ) -> Guarded:
     """Each attempt's body and headers, carrying the guardrail its key, alias or provider settles on.
 
-    InvokeModel takes the guardrail in headers, so the body still goes byte for byte; Converse takes it
-    in the body (``guardrailConfig``), the one other change the pass-through makes to a body. A
-    guardrail the caller named itself is kept unless the gateway's configuration names one.
+    InvokeModel takes the guardrail in headers, so the body still goes byte for byte - unless the
+    guardrail sets a ``stream_mode``, which InvokeModelWithResponseStream takes in the body
+    (``amazon-bedrock-guardrailConfig``); Converse takes the guardrail in the body (``guardrailConfig``).
+    Those are the only changes the pass-through makes to a body. A guardrail the caller named itself
+    is kept unless the gateway's configuration names one.
     """
     if op.name == "CountTokens":
         return lambda a: (body, headers)
-    rewritten: dict[tuple[str, str], bytes] = {}
+    rewritten: dict[tuple[str, str, str], bytes] = {}
 
     def for_attempt(a: Attempt) -> tuple[bytes, dict[str, str]]:
         spec = ctx.guardrail_for(a)
         if spec is None or spec.identifier is None:
             return body, headers
+        cache_key = (spec.identifier, spec.version or "", spec.stream_mode or "")
         if op.name.startswith("InvokeModel"):
-            return body, {**headers, **invoke_guardrail_headers(spec)}
-        cache_key = (spec.identifier, spec.version or "")
+            guarded = {**headers, **invoke_guardrail_headers(spec)}
+            if not op.stream or spec.stream_mode is None:
+                return body, guarded
+            if cache_key not in rewritten:
+                rewritten[cache_key] = _rewritten(body, lambda b: with_stream_mode(b, spec), max_depth)
+            return rewritten[cache_key], guarded
         if cache_key not in rewritten:
-            rewritten[cache_key] = _with_converse_guardrail(body, spec, stream=op.stream, max_depth=max_depth)
+            rewritten[cache_key] = _rewritten(
+                body,
+                lambda b: {**b, "guardrailConfig": converse_guardrail_config(spec, stream=op.stream)},
+                max_depth,
+            )
         return rewritten[cache_key], headers
 
     return for_attempt
 
 
-def _with_converse_guardrail(body: bytes, spec: GuardrailConfig, *, stream: bool, max_depth: int) -> bytes:
+def _rewritten(body: bytes, edit: Callable[[dict[str, Any]], dict[str, Any]], max_depth: int) -> bytes:
+    """The body with ``edit`` applied to its JSON object (a body that is not one goes as it came)."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -179,8 +199,7 @@ def _with_converse_guardrail(body: bytes, spec: GuardrailConfig, *, stream: bool
     if not isinstance(parsed, dict):
         return body
     check_depth(body, parsed, max_depth)  # written again below: orjson writes fewer levels than it reads
-    parsed["guardrailConfig"] = converse_guardrail_config(spec, stream=stream)
-    return orjson.dumps(parsed)
+    return orjson.dumps(edit(parsed))
 
 
 async def _reserve_budget(gw: Gateway, ctx: RequestContext, op: Operation, body: bytes) -> None:
@@ -221,30 +240,45 @@ def _refusal_check(operation: str) -> Callable[[Attempt, bytes], None]:
     return check
 
 
-def _usage(op: Operation, answer: RawResponse) -> TokenUsage:
-    """Token counts of a non-streamed answer: InvokeModel's headers, Converse's ``usage`` member."""
+def _answer_facts(op: Operation, answer: RawResponse) -> tuple[TokenUsage, GuardrailOutcome | None]:
+    """Token counts and the guardrail's verdict of a non-streamed answer, which is relayed as it came.
+
+    InvokeModel counts in headers and says ``amazon-bedrock-guardrailAction`` in the body (parsed only
+    when it holds that member); Converse has ``usage``, ``stopReason`` and ``trace`` in its body.
+    """
     if op.name == "InvokeModel":
-        return TokenUsage(
+        usage = TokenUsage(
             _header_int(answer.headers, "x-amzn-bedrock-input-token-count"),
             _header_int(answer.headers, "x-amzn-bedrock-output-token-count"),
             _header_int(answer.headers, "x-amzn-bedrock-cache-read-input-token-count"),
             _header_int(answer.headers, "x-amzn-bedrock-cache-write-input-token-count"),
         )
+        if ACTION_FIELD.encode() not in answer.body:
+            return usage, None
+        parsed = _json_object(answer.body)
+        return usage, native_outcome(parsed) if parsed is not None else None
     if op.name == "Converse":
-        return converse_usage(answer.body)
-    return TokenUsage()
+        parsed = _json_object(answer.body)
+        if parsed is None:
+            return TokenUsage(), None
+        return converse_usage(parsed), outcome_of_converse(parsed.get("stopReason"), parsed.get("trace"))
+    return TokenUsage(), None
 
 
-def converse_usage(body: bytes) -> TokenUsage:
-    """The ``usage`` member of a Converse answer (the body itself is relayed as it came)."""
-    try:
-        answer = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return TokenUsage()
-    usage = answer.get("usage") if isinstance(answer, dict) else None
+def converse_usage(answer: Mapping[str, Any]) -> TokenUsage:
+    """The ``usage`` member of a Converse answer."""
+    usage = answer.get("usage")
     if not isinstance(usage, dict):
         return TokenUsage()
     return TokenUsage.from_converse(cast("TokenUsageTypeDef", usage))
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int:

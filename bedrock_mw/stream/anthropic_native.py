@@ -6,6 +6,12 @@ first key, which Bedrock writes first. Three events are parsed: ``message_start`
 real input and cache counts, is read and its ``model`` becomes the name the client asked for),
 ``message_delta`` (output tokens so far) and ``message_stop`` (Bedrock adds its invocation metrics,
 which are read as the final usage and left out of the event Anthropic's clients see).
+
+A guardrail on the call reports itself in the stream's own events (``amazon-bedrock-guardrailAction``
+and, when tracing, ``amazon-bedrock-trace``: read wherever they appear), while the model's own stop
+reason stays. So ``message_delta`` is held until ``message_stop`` - the two are adjacent - and goes
+out with ``stop_reason: "refusal"`` when the guardrail intervened, and the trace in the member the
+Converse path uses (docs/guardrails.md).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 import orjson
 
 from ..errors import ErrorKind, GatewayError, anthropic_error_event
+from ..guardrails import ACTION_FIELD, TRACE_FIELD, GuardrailOutcome, native_trace
 from ..translate.types import TokenUsage
 
 _TYPE_PREFIX = b'{"type":"'
@@ -45,14 +52,22 @@ def _sniffed_type(data: bytes) -> bytes | None:
 class AnthropicNativeStreamTranscoder:
     """Feeds on ``{"chunk": {"bytes": ...}}`` events; writes Anthropic's SSE frames."""
 
-    __slots__ = ("_done", "_model", "_stopped", "stop_reason", "usage")
+    __slots__ = ("_done", "_held", "_intervened", "_model", "_stopped", "_trace", "stop_reason", "usage")
 
     def __init__(self, *, model: str) -> None:
         self._model = model
         self._done = False
         self._stopped = False
+        self._held: dict[str, Any] | None = None  # message_delta, until message_stop says the rest
+        self._intervened = False
+        self._trace: Any = None
         self.usage = TokenUsage()
         self.stop_reason: str | None = None
+
+    @property
+    def guardrail(self) -> GuardrailOutcome:
+        """Whether a guardrail intervened, and its trace (final once ``message_stop`` has arrived)."""
+        return GuardrailOutcome(self._intervened, self._trace)
 
     def feed(self, event: dict[str, Any]) -> bytes:
         """One upstream event in, its SSE frame out (an exception event ends the stream)."""
@@ -88,17 +103,43 @@ class AnthropicNativeStreamTranscoder:
             if isinstance(message, dict):
                 message["model"] = self._model
                 self._read_usage(message.get("usage"))
+                self._read_guardrail(message)  # an input the guardrail blocked is known from the start
         elif kind == "message_delta":
             self._read_usage(payload.get("usage"))
+            self._read_guardrail(payload)
             delta = payload.get("delta")
             if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
                 self.stop_reason = delta["stop_reason"]
+            self._held = payload
+            return b""
         elif kind == "message_stop":
             self._read_metrics(payload.pop(METRICS_KEY, None))
+            self._read_guardrail(payload)
             self._stopped = self._done = True
+            return self._release() + _frame(b"message_stop", orjson.dumps(payload))
         elif kind == "error":
             self._done = True
         return _frame(kind.encode(), orjson.dumps(payload))
+
+    def _read_guardrail(self, payload: dict[str, Any]) -> None:
+        """Take Bedrock's guardrail members off an event; the held ``message_delta`` reports them."""
+        if payload.pop(ACTION_FIELD, None) == "INTERVENED":
+            self._intervened = True
+        trace = native_trace(payload.pop(TRACE_FIELD, None))
+        if trace is not None:
+            self._trace = trace
+
+    def _release(self) -> bytes:
+        """The held ``message_delta``: ``refusal`` when a guardrail intervened, with its trace."""
+        held, self._held = self._held, None
+        if held is None:
+            return b""
+        delta = held.get("delta")
+        if self._intervened and isinstance(delta, dict):
+            delta["stop_reason"] = self.stop_reason = "refusal"
+        if self._trace is not None:  # a member the SDKs ignore; the usage record has it too
+            held[TRACE_FIELD] = {"guardrail": self._trace}
+        return _frame(b"message_delta", orjson.dumps(held))
 
     def _read_usage(self, usage: Any) -> None:
         if not isinstance(usage, dict):
@@ -130,4 +171,4 @@ class AnthropicNativeStreamTranscoder:
         if self._done:
             return b""
         self._done = True
-        return anthropic_error_event(error)
+        return self._release() + anthropic_error_event(error)

@@ -2,8 +2,9 @@
 
 A transcoder like the others (``feed``/``finish``/``fail``), except that what it emits is what it
 was fed: frames are never decoded and re-encoded. It looks inside only the frames that carry token
-counts: ConverseStream's ``metadata`` event, and the chunk of InvokeModelWithResponseStream that
-holds ``amazon-bedrock-invocationMetrics`` (the last one). A failure the gateway detects itself (an
+counts or a guardrail's verdict: ConverseStream's ``messageStop`` and ``metadata`` events, and the
+chunks of InvokeModelWithResponseStream that hold ``amazon-bedrock-invocationMetrics`` (the last one)
+or ``amazon-bedrock-guardrailAction``. A failure the gateway detects itself (an
 idle upstream, a dropped connection) ends the stream with an exception frame, which the caller's
 SDK raises as it would Bedrock's own.
 """
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import orjson
 
 from ..errors import GatewayError
+from ..guardrails import ACTION_FIELD, TRACE_FIELD, GuardrailOutcome, native_trace, outcome_of_converse
 from ..translate.types import TokenUsage
 from .frames import encode_frame, frame_headers, frame_payload, frames
 
@@ -27,7 +29,9 @@ StreamOperation = Literal["ConverseStream", "InvokeModelWithResponseStream"]
 
 # A string header as the format encodes it: name length, name, type 7 (string), value length, value.
 _METADATA_EVENT = b"\x0b:event-type\x07\x00\x08metadata"
+_STOP_EVENT = b"\x0b:event-type\x07\x00\x0bmessageStop"
 _METRICS = b"amazon-bedrock-invocationMetrics"
+_ACTION = ACTION_FIELD.encode()
 
 # The exception members each stream's union declares (botocore's model); others are sent as the last.
 _MEMBERS: dict[StreamOperation, frozenset[str]] = {
@@ -59,12 +63,22 @@ class EventStreamRelay:
     def __init__(self, operation: StreamOperation) -> None:
         self._operation = operation
         self.usage = TokenUsage()
+        self._stop_reason: Any = None  # ConverseStream's messageStop
+        self._intervened = False  # InvokeModelWithResponseStream's amazon-bedrock-guardrailAction
+        self._trace: Any = None
+
+    @property
+    def guardrail(self) -> GuardrailOutcome:
+        """What a guardrail on the call did, as the stream reported it (final once it ended)."""
+        if self._operation == "ConverseStream":
+            return outcome_of_converse(self._stop_reason, {"guardrail": self._trace})
+        return GuardrailOutcome(self._intervened, self._trace)
 
     def feed(self, batch: bytes) -> bytes:
         """One or more whole frames in, the same bytes out."""
         if self._operation == "ConverseStream":
-            if _METADATA_EVENT in batch:
-                self._read_metadata(batch)
+            if _METADATA_EVENT in batch or _STOP_EVENT in batch:
+                self._read_converse_events(batch)
         else:
             self._read_chunks(batch)
         return batch
@@ -85,13 +99,23 @@ class EventStreamRelay:
         ]
         return encode_frame(headers, orjson.dumps({"message": error.message}))
 
-    def _read_metadata(self, batch: bytes) -> None:
+    def _read_converse_events(self, batch: bytes) -> None:
         for frame in frames(batch):
-            if frame_headers(frame).get(":event-type") == "metadata":
-                event = _json(frame_payload(frame))
-                usage = event.get("usage") if isinstance(event, dict) else None
-                if isinstance(usage, dict):
-                    self.usage = TokenUsage.from_converse(cast("TokenUsageTypeDef", usage))
+            kind = frame_headers(frame).get(":event-type")
+            if kind not in ("metadata", "messageStop"):
+                continue
+            event = _json(frame_payload(frame))
+            if not isinstance(event, dict):
+                continue
+            if kind == "messageStop":
+                self._stop_reason = event.get("stopReason")
+                continue
+            usage = event.get("usage")
+            if isinstance(usage, dict):
+                self.usage = TokenUsage.from_converse(cast("TokenUsageTypeDef", usage))
+            trace = event.get("trace")
+            if isinstance(trace, dict):
+                self._trace = trace.get("guardrail")
 
     def _read_chunks(self, batch: bytes) -> None:
         for frame in frames(batch):
@@ -103,12 +127,18 @@ class EventStreamRelay:
                 inner = base64.b64decode(encoded)
             except (binascii.Error, ValueError):
                 continue
-            if _METRICS in inner:
-                self._read_metrics(inner)
+            if _METRICS in inner or _ACTION in inner:
+                self._read_chunk(inner)
 
-    def _read_metrics(self, inner: bytes) -> None:
+    def _read_chunk(self, inner: bytes) -> None:
         body = _json(inner)
-        metrics = body.get("amazon-bedrock-invocationMetrics") if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            return
+        self._read_guardrail(body)
+        message = body.get("message")
+        if isinstance(message, dict):  # message_start, for an input blocked from the start
+            self._read_guardrail(message)
+        metrics = body.get("amazon-bedrock-invocationMetrics")
         if isinstance(metrics, dict):
             self.usage = TokenUsage(
                 _int(metrics.get("inputTokenCount")),
@@ -116,6 +146,13 @@ class EventStreamRelay:
                 _int(metrics.get("cacheReadInputTokenCount")),
                 _int(metrics.get("cacheWriteInputTokenCount")),
             )
+
+    def _read_guardrail(self, payload: dict[str, Any]) -> None:
+        if payload.get(ACTION_FIELD) == "INTERVENED":
+            self._intervened = True
+        trace = native_trace(payload.get(TRACE_FIELD))
+        if trace is not None:
+            self._trace = trace
 
 
 def stream_refusal(frame: bytes) -> tuple[str, str] | None:

@@ -22,7 +22,7 @@ from .control import handle_control
 from .errors import BedrockError, stream_exception_name, validation_error
 from .eventstream import CONTENT_TYPE, encode_exception
 from .faults import Fault
-from .guardrails import apply_guardrail, guardrail_of_call
+from .guardrails import apply_guardrail, guardrail_of_call, model_body
 from .models import resolve_model
 from .operations import HANDLERS, Call, JsonReply, Reply, StreamReply
 from .request_log import LogEntry
@@ -189,7 +189,8 @@ class EmulatorApp:
         guardrail = guardrail_of_call(
             state.guardrails, entry.operation, entry.body, headers, caller.region, entry.model_id
         )
-        call = Call(entry.operation, caller, model, entry.body, request_id, started, guardrail)
+        body = model_body(entry.operation, entry.body)
+        call = Call(entry.operation, caller, model, body, request_id, started, guardrail)
         reply = HANDLERS[entry.operation](call, state.cache)
         if isinstance(reply, StreamReply) and fault is not None:
             return StreamReply(reply.frames, reply.headers, fault)

@@ -13,6 +13,14 @@ stream with ``streamProcessingMode: async`` nothing is masked and a block arrive
 already sent (Bedrock documents both). The trace has Bedrock's shapes (GuardrailTraceAssessment,
 GuardrailAssessment). With ``require_guardrail`` on, every model call without a guardrail is refused
 with ``AccessDeniedException``, as an IAM policy on ``bedrock:GuardrailIdentifier`` would.
+
+InvokeModel(WithResponseStream) names the guardrail in headers and tunes it in the body member
+``amazon-bedrock-guardrailConfig`` (``streamProcessingMode: SYNCHRONOUS | ASYNCHRONOUS``, ``tagSuffix``),
+which Bedrock takes off before the model sees the body and refuses without a guardrail header. The
+answer keeps the model's own stop reason and says ``amazon-bedrock-guardrailAction`` (``INTERVENED`` /
+``NONE``), with ``amazon-bedrock-trace`` when tracing: in the body, and in a stream on its last chunk
+(``message_stop``, next to the invocation metrics); docs/emulator.md says which parts of that AWS
+documents and which are modelled.
 """
 
 from __future__ import annotations
@@ -35,6 +43,11 @@ _ID = re.compile(r"^([a-z0-9]+|arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12
 _VERSION = re.compile(r"^([1-9][0-9]{0,7}|DRAFT)$")
 _TRACES = {"enabled", "disabled", "enabled_full"}
 _MODES = {"sync", "async"}
+ACTION_FIELD = "amazon-bedrock-guardrailAction"
+TRACE_FIELD = "amazon-bedrock-trace"
+CONFIG_FIELD = "amazon-bedrock-guardrailConfig"
+_INVOKE_MODES = {"SYNCHRONOUS": "sync", "ASYNCHRONOUS": "async"}
+_INVOKE_CONFIG_FIELDS = frozenset({"streamProcessingMode", "tagSuffix"})
 IAM_DENIED = (
     "User: arn:aws:iam::{account}:user/emulator is not authorized to perform: bedrock:{action} on "
     "resource: arn:aws:bedrock:{region}::foundation-model/{model} with an explicit deny in an "
@@ -244,13 +257,61 @@ def guardrail_of_call(
     else:
         named = {k.lower(): v for k, v in headers}
         identifier = named.get("x-amzn-bedrock-guardrailidentifier")
+        config = body.get(CONFIG_FIELD) if isinstance(body, dict) else None
+        if identifier is None and config is not None:
+            raise validation_error(
+                f"{CONFIG_FIELD} was provided in the request body without a guardrail identifier; "
+                "provide the X-Amzn-Bedrock-GuardrailIdentifier header."
+            )
         if identifier is not None:
             guardrail = book.lookup(identifier, named.get("x-amzn-bedrock-guardrailversion"))
             trace = named.get("x-amzn-bedrock-trace", "DISABLED").lower()
-            active = ActiveGuardrail(guardrail, named["x-amzn-bedrock-guardrailversion"], trace)
+            mode = _invoke_stream_mode(config)
+            active = ActiveGuardrail(guardrail, named["x-amzn-bedrock-guardrailversion"], trace, mode)
     if active is None and book.require_guardrail:
         raise _denied(_ACTIONS[operation], region, model_id)
     return active
+
+
+def _invoke_stream_mode(config: Any) -> str:
+    """``streamProcessingMode`` of a native body's ``amazon-bedrock-guardrailConfig`` (sync when absent)."""
+    if config is None:
+        return "sync"
+    if not isinstance(config, dict) or not set(config) <= _INVOKE_CONFIG_FIELDS:
+        raise validation_error(f"{CONFIG_FIELD} must be an object with streamProcessingMode or tagSuffix.")
+    mode = config.get("streamProcessingMode", "SYNCHRONOUS")
+    if mode not in _INVOKE_MODES:
+        raise validation_error(f"{CONFIG_FIELD}.streamProcessingMode must be SYNCHRONOUS or ASYNCHRONOUS.")
+    return _INVOKE_MODES[mode]
+
+
+def model_body(operation: str, body: Any) -> Any:
+    """The native body as the model sees it: Bedrock takes ``amazon-bedrock-guardrailConfig`` off."""
+    if not operation.startswith("invoke") or not isinstance(body, dict) or CONFIG_FIELD not in body:
+        return body
+    return {k: v for k, v in body.items() if k != CONFIG_FIELD}
+
+
+def native_guardrail_members(intervened: bool, trace: Json | None) -> Json:
+    """What InvokeModel adds to a guarded answer: the action, and the trace when tracing."""
+    members: Json = {ACTION_FIELD: "INTERVENED" if intervened else "NONE"}
+    if trace is not None:
+        members[TRACE_FIELD] = trace
+    return members
+
+
+def with_native_guardrail(events: Iterator[Json], members: Json) -> Iterator[Json]:
+    """A guarded native Anthropic stream: the guardrail's members ride on ``message_stop``.
+
+    The model's own stop reason stays in ``message_delta``, whose delta then has no ``stop_sequence``
+    (langchain-ai/langchain-aws#176 saw that key missing on guarded streams).
+    """
+    for event in events:
+        if event.get("type") == "message_delta":
+            event = {**event, "delta": {"stop_reason": event["delta"]["stop_reason"]}}
+        elif event.get("type") == "message_stop":
+            event = {**event, **members}
+        yield event
 
 
 def _from_converse(book: GuardrailBook, config: Any, stream: bool) -> ActiveGuardrail:

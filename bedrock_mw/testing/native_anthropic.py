@@ -131,8 +131,9 @@ def _content(block: Mapping[str, Any]) -> Json:
 def _usage(answer: Answer) -> Json:
     return {
         "input_tokens": answer.usage["inputTokens"],
-        "cache_creation_input_tokens": answer.usage["cacheWriteInputTokens"],
-        "cache_read_input_tokens": answer.usage["cacheReadInputTokens"],
+        # An input a guardrail blocked never reached the model or its cache: no cache counts.
+        "cache_creation_input_tokens": answer.usage.get("cacheWriteInputTokens", 0),
+        "cache_read_input_tokens": answer.usage.get("cacheReadInputTokens", 0),
         "output_tokens": answer.usage["outputTokens"],
     }
 

@@ -23,7 +23,13 @@ from .embeddings import cohere_embedding, titan_embedding
 from .errors import validation_error
 from .eventstream import encode_event
 from .faults import Fault
-from .guardrails import ActiveGuardrail, guard_converse, with_stream_trace
+from .guardrails import (
+    ActiveGuardrail,
+    guard_converse,
+    native_guardrail_members,
+    with_native_guardrail,
+    with_stream_trace,
+)
 from .models import ResolvedModel
 from .native_anthropic import anthropic_message, anthropic_stream, anthropic_to_converse
 from .native_mistral import (
@@ -219,17 +225,15 @@ def _native(call: Call, cache: PromptCache, streaming: bool) -> _Native:
 
 def _guarded_native(answer: Answer, trace: Json | None, base: str) -> _Native:
     """A native Anthropic answer that went through a guardrail: the model's own stop reason stays,
-    the body says ``amazon-bedrock-guardrailAction`` (and carries the trace when tracing)."""
+    and ``amazon-bedrock-guardrailAction`` (with the trace when tracing) says what the guardrail did:
+    in the body, or on the stream's last chunk."""
     intervened = answer.stop_reason == "guardrail_intervened"
     if intervened:
         answer = replace(answer, stop_reason="end_turn")
-    body = anthropic_message(answer, base)
-    body["amazon-bedrock-guardrailAction"] = "INTERVENED" if intervened else "NONE"
-    if trace is not None:
-        body["amazon-bedrock-trace"] = trace
+    members = native_guardrail_members(intervened, trace)
     return _Native(
-        body,
-        lambda m: anthropic_stream(answer, base, m),
+        {**anthropic_message(answer, base), **members},
+        lambda m: with_native_guardrail(anthropic_stream(answer, base, m), members),
         answer.usage["inputTokens"],
         answer.usage["outputTokens"],
     )

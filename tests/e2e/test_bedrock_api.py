@@ -542,3 +542,80 @@ def test_a_body_the_gateway_must_rewrite_cannot_nest_past_the_depth_limit(
     assert answer.headers["x-amzn-errortype"].startswith("ValidationException")
     assert "deeper than the limit" in answer.json()["message"]
     assert not bedrock_emulator.log.entries
+
+
+def test_the_pass_through_relays_bedrocks_guardrail_members_in_a_native_stream_untouched(
+    bedrock_gateway: Any, bedrock_emulator: BedrockEmulator
+) -> None:
+    from bedrock_mw.testing import EmulatedGuardrail
+
+    bedrock_emulator.guardrails.add(EmulatedGuardrail("k7qz2m9x4abc", blocked_words=("forbidden",)))
+    config = emulator_gateway_config(bedrock_emulator)
+    config["virtual_keys"][0]["guardrail"] = {
+        "identifier": "k7qz2m9x4abc",
+        "version": "1",
+        "trace": "enabled",
+    }
+    gateway = bedrock_gateway(config)
+    stream = gateway.runtime().invoke_model_with_response_stream(
+        modelId=US_HAIKU, body=anthropic_body("the forbidden word")
+    )
+    chunks = [json.loads(event["chunk"]["bytes"]) for event in stream["body"]]
+    # Bedrock's own shape: the model's stop reason, the action and trace on the last chunk.
+    assert next(c for c in chunks if c["type"] == "message_delta")["delta"] == {"stop_reason": "end_turn"}
+    assert chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert "k7qz2m9x4abc" in chunks[-1]["amazon-bedrock-trace"]["guardrail"]["inputAssessment"]
+    record = wait_for_records(gateway.records, 1)[-1]
+    assert (record.guardrail, record.guardrail_action) == ("k7qz2m9x4abc:1", "INTERVENED")
+    assert record.guardrail_trace == chunks[-1]["amazon-bedrock-trace"]["guardrail"]
+
+
+@pytest.mark.parametrize("operation", ["invoke_model", "converse", "converse_stream"])
+def test_the_pass_through_records_the_guardrails_verdict_as_bedrock_reported_it(
+    bedrock_gateway: Any, bedrock_emulator: BedrockEmulator, operation: str
+) -> None:
+    from bedrock_mw.testing import EmulatedGuardrail
+
+    bedrock_emulator.guardrails.add(EmulatedGuardrail("k7qz2m9x4abc", blocked_words=("forbidden",)))
+    config = emulator_gateway_config(bedrock_emulator)
+    config["virtual_keys"][0]["guardrail"] = {
+        "identifier": "k7qz2m9x4abc",
+        "version": "1",
+        "trace": "enabled",
+    }
+    gateway = bedrock_gateway(config)
+    client = gateway.runtime()
+    for text in ("hello", "the forbidden word"):
+        if operation == "invoke_model":
+            client.invoke_model(modelId=US_HAIKU, body=anthropic_body(text))["body"].read()
+        elif operation == "converse":
+            client.converse(modelId=US_HAIKU, messages=user(text))
+        else:
+            list(client.converse_stream(modelId=US_HAIKU, messages=user(text))["stream"])
+    passed, blocked = wait_for_records(gateway.records, 2)[-2:]
+    assert (passed.guardrail_action, blocked.guardrail_action) == ("NONE", "INTERVENED")
+    assert blocked.guardrail_trace["inputAssessment"]["k7qz2m9x4abc"]["wordPolicy"]
+
+
+def test_the_pass_through_puts_the_keys_stream_mode_in_a_native_stream_body_keeping_the_callers_tag(
+    bedrock_gateway: Any, bedrock_emulator: BedrockEmulator
+) -> None:
+    from bedrock_mw.testing import EmulatedGuardrail
+
+    bedrock_emulator.guardrails.add(EmulatedGuardrail("k7qz2m9x4abc"))
+    config = emulator_gateway_config(bedrock_emulator)
+    config["virtual_keys"][0]["guardrail"] = {
+        "identifier": "k7qz2m9x4abc",
+        "version": "1",
+        "stream_mode": "async",
+    }
+    gateway = bedrock_gateway(config)
+    tagged = anthropic_body("hi", **{"amazon-bedrock-guardrailConfig": {"tagSuffix": "xyz"}})
+    stream = gateway.runtime().invoke_model_with_response_stream(modelId=US_HAIKU, body=tagged)
+    assert json.loads(list(stream["body"])[-1]["chunk"]["bytes"])["amazon-bedrock-guardrailAction"] == "NONE"
+    sent = bedrock_emulator.log.for_operation("invoke-with-response-stream")[-1].body
+    assert sent["amazon-bedrock-guardrailConfig"] == {
+        "tagSuffix": "xyz",
+        "streamProcessingMode": "ASYNCHRONOUS",
+    }
+    assert sent["messages"] == json.loads(tagged)["messages"]

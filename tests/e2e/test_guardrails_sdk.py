@@ -336,3 +336,108 @@ async def test_an_intervention_is_an_incomplete_responses_answer(
         == "k7qz2m9x4abc"
     )
     assert records[-1].guardrail_action == "INTERVENED"
+
+
+# -- /v1/messages on Claude's native InvokeModel(WithResponseStream) ------------------------------
+def _native_guarded(
+    serve_gateway: GatewayFactory, emulator: BedrockEmulator, **guardrail: Any
+) -> tuple[ServedApp, list[UsageRecord]]:
+    records: list[UsageRecord] = []
+
+    async def hook(record: UsageRecord) -> None:
+        records.append(record)
+
+    spec = {"identifier": "k7qz2m9x4abc", "version": "1", "trace": "enabled", **guardrail}
+    return serve_gateway(_config(emulator, messages_api="invoke", guardrail=spec), usage_hook=hook), records
+
+
+def _sent_headers(emulator: BedrockEmulator, operation: str) -> dict[str, str]:
+    return {k.lower(): v for k, v in emulator.log.for_operation(operation)[-1].headers.items()}
+
+
+async def test_a_native_input_intervention_is_an_anthropic_refusal_with_the_trace(
+    sdk: SDKClients,
+    serve_gateway: GatewayFactory,
+    bedrock_emulator: BedrockEmulator,
+    words_guardrail: EmulatedGuardrail,
+) -> None:
+    gateway, records = _native_guarded(serve_gateway, bedrock_emulator)
+    raw = await sdk.anthropic(gateway).messages.with_raw_response.create(
+        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "tell me the forbidden thing"}]
+    )
+    message = await raw.parse()
+    assert message.stop_reason == "refusal"  # Bedrock said end_turn and guardrailAction INTERVENED
+    assert message.content[0].text == BLOCKED  # type: ignore[union-attr]
+    assert raw.headers["x-bedrock-mw-messages-api"] == "invoke"
+    assert raw.headers["x-bedrock-mw-guardrail-action"] == "INTERVENED"
+    assert _sent_headers(bedrock_emulator, "invoke")["x-amzn-bedrock-guardrailidentifier"] == "k7qz2m9x4abc"
+    trace = (message.model_extra or {})["amazon-bedrock-trace"]["guardrail"]
+    assert trace["inputAssessment"]["k7qz2m9x4abc"]["wordPolicy"]["customWords"][0]["match"] == "forbidden"
+    assert (records[-1].guardrail_action, records[-1].guardrail_trace) == ("INTERVENED", trace)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [("tell me the forbidden thing", BLOCKED), ("mail ann@example.com", "Echo: mail {EMAIL}")],
+    ids=["blocked-input", "masked-output"],
+)
+async def test_a_native_streamed_intervention_is_an_anthropic_refusal_with_the_trace(
+    sdk: SDKClients,
+    serve_gateway: GatewayFactory,
+    bedrock_emulator: BedrockEmulator,
+    words_guardrail: EmulatedGuardrail,
+    text: str,
+    said: str,
+) -> None:
+    gateway, records = _native_guarded(serve_gateway, bedrock_emulator)
+    deltas: list[Any] = []
+    async with sdk.anthropic(gateway).messages.stream(
+        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": text}]
+    ) as stream:
+        async for event in stream:
+            if event.type == "message_delta":
+                deltas.append(event)
+        final = await stream.get_final_message()
+    assert final.stop_reason == "refusal"
+    assert final.content[0].text == said  # type: ignore[union-attr]
+    sent = _sent_headers(bedrock_emulator, "invoke-with-response-stream")
+    assert (sent["x-amzn-bedrock-guardrailidentifier"], sent["x-amzn-bedrock-trace"]) == (
+        "k7qz2m9x4abc",
+        "ENABLED",
+    )
+    trace = (deltas[0].model_extra or {})["amazon-bedrock-trace"]["guardrail"]
+    assert trace["actionReason"]
+    assert records[-1].stream and records[-1].guardrail_action == "INTERVENED"
+    assert records[-1].guardrail_trace == trace
+
+
+async def test_a_native_stream_the_guardrail_let_through_ends_as_the_model_ended(
+    sdk: SDKClients,
+    serve_gateway: GatewayFactory,
+    bedrock_emulator: BedrockEmulator,
+    words_guardrail: EmulatedGuardrail,
+) -> None:
+    gateway, records = _native_guarded(serve_gateway, bedrock_emulator, trace="disabled")
+    async with sdk.anthropic(gateway).messages.stream(
+        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "hello"}]
+    ) as stream:
+        final = await stream.get_final_message()
+    assert final.stop_reason == "end_turn"
+    assert records[-1].guardrail_action == "NONE" and records[-1].guardrail_trace is None
+
+
+async def test_the_async_stream_mode_goes_in_the_native_body_and_a_late_block_is_still_a_refusal(
+    sdk: SDKClients, serve_gateway: GatewayFactory, bedrock_emulator: BedrockEmulator
+) -> None:
+    bedrock_emulator.guardrails.add(
+        EmulatedGuardrail("outonly1", blocked_words=("secret",), check_input=False)
+    )
+    gateway, _ = _native_guarded(serve_gateway, bedrock_emulator, identifier="outonly1", stream_mode="async")
+    async with sdk.anthropic(gateway).messages.stream(
+        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "say secret"}]
+    ) as stream:
+        final = await stream.get_final_message()
+    assert final.content[0].text == "Echo: say secret"  # type: ignore[union-attr]  # sent before the verdict
+    assert final.stop_reason == "refusal"
+    body = bedrock_emulator.log.for_operation("invoke-with-response-stream")[-1].body
+    assert body["amazon-bedrock-guardrailConfig"] == {"streamProcessingMode": "ASYNCHRONOUS"}

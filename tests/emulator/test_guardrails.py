@@ -174,3 +174,127 @@ async def test_guardrails_are_configured_over_the_control_api(emu: BedrockEmulat
     assert (
         cleared.status_code == 204 and not emu.guardrails.guardrails and not emu.guardrails.require_guardrail
     )
+
+
+# -- native InvokeModel(WithResponseStream) ------------------------------------------------------
+def _native(text: str, **extra: Any) -> str:
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": text}],
+        **extra,
+    }
+    return json.dumps(body)
+
+
+async def _invoke_stream(client: Any, body: str, **guardrail: str) -> list[dict[str, Any]]:
+    response = await client.invoke_model_with_response_stream(modelId=HAIKU, body=body, **guardrail)
+    return [json.loads(event["chunk"]["bytes"]) async for event in response["body"]]
+
+
+def _text(events: list[dict[str, Any]]) -> str:
+    return "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")
+
+
+async def test_invoke_model_answers_a_blocked_input_with_the_blocked_message_and_no_model_tokens(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail
+) -> None:
+    async with make_client() as client:
+        response = await client.invoke_model(
+            modelId=HAIKU,
+            body=_native("the forbidden fruit"),
+            guardrailIdentifier="gr1",
+            guardrailVersion="1",
+        )
+        answer: dict[str, Any] = json.loads(await response["body"].read())
+    assert answer["content"] == [{"type": "text", "text": "Sorry, the model cannot answer this question."}]
+    assert answer["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert answer["stop_reason"] == "end_turn"
+    assert answer["usage"]["output_tokens"] == 0
+    assert "amazon-bedrock-trace" not in answer  # tracing was not asked for
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("the forbidden fruit", "Sorry, the model cannot answer this question."),  # input blocked
+        ("mail bob@example.com", "Echo: mail {EMAIL}"),  # output masked
+    ],
+)
+async def test_a_guarded_native_stream_reports_the_intervention_on_its_last_chunk(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail, text: str, said: str
+) -> None:
+    async with make_client() as client:
+        events = await _invoke_stream(
+            client, _native(text), guardrailIdentifier="gr1", guardrailVersion="1", trace="ENABLED"
+        )
+    assert _text(events) == said
+    delta = next(e for e in events if e["type"] == "message_delta")
+    assert delta["delta"] == {"stop_reason": "end_turn"}  # the model's own stop, as on InvokeModel
+    last = events[-1]
+    assert last["type"] == "message_stop"
+    assert last["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert "gr1" in last["amazon-bedrock-trace"]["guardrail"]["inputAssessment"]
+    assert "amazon-bedrock-invocationMetrics" in last
+    assert all("amazon-bedrock-guardrailAction" not in e for e in events[:-1])
+
+
+async def test_a_guarded_native_stream_that_passes_says_none_and_an_unguarded_one_says_nothing(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail
+) -> None:
+    async with make_client() as client:
+        guarded = await _invoke_stream(client, _native("hi"), guardrailIdentifier="gr1", guardrailVersion="1")
+        plain = await _invoke_stream(client, _native("hi"))
+    assert guarded[-1]["amazon-bedrock-guardrailAction"] == "NONE"
+    assert "amazon-bedrock-trace" not in guarded[-1]
+    assert "amazon-bedrock-guardrailAction" not in plain[-1]
+    assert plain[-2]["delta"]["stop_sequence"] is None  # unguarded deltas keep the member
+
+
+async def test_the_asynchronous_stream_mode_sends_the_output_unmasked_before_the_verdict(
+    make_client: ClientFactory, emu: BedrockEmulator
+) -> None:
+    emu.guardrails.add(
+        EmulatedGuardrail("gr2", blocked_words=("secret",), check_input=False, mask_regexes={"E": r"\S+@\S+"})
+    )
+    mode = {"amazon-bedrock-guardrailConfig": {"streamProcessingMode": "ASYNCHRONOUS"}}
+    async with make_client() as client:
+        late = await _invoke_stream(
+            client, _native("say secret to a@b.co", **mode), guardrailIdentifier="gr2", guardrailVersion="1"
+        )
+        held = await _invoke_stream(
+            client, _native("say secret to a@b.co"), guardrailIdentifier="gr2", guardrailVersion="1"
+        )
+    assert _text(late) == "Echo: say secret to a@b.co"  # streamed at once, never masked
+    assert late[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert _text(held) == "Sorry, the model cannot answer this question."  # sync: checked first
+    assert held[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"streamProcessingMode": "LATER"},
+        {"unknownMember": 1},
+        "ASYNCHRONOUS",
+    ],
+)
+async def test_a_bad_guardrail_config_in_a_native_body_is_a_validation_exception(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail, config: Any
+) -> None:
+    body = _native("hi", **{"amazon-bedrock-guardrailConfig": config})
+    async with make_client() as client:
+        with pytest.raises(ClientError) as refused:
+            await _invoke_stream(client, body, guardrailIdentifier="gr1", guardrailVersion="1")
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+async def test_a_guardrail_config_in_the_body_without_the_guardrail_header_is_refused(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail
+) -> None:
+    body = _native("hi", **{"amazon-bedrock-guardrailConfig": {"streamProcessingMode": "SYNCHRONOUS"}})
+    async with make_client() as client:
+        with pytest.raises(ClientError) as refused:
+            await client.invoke_model(modelId=HAIKU, body=body)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "guardrail identifier" in refused.value.response["Error"]["Message"]

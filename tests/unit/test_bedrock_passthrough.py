@@ -162,7 +162,7 @@ def test_converse_usage_is_read_from_the_answer() -> None:
         b'{"output":{"message":{"content":[{"text":"\\"usage\\": {}"}]}},'
         b'"usage":{"inputTokens":4,"outputTokens":2}}'
     )
-    usage = converse_usage(body)
+    usage = converse_usage(orjson.loads(body))
     assert (usage.input_tokens, usage.output_tokens) == (4, 2)
 
 
