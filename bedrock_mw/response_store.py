@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,9 +28,11 @@ class StoredResponse:
     (reasoning sealed), so a continuation needs one read.
     """
 
-    response: dict[str, Any]
-    input_items: list[dict[str, Any]]
-    history: list[dict[str, Any]]
+    # JSON as the host's store keeps it (read-only): the gateway hands in its typed response object
+    # and items, a store hands back its own parse of them.
+    response: Mapping[str, Any]
+    input_items: Sequence[Mapping[str, Any]]
+    history: Sequence[Mapping[str, Any]]
 
     def to_json(self) -> bytes:
         """The record as JSON (for stores that keep bytes)."""

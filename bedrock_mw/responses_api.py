@@ -8,8 +8,8 @@ default). The reasoning seal and the response store live here, built once per ga
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.responses import Response
 from starlette.routing import Route
@@ -36,6 +36,11 @@ from .translate.responses import (
     responses_to_converse,
 )
 from .translate.types import TokenUsage
+
+if TYPE_CHECKING:
+    from .stream import StreamTranscoder
+    from .translate.responses.shapes import InputItem, OutputItem, ResponseObject
+    from .translate.types import JSONObject
 
 log = logging.getLogger("bedrock_mw")
 Handler = Callable[[Gateway, RequestContext], Awaitable[Response]]
@@ -95,10 +100,12 @@ class ResponsesRoutes:
         request = call.converse.request
         if call.converse.stream:
             transcoder = ResponsesStreamTranscoder(head=head, call=call, seal=self.seal)
+            # The dispatcher's ConverseStream events are not typed yet (dispatch/ types them next).
+            relayed: StreamTranscoder[Any] = transcoder
             response = await gw.stream(
                 ctx,
                 lambda a: gw.dispatcher.converse_stream(a, ctx.converse_request(a, request, stream=True)),
-                transcoder,
+                relayed,
                 sent=request,
             )
             if call.store:
@@ -128,7 +135,7 @@ class ResponsesRoutes:
         )
         return ResponsesOptions(openai=chat, reject_unknown_fields=cfg.reject_unknown_fields)
 
-    async def _history(self, key_id: str, previous: object) -> list[dict[str, Any]] | None:
+    async def _history(self, key_id: str, previous: object) -> Sequence[InputItem] | None:
         if previous is None:
             return None
         if not isinstance(previous, str):
@@ -144,7 +151,7 @@ class ResponsesRoutes:
             )
         return record.history
 
-    async def _stored_reasoning(self, key_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _stored_reasoning(self, key_id: str, body: JSONObject) -> JSONObject:
         """Reasoning items sent back without ``encrypted_content`` get it from their stored response.
 
         The Agents SDK replays its own history with ``store: true`` and no ``include``; a reasoning
@@ -184,13 +191,13 @@ class ResponsesRoutes:
     async def _save(
         self,
         key_id: str,
-        answer: dict[str, Any],
+        answer: ResponseObject,
         call: ResponsesCall,
-        history: list[dict[str, Any]] | None,
-        output: list[dict[str, Any]],
+        history: Sequence[InputItem] | None,
+        output: list[OutputItem],
     ) -> None:
         listed = [_listed(item) for item in call.items]
-        conversation = [*(history or []), *listed, *output]
+        conversation: list[InputItem] = [*(history or []), *listed, *output]
         await self.store.put(key_id, StoredResponse(answer, listed, conversation))
 
     async def _store_when_done(
@@ -199,7 +206,7 @@ class ResponsesRoutes:
         transcoder: ResponsesStreamTranscoder,
         key_id: str,
         call: ResponsesCall,
-        history: list[dict[str, Any]] | None,
+        history: Sequence[InputItem] | None,
     ) -> AsyncIterator[bytes]:
         """Relay the stream; store the response before its final event reaches the caller."""
         stored = False
@@ -266,7 +273,7 @@ class ResponsesRoutes:
         return json_response(payload, headers=ctx.response_headers())
 
 
-def _listed(item: dict[str, Any]) -> dict[str, Any]:
+def _listed(item: InputItem) -> InputItem:
     """An input item as the input_items list shows it: with an id, message content as parts."""
     out = dict(item)
     if out.get("type") == "message" and isinstance(out.get("content"), str):

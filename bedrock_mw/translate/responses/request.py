@@ -121,7 +121,7 @@ def responses_to_converse(
     options: ResponsesOptions,
     seal: ReasoningSeal,
     *,
-    history: list[InputItem] | None = None,
+    history: Sequence[InputItem] | None = None,
     media: Mapping[str, tuple[bytes, str]] | None = None,
 ) -> ResponsesCall:
     """Translate and validate a Responses body; ``history`` are the items of ``previous_response_id``."""
@@ -327,7 +327,7 @@ class _Lowering:
         if instructions:
             self._push({"role": "system", "content": instructions}, "instructions")
 
-    def items(self, items: list[InputItem], where: str) -> None:
+    def items(self, items: Sequence[InputItem], where: str) -> None:
         for i, item in enumerate(items):
             self._item(item, f"{where}[{i}]")
         self._flush_tool_images()

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 import orjson
 
@@ -23,12 +22,26 @@ from .request import ResponsesCall
 from .sealing import ReasoningSeal
 
 if TYPE_CHECKING:
-    from mypy_boto3_bedrock_runtime.type_defs import ConverseResponseTypeDef
+    from mypy_boto3_bedrock_runtime.type_defs import ContentBlockOutputTypeDef, ConverseResponseTypeDef
 
-    from .shapes import Echo
+    from .shapes import (
+        Echo,
+        FunctionCallItem,
+        IncompleteDetails,
+        IncompleteReason,
+        ItemStatus,
+        MessageItem,
+        OutputItem,
+        OutputText,
+        ReasoningItem,
+        ResponseError,
+        ResponseObject,
+        ResponseStatus,
+        Usage,
+    )
 
 # Bedrock stop reasons that end a response early, with OpenAI's incomplete_details reason.
-INCOMPLETE_REASONS = {
+INCOMPLETE_REASONS: dict[str, IncompleteReason] = {
     "max_tokens": "max_output_tokens",
     "model_context_window_exceeded": "max_output_tokens",
     "guardrail_intervened": "content_filter",
@@ -57,24 +70,26 @@ class ResponseHead:
     def response(
         self,
         *,
-        status: str,
-        output: list[dict[str, Any]],
+        status: Literal["in_progress", "completed", "failed"],
+        output: list[OutputItem],
         usage: TokenUsage | None = None,
         stop_reason: str | None = None,
-        error: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """The ``response`` object in ``status`` with ``output``."""
+        error: ResponseError | None = None,
+    ) -> ResponseObject:
+        """The ``response`` object in ``status`` with ``output`` (completed may become incomplete)."""
+        shown: ResponseStatus = status
+        details: IncompleteDetails | None = None
         incomplete = INCOMPLETE_REASONS.get(stop_reason or "")
         if status == "completed" and incomplete is not None:
-            status = "incomplete"
+            shown, details = "incomplete", {"reason": incomplete}
         return {
             "id": self.id,
             "object": "response",
             "created_at": self.created_at,
-            "status": status,
+            "status": shown,
             "background": False,
             "error": error,
-            "incomplete_details": {"reason": incomplete} if status == "incomplete" else None,
+            "incomplete_details": details,
             "model": self.model,
             "output": output,
             **self.echo,
@@ -82,7 +97,7 @@ class ResponseHead:
         }
 
 
-def responses_usage(usage: TokenUsage) -> dict[str, Any]:
+def responses_usage(usage: TokenUsage) -> Usage:
     """OpenAI's ``usage``: cached tokens count inside ``input_tokens``, as OpenAI counts them."""
     prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_write_input_tokens
     return {
@@ -95,7 +110,7 @@ def responses_usage(usage: TokenUsage) -> dict[str, Any]:
     }
 
 
-def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+def message_item(item_id: str, text: str, status: ItemStatus = "completed") -> MessageItem:
     """An assistant ``message`` output item with one ``output_text`` part."""
     return {
         "id": item_id,
@@ -106,14 +121,14 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
     }
 
 
-def output_text(text: str) -> dict[str, Any]:
+def output_text(text: str) -> OutputText:
     """An ``output_text`` content part."""
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
 def function_call_item(
-    item_id: str, call_id: str, name: str, arguments: str, status: str = "completed"
-) -> dict[str, Any]:
+    item_id: str, call_id: str, name: str, arguments: str, status: ItemStatus = "completed"
+) -> FunctionCallItem:
     """A ``function_call`` output item."""
     return {
         "id": item_id,
@@ -125,9 +140,10 @@ def function_call_item(
     }
 
 
-def reasoning_item(item_id: str, block: Mapping[str, Any], seal: ReasoningSeal) -> dict[str, Any]:
+def reasoning_item(item_id: str, block: ContentBlockOutputTypeDef, seal: ReasoningSeal) -> ReasoningItem:
     """A ``reasoning`` item: the thinking text as its summary, the sealed block as encrypted_content."""
-    text = (block["reasoningContent"].get("reasoningText") or {}).get("text") or ""
+    reasoning = block["reasoningContent"].get("reasoningText")
+    text = (reasoning.get("text") if reasoning else None) or ""
     return {
         "id": item_id,
         "type": "reasoning",
@@ -136,26 +152,26 @@ def reasoning_item(item_id: str, block: Mapping[str, Any], seal: ReasoningSeal) 
     }
 
 
-def public_items(items: list[dict[str, Any]], include_encrypted: bool) -> list[dict[str, Any]]:
+def public_items(items: list[OutputItem], include_encrypted: bool) -> list[OutputItem]:
     """Output items as the caller sees them: ``encrypted_content`` only when it was asked for."""
     if include_encrypted:
         return items
     return [_without_sealed(item) if item["type"] == "reasoning" else item for item in items]
 
 
-def _without_sealed(item: dict[str, Any]) -> dict[str, Any]:
+def _without_sealed(item: ReasoningItem) -> ReasoningItem:
     return {**item, "encrypted_content": None}
 
 
 def converse_output_items(
     response: ConverseResponseTypeDef, head: ResponseHead, call: ResponsesCall, seal: ReasoningSeal
-) -> list[dict[str, Any]]:
+) -> list[OutputItem]:
     """The output items of a Converse answer (reasoning sealed, whatever the caller included)."""
     forced = structured_tool_name(call.converse.request, call.converse.notes)
     output = response.get("output")
     message = output.get("message") if output else None
     blocks = (message.get("content") if message else None) or []
-    items: list[dict[str, Any]] = []
+    items: list[OutputItem] = []
     for block in blocks:
         if "text" in block:
             items.append(message_item(new_id("msg"), block["text"]))
@@ -173,7 +189,7 @@ def converse_output_items(
 
 def converse_to_response(
     response: ConverseResponseTypeDef, head: ResponseHead, call: ResponsesCall, seal: ReasoningSeal
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[ResponseObject, list[OutputItem]]:
     """The caller's ``response`` object and the output items to keep (with sealed reasoning)."""
     items = converse_output_items(response, head, call, seal)
     body = head.response(

@@ -12,8 +12,8 @@ import base64
 import binascii
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypedDict
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -22,11 +22,23 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ...errors import invalid
 
 if TYPE_CHECKING:
-    from mypy_boto3_bedrock_runtime.type_defs import ContentBlockTypeDef, ReasoningTextBlockTypeDef
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        ContentBlockOutputTypeDef,
+        ContentBlockTypeDef,
+        ReasoningTextBlockTypeDef,
+    )
 
 _PREFIX = "bmw1."
 _AAD = b"bedrock-mw/responses/reasoning/v1"
 _NONCE_BYTES = 12
+
+
+class _Portable(TypedDict, total=False):
+    """One reasoning block as sealed: thinking text and signature, or redacted bytes in base64."""
+
+    text: str
+    signature: str | None
+    redacted: str
 
 
 class ReasoningSeal:
@@ -41,7 +53,7 @@ class ReasoningSeal:
             key = hashlib.sha256(b"bedrock-mw reasoning seal\0" + raw).digest()
         self._aead = AESGCM(key)
 
-    def seal(self, blocks: Sequence[Mapping[str, Any]]) -> str:
+    def seal(self, blocks: Sequence[ContentBlockOutputTypeDef]) -> str:
         """The sealed form of ``reasoningContent`` blocks (bytes of redacted ones included)."""
         plain = orjson.dumps([_portable(b) for b in blocks])
         nonce = os.urandom(_NONCE_BYTES)
@@ -63,18 +75,20 @@ class ReasoningSeal:
         return [_restored(b) for b in orjson.loads(plain)]
 
 
-def _portable(block: Mapping[str, Any]) -> dict[str, Any]:
+def _portable(block: ContentBlockOutputTypeDef) -> _Portable:
     reasoning = block["reasoningContent"]
     if "redactedContent" in reasoning:
         return {"redacted": base64.b64encode(reasoning["redactedContent"]).decode()}
-    text = reasoning.get("reasoningText") or {}
+    text = reasoning.get("reasoningText")
+    if not text:
+        return {"text": "", "signature": None}
     return {"text": text.get("text", ""), "signature": text.get("signature")}
 
 
-def _restored(item: dict[str, Any]) -> ContentBlockTypeDef:
+def _restored(item: _Portable) -> ContentBlockTypeDef:
     if "redacted" in item:
         return {"reasoningContent": {"redactedContent": base64.b64decode(item["redacted"])}}
     text: ReasoningTextBlockTypeDef = {"text": item["text"]}
-    if item.get("signature"):
-        text["signature"] = item["signature"]
+    if signature := item.get("signature"):
+        text["signature"] = signature
     return {"reasoningContent": {"reasoningText": text}}

@@ -14,14 +14,16 @@ events. Three kinds of shape live here:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, Never, NotRequired, Required, TypeAlias, TypedDict
 
 from ..types import JSONObject, JSONValue
 
 # -- the caller's input, kept as sent -----------------------------------------------------------
 # An item of ``input`` (or of a stored conversation) with its ``type`` filled in: the caller's JSON,
-# unknown fields included, listed back verbatim by GET .../input_items. The lowering validates it.
-InputItem: TypeAlias = JSONObject
+# unknown fields included, listed back verbatim by GET .../input_items; read-only, the lowering
+# validates what it reads. Output items (below) are input items too, so a conversation holds both.
+InputItem: TypeAlias = Mapping[str, JSONValue]
 
 # -- the chat-completions body a Responses request is lowered to --------------------------------
 
@@ -203,6 +205,15 @@ class ResponseError(TypedDict):
     message: str
 
 
+class ErrorObject(TypedDict):
+    """OpenAI's error object, as ``errors.openai_error_body`` writes it under ``error``."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
 class ReasoningEcho(TypedDict):
     effort: str | None
     summary: JSONValue  # echoed as sent
@@ -234,7 +245,7 @@ class Echo(TypedDict):
 ResponseStatus: TypeAlias = Literal["in_progress", "completed", "incomplete", "failed"]
 
 
-class Response(Echo):
+class ResponseObject(Echo):
     """The ``response`` object: the non-streamed answer, and every stream snapshot of it."""
 
     id: str
@@ -261,7 +272,7 @@ class ResponseEvent(TypedDict):
         "response.failed",
     ]
     sequence_number: int
-    response: Response
+    response: ResponseObject
 
 
 class OutputItemEvent(TypedDict):
