@@ -13,6 +13,8 @@ CPU time and memory at exactly the edges of the measured window:
   recording time to first body byte and SSE events received.
 * ``hold``: open ``count`` streams, read each one's first event, keep draining them, report
   ``{"phase": "holding"}``, and close them all after the go line.
+* ``mix``: ``concurrency`` callers cycle through ``requests`` (each a path, body and headers; streamed
+  ones are read to the end) for ``duration_s`` after the warm-up, counting answers by status.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ import orjson
 from bench.stats import percentile
 
 
-def _request_bytes(spec: dict[str, Any]) -> bytes:
+def _request_bytes(spec: dict[str, Any], host: str | None = None, port: int | None = None) -> bytes:
     body = orjson.dumps(spec["body"])
     lines = [
         f"POST {spec['path']} HTTP/1.1",
-        f"host: {spec['host']}:{spec['port']}",
+        f"host: {host or spec['host']}:{port or spec['port']}",
         "content-type: application/json",
         f"content-length: {len(body)}",
         *(f"{k}: {v}" for k, v in spec.get("headers", {}).items()),
@@ -98,6 +100,7 @@ async def _closed(spec: dict[str, Any]) -> dict[str, Any]:
     conns = [Connection(spec["host"], spec["port"]) for _ in range(spec["concurrency"])]
     window: list[float] = [float("inf"), float("inf")]  # start, end of the measured window
     latencies: list[float] = []
+    first_bytes: list[float] = []
     errors = 0
     stop = False
 
@@ -106,11 +109,13 @@ async def _closed(spec: dict[str, Any]) -> dict[str, Any]:
         while not stop:
             started = time.perf_counter()
             status, headers = await conn.head(raw)
+            first = 0.0
             async for _ in conn.body_chunks(headers):
-                pass
+                first = first or time.perf_counter()
             ended = time.perf_counter()
             if window[0] <= started and ended <= window[1]:
                 latencies.append(ended - started)
+                first_bytes.append((first or ended) - started)
                 if status != 200:
                     errors += 1
 
@@ -124,7 +129,11 @@ async def _closed(spec: dict[str, Any]) -> dict[str, Any]:
     await asyncio.gather(*tasks)
     for c in conns:
         c.close()
-    return _latency_result(latencies, spec["duration_s"], errors)
+    result = _latency_result(latencies, spec["duration_s"], errors)
+    # Time to the first body byte: for a streamed answer, when the caller sees its first event.
+    result["ttfb_p50_ms"] = percentile(first_bytes, 50) * 1000
+    result["ttfb_p99_ms"] = percentile(first_bytes, 99) * 1000
+    return result
 
 
 def _latency_result(latencies: list[float], seconds: float, errors: int) -> dict[str, Any]:
@@ -134,6 +143,43 @@ def _latency_result(latencies: list[float], seconds: float, errors: int) -> dict
         "rps": len(latencies) / seconds,
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
+async def _mix(spec: dict[str, Any]) -> dict[str, Any]:
+    raws = [_request_bytes(r, spec["host"], spec["port"]) for r in spec["requests"]]
+    conns = [Connection(spec["host"], spec["port"]) for _ in range(spec["concurrency"])]
+    statuses: dict[str, int] = {}
+    measuring = False
+    stop = False
+
+    async def caller(index: int, conn: Connection) -> None:
+        turn = index  # callers start at different requests, so every kind is in flight at once
+        while not stop:
+            status, headers = await conn.head(raws[turn % len(raws)])
+            async for _ in conn.body_chunks(headers):
+                pass
+            turn += 1
+            if measuring:
+                statuses[str(status)] = statuses.get(str(status), 0) + 1
+
+    tasks = [asyncio.ensure_future(caller(i, c)) for i, c in enumerate(conns)]
+    await asyncio.sleep(spec["warmup_s"])
+    await _phase("warm")
+    measuring = True
+    started = time.perf_counter()
+    await asyncio.sleep(spec["duration_s"])
+    stop = True
+    await asyncio.gather(*tasks)
+    seconds = time.perf_counter() - started
+    for c in conns:
+        c.close()
+    total = sum(statuses.values())
+    return {
+        "requests": total,
+        "errors": total - statuses.get("200", 0),
+        "statuses": statuses,
+        "rps": total / seconds,
     }
 
 
@@ -245,7 +291,7 @@ async def _phase(name: str, **extra: Any) -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
 
-MODES = {"closed": _closed, "stream": _stream, "hold": _hold}
+MODES = {"closed": _closed, "stream": _stream, "hold": _hold, "mix": _mix}
 
 
 def raise_fd_limit() -> int:

@@ -9,3 +9,5 @@ VIRTUAL_KEY = "vk-bench"
 CONVERSE_KEY = "vk-bench-converse"
 # LiteLLM refuses to start without a master key, and refuses a weak one; this one guards loopback only.
 LITELLM_KEY = "sk-" + "5e" * 32
+# Where the FastAPI host app mounts the gateway (bench.host_app).
+HOST_PREFIX = "/llm"

@@ -19,9 +19,11 @@ import orjson
 import psutil
 
 from bedrock_mw.testing import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
-from bench.names import CONVERSE_KEY, HOST, LITELLM_KEY, MODEL, MODEL_ID, VIRTUAL_KEY
+from bench.names import CONVERSE_KEY, HOST, HOST_PREFIX, LITELLM_KEY, MODEL, MODEL_ID, VIRTUAL_KEY
 
 __all__ = ["HOST", "LITELLM_KEY", "MODEL", "MODEL_ID", "VIRTUAL_KEY"]
+
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -53,6 +55,7 @@ class Server:
     name: str
     proc: subprocess.Popen[bytes]
     port: int
+    prefix: str = ""  # where the gateway is mounted ("" when it is the whole app)
 
     @property
     def url(self) -> str:
@@ -107,6 +110,10 @@ def start_emulator(workdir: Path) -> Server:
     return server
 
 
+# Every held stream needs an upstream connection of its own; the default pool is 64.
+MAX_UPSTREAM_CONNECTIONS = 2200
+
+
 def gateway_config(emulator: Server) -> dict[str, Any]:
     """The gateway's config: one provider (the emulator), one key with limits, metrics on.
 
@@ -125,8 +132,7 @@ def gateway_config(emulator: Server) -> dict[str, Any]:
                 },
                 "region": "us-east-1",
                 "endpoint_url": emulator.url,
-                # 1,000 held streams need 1,000 upstream connections; the default pool is 64.
-                "max_connections": 1100,
+                "max_connections": MAX_UPSTREAM_CONNECTIONS,
             }
         ],
         "virtual_keys": [
@@ -157,11 +163,20 @@ def gateway_config(emulator: Server) -> dict[str, Any]:
     }
 
 
-def start_gateway(emulator: Server, workdir: Path) -> Server:
-    """``bedrock-mw serve``: one worker; uvicorn picks uvloop and httptools when they are installed."""
-    config = workdir / "gateway.json"
+def start_gateway(
+    emulator: Server, workdir: Path, *, name: str = "gateway", pythonpath: str | None = None
+) -> Server:
+    """``bedrock-mw serve``: one worker; uvicorn picks uvloop and httptools when they are installed.
+
+    ``pythonpath`` puts another source tree first (a before/after comparison runs two gateways,
+    one per tree, on one emulator).
+    """
+    config = workdir / f"{name}.json"
     config.write_bytes(orjson.dumps(gateway_config(emulator)))
     port = free_port()
+    env = os.environ.copy()
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join([pythonpath, str(_ROOT)])
     proc = _spawn(
         [
             sys.executable,
@@ -177,10 +192,24 @@ def start_gateway(emulator: Server, workdir: Path) -> Server:
             "--log-level",
             "warning",
         ],
-        workdir / "gateway.log",
+        workdir / f"{name}.log",
+        env,
     )
-    server = Server("gateway", proc, port)
+    server = Server(name, proc, port)
     _wait_http(server.url + "/livez", proc)
+    return server
+
+
+def start_host_app(emulator: Server, workdir: Path) -> Server:
+    """The gateway mounted in a FastAPI host app (``bench.host_app``), under uvicorn like ``serve``."""
+    config = workdir / "host.json"
+    config.write_bytes(orjson.dumps(gateway_config(emulator)))
+    port = free_port()
+    proc = _spawn(
+        [sys.executable, "-m", "bench.host_app", str(config), HOST, str(port)], workdir / "host.log"
+    )
+    server = Server("host", proc, port, prefix=HOST_PREFIX)
+    _wait_http(server.url + HOST_PREFIX + "/livez", proc)
     return server
 
 

@@ -74,6 +74,11 @@ class Route:
     reference: str | None = None
     note: str = ""
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the answer is a stream (its first byte is then measured against the raw stream's)."""
+        return self.path.endswith("-stream") or self.body().get("stream") is True
+
 
 ROUTES: tuple[Route, ...] = (
     Route("raw converse", "emulator", _model_path(MODEL_ID, "converse"), _converse, BEDROCK),
@@ -258,13 +263,23 @@ def summarise(
             cpu = [r["gateway_cpu_ms_per_request"] for r in rs if r["gateway_cpu_ms_per_request"] is not None]
             if cpu:
                 cell["gateway_cpu_ms_per_request"] = spread(cpu)
-            if route.reference is not None:
+            if route.reference is not None and route.reference in runs:
                 ref = runs[route.reference][c]
                 cell["added_p50_ms"] = spread(
                     [g["p50_ms"] - f["p50_ms"] for g, f in zip(rs, ref, strict=True)]
                 )
+                if route.streamed and all("ttfb_p50_ms" in r for r in (*rs, *ref)):
+                    cell["added_ttfb_p50_ms"] = spread(
+                        [g["ttfb_p50_ms"] - f["ttfb_p50_ms"] for g, f in zip(rs, ref, strict=True)]
+                    )
             by_c[str(c)] = cell
-        out[route.name] = {"target": route.target, "reference": route.reference, "note": route.note, **by_c}
+        out[route.name] = {
+            "target": route.target,
+            "reference": route.reference,
+            "note": route.note,
+            "streamed": route.streamed,
+            **by_c,
+        }
     return out
 
 
@@ -275,11 +290,13 @@ def render(results: dict[str, Any], cell: Callable[..., str]) -> list[str]:
         "",
         "`raw …` rows are the same Bedrock call sent by the load generator straight to the emulator "
         "(a bearer token, no client library): the floor. *added p50* is the route's p50 minus its raw "
-        "row's in the same repetition; *gateway CPU* is the gateway process's CPU time over the measured "
-        "window divided by the requests it answered.",
+        "row's in the same repetition (the whole answer, streamed ones included); *added first byte* is "
+        "the same for the time to the first body byte of a streamed answer; *gateway CPU* is the gateway "
+        "process's CPU time over the measured window divided by the requests it answered.",
         "",
-        "| route | c | requests/s | p50 ms | p99 ms | p99/p50 | added p50 ms | gateway CPU ms/request |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| route | c | requests/s | p50 ms | p99 ms | p99/p50 | added p50 ms | added first byte p50 ms "
+        "| gateway CPU ms/request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in results.items():
         first_c = next(k for k in row if k.isdigit())
@@ -287,11 +304,13 @@ def render(results: dict[str, Any], cell: Callable[..., str]) -> list[str]:
             if not c.isdigit():
                 continue
             added = cell(data["added_p50_ms"], "{:+.2f}") if "added_p50_ms" in data else "—"
+            first = cell(data["added_ttfb_p50_ms"], "{:+.2f}") if "added_ttfb_p50_ms" in data else "—"
             cpu = cell(data["gateway_cpu_ms_per_request"]) if "gateway_cpu_ms_per_request" in data else "—"
             label = f"{name} ({row['note']})" if row["note"] and c == first_c else name
             lines.append(
                 f"| {label} | {c} | {cell(data['rps'], '{:.0f}')} | {cell(data['p50_ms'])} | "
-                f"{cell(data['p99_ms'])} | {cell(data['p99_over_p50'], '{:.1f}')} | {added} | {cpu} |"
+                f"{cell(data['p99_ms'])} | {cell(data['p99_over_p50'], '{:.1f}')} | {added} | {first} | "
+                f"{cpu} |"
             )
     lines.append("")
     lines += pass_through_verdict(results)

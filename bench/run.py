@@ -8,6 +8,7 @@ and the results section of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import os
 import platform
@@ -22,9 +23,10 @@ from typing import Any
 
 import orjson
 
-from bench import report
+from bench import report, targets
 from bench.loadgen import raise_fd_limit
 from bench.micro import run_micro
+from bench.mount import mount_cost
 from bench.procs import (
     HOST,
     LITELLM_KEY,
@@ -41,10 +43,14 @@ from bench.procs import (
     start_litellm,
 )
 from bench.routes import measure_routes, pass_through_verdict
+from bench.soak import soak
 from bench.stats import spread
+from bench.tail import measure_tail
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
+# Where a --quick or --only run writes by default, so the full run's latest.json stays as it was.
+SCRATCH = ROOT / "bench" / "results" / "scratch.json"
 PROMPT = "Say hello"
 
 
@@ -59,9 +65,13 @@ class Settings:
     stream_events: int = 1000
     stream_count: int = 40
     ttfb_count: int = 60
-    held_streams: int = 1000
+    held_streams: int = 2000
     micro_s: float = 0.5
     route_concurrency: tuple[int, ...] = (1, 16)
+    tail_s: float = 30.0
+    tail_routes: tuple[str, ...] | None = None  # None: every gateway route
+    soak_s: float = 600.0
+    soak_warmup_s: float = 30.0
 
 
 QUICK = Settings(
@@ -74,7 +84,13 @@ QUICK = Settings(
     ttfb_count=5,
     held_streams=50,
     micro_s=0.1,
+    tail_s=0.7,
+    tail_routes=("/v1/messages", "/v1/messages (stream)"),
+    soak_s=3.0,
+    soak_warmup_s=1.0,
 )
+
+PARTS = ("micro", "requests", "routes", "streaming", "tail", "mount", "memory", "soak")
 
 
 def _messages_body(text: str, stream: bool = False, max_tokens: int = 64) -> dict[str, Any]:
@@ -340,14 +356,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run: short windows, one repetition")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy even if installed")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
-    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument(
-        "--only", default="micro,requests,routes,streaming,memory", help="comma-separated parts to run"
+        "--out", type=Path, default=None, help="results file (latest.json; scratch.json if partial)"
+    )
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {','.join(PARTS)}")
+    parser.add_argument(
+        "--soak-s", type=float, default=None, help="the soak's measured window (600 s; 3 s with --quick)"
     )
     args = parser.parse_args(argv)
     s = QUICK if args.quick else Settings()
+    if args.soak_s is not None:
+        s = dataclasses.replace(s, soak_s=args.soak_s)
     parts = set(args.only.split(","))
+    unknown = parts - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    full = parts == set(PARTS) and not args.quick
+    out: Path = args.out or (RESULTS if full else SCRATCH)
 
     def log(line: str) -> None:
         print(line, flush=True)
@@ -391,22 +417,53 @@ def main(argv: list[str] | None = None) -> int:
                 if "streaming" in parts:
                     log("streaming")
                     results["streaming"] = streaming(s, emulator, gateway, log)
+                if "tail" in parts:
+                    log(f"the tail: {s.tail_s:g} s windows")
+                    results["tail"] = measure_tail(
+                        s.route_concurrency,
+                        s.warmup_s,
+                        s.tail_s,
+                        emulator,
+                        gateway,
+                        measure,
+                        log,
+                        s.tail_routes,
+                    )
+                if "mount" in parts:
+                    log("mounted in a FastAPI host app, beside serve")
+                    results["mount"] = mount_cost(
+                        s.route_concurrency,
+                        s.reps,
+                        s.warmup_s,
+                        s.duration_s,
+                        emulator,
+                        gateway,
+                        workdir,
+                        measure,
+                        log,
+                    )
                 if "memory" in parts:
                     log("memory with held streams")
                     results["memory"] = memory(s, emulator, gateway, log)
                 results["gateway_rss_end"] = gateway.rss()
+                if "soak" in parts:
+                    log(f"soak: mixed traffic for {s.soak_s:.0f} s on a fresh gateway")
+                    results["soak"] = soak(s.soak_s, s.soak_warmup_s, emulator, workdir, log)
         finally:
             for server in (litellm, gateway, emulator):
                 if server is not None:
                     server.stop()
     results["wall_s"] = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-    log(f"wrote {args.out} in {results['wall_s']:.0f} s")
-    table = report.render(results)
-    log(table)
-    if not args.no_docs and not args.quick:
-        report.write_docs(ROOT / "docs" / "benchmarks.md", table)
+    results["targets"] = targets.evaluate(results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    log(f"wrote {out} in {results['wall_s']:.0f} s")
+    log(report.render(results))
+    if args.no_docs or not full:
+        log("docs untouched (--no-docs, --quick or --only): `python -m bench.report FILE` writes them")
+    else:
+        report.write_all(ROOT, results)
+        log("wrote docs/benchmarks.md and README.md's performance table")
     return 0
 
 

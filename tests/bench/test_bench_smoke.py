@@ -64,6 +64,7 @@ def test_every_route_row_is_compared_with_its_raw_row_in_the_same_repetition() -
         return {
             "rps": 100.0,
             "p50_ms": p50,
+            "ttfb_p50_ms": p50 / 2,
             "p99_ms": 2 * p50,
             "errors": 0,
             "gateway_cpu_ms_per_request": cpu,
@@ -80,7 +81,10 @@ def test_every_route_row_is_compared_with_its_raw_row_in_the_same_repetition() -
     assert messages["gateway_cpu_ms_per_request"]["median"] == 0.4
     assert "added_p50_ms" not in summary["raw converse"]["1"]
     table = "\n".join(render(summary, report._cell))
-    assert "| /v1/messages | 1 | 100 | 1.00 | 2.00 | 2.0 | +0.75 | 0.40 |" in table
+    assert "| /v1/messages | 1 | 100 | 1.00 | 2.00 | 2.0 | +0.75 | — | 0.40 |" in table
+    # A streamed route is also compared by its first byte with the raw stream's.
+    assert summary["/v1/messages (stream)"]["1"]["added_ttfb_p50_ms"]["median"] == 0.375
+    assert "| /v1/messages (stream) | 1 | 100 | 1.00 | 2.00 | 2.0 | +0.75 | +0.38 | 0.40 |" in table
 
 
 def test_the_pass_through_verdict_compares_gateway_cpu_with_v1_messages_in_the_same_run() -> None:
@@ -93,3 +97,116 @@ def test_the_pass_through_verdict_compares_gateway_cpu_with_v1_messages_in_the_s
     dearer = pass_through_verdict({PASS_THROUGH: row(0.9, 1.0), PASS_THROUGH_BAR: row(0.8, 1.0)})
     assert "no more than" in cheaper[0] and "MORE than" in dearer[0]
     assert pass_through_verdict({PASS_THROUGH_BAR: row(0.8, 1.0)}) == []
+
+
+def _cell(median: float) -> dict[str, float]:
+    return {"median": median, "min": median, "max": median, "n": 1}
+
+
+def _full_run_results(*, cpu16: float, drift: float, soak_s: float = 600.0) -> dict[str, object]:
+    from bench.routes import ROUTES
+
+    routes = {}
+    for r in ROUTES:
+        if r.target != "gateway":
+            continue
+        cells = {
+            c: {
+                "errors": 0,
+                "added_p50_ms": _cell(0.2),
+                "added_ttfb_p50_ms": _cell(0.1),
+                "gateway_cpu_ms_per_request": _cell(cpu16 if c == "16" else 0.5),
+            }
+            for c in ("1", "16")
+        }
+        routes[r.name] = {"target": "gateway", "streamed": r.streamed, **cells}
+    tail_row = {"1": {"p99_over_p50": _cell(1.5)}, "16": {"p99_over_p50": _cell(2.5)}}
+    return {
+        "routes": routes,
+        "tail": {"duration_s": 30.0, "routes": dict.fromkeys(routes, tail_row)},
+        "streaming": {"events_per_cpu_s": {"messages": _cell(160_000), "chat": _cell(140_000)}},
+        "memory": {"kib_per_stream": _cell(30.0), "runs": [{"open": 2000}]},
+        "soak": {
+            "duration_s": soak_s,
+            "drift_pct": drift,
+            "rss_start": 100 * 2**20,
+            "rss_end": 103 * 2**20,
+            "requests": 1000,
+            "errors": 0,
+        },
+        "mount": {
+            "1": {"added_p50_ms": _cell(0.01), "added_cpu_ms_per_request": _cell(0.02)},
+            "16": {"added_p50_ms": _cell(0.5), "added_cpu_ms_per_request": _cell(0.03)},
+        },
+    }
+
+
+def test_every_issue_18_target_is_judged_from_the_run() -> None:
+    from bench.targets import evaluate
+
+    verdicts = evaluate(_full_run_results(cpu16=0.28, drift=3.0))
+    met = [v["met"] for v in verdicts]
+    # added p50, CPU, tail, every route: met; events: chat under the bar; memory, soak, mount: met.
+    assert met == [True, True, True, True, False, True, True, True]
+    worse = evaluate(_full_run_results(cpu16=0.31, drift=-6.0))
+    assert [v["met"] for v in worse][1] is False
+    assert [v["met"] for v in worse][6] is False
+    assert "worst 0.310 ms" in worse[1]["value"]
+
+
+def test_a_target_not_measured_or_measured_too_briefly_is_not_judged() -> None:
+    from bench.targets import evaluate, render
+
+    short = _full_run_results(cpu16=0.2, drift=0.0, soak_s=3.0)
+    short["memory"] = {"kib_per_stream": _cell(1.0), "runs": [{"open": 50}]}
+    del short["mount"]
+    verdicts = {v["target"].split(" ")[0]: v for v in evaluate(short)}
+    assert all(v["met"] is None for k, v in verdicts.items() if k in ("resident", "≤", "mounted"))
+    assert [v["met"] for v in evaluate({})] == [None] * 8
+    assert "not judged" in "\n".join(render(evaluate({})))
+
+
+def test_a_full_run_writes_the_docs_block_and_the_readme_table(tmp_path: Path) -> None:
+    from bench.targets import evaluate
+
+    results: dict[str, object] = {
+        "machine": {"nproc": 2, "cpu": "test", "python": "3.11", "platform": "linux", "packages": {"x": "1"}},
+        "settings": {"reps": 1, "duration_s": 0.1, "warmup_s": 0.1},
+    }
+    results["targets"] = evaluate(results)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "benchmarks.md").write_text(f"# B\n\n{report.START}\nold\n{report.END}\n")
+    readme_before = f"# R\n\n{report.README_START}\nround 1\n{report.README_END}\n\nrest\n"
+    (tmp_path / "README.md").write_text(readme_before)
+    report.write_all(tmp_path, results)
+    readme = (tmp_path / "README.md").read_text()
+    assert "round 1" not in readme and "| target (issue #18) | this run | met |" in readme
+    assert readme.endswith("rest\n")
+    assert "### Against the targets" in (tmp_path / "docs" / "benchmarks.md").read_text()
+
+
+def test_a_quick_run_of_the_process_parts_measures_and_reports_them(tmp_path: Path) -> None:
+    """tail, mount (FastAPI host app), held streams and the soak, end to end with --quick."""
+    import orjson
+    import pytest
+
+    pytest.importorskip("psutil")
+    pytest.importorskip("fastapi")
+    from bench import run
+
+    out = tmp_path / "quick.json"
+    argv = ["--quick", "--no-litellm", "--only", "tail,mount,memory,soak", "--out", str(out), "--soak-s", "2"]
+    assert run.main(argv) == 0
+    results = orjson.loads(out.read_bytes())
+    assert set(results["tail"]["routes"]) == {"/v1/messages", "/v1/messages (stream)"}
+    assert all(row[c]["errors"] == 0 for row in results["tail"]["routes"].values() for c in ("1", "16"))
+    for c in ("1", "16"):
+        assert results["mount"][c]["serve"]["errors"] == 0 and results["mount"][c]["mounted"]["errors"] == 0
+    assert results["memory"]["runs"][0]["open"] == run.QUICK.held_streams
+    soak = results["soak"]
+    assert soak["requests"] > 0 and soak["errors"] == 0 and soak["duration_s"] == 2.0
+    assert soak["statuses"] == {"200": soak["requests"]}
+    verdicts = {v["target"]: v["met"] for v in results["targets"]}
+    assert len(verdicts) == 8
+    # A smoke run is too short to judge the soak, the tail or 2,000 streams.
+    assert sum(met is None for met in verdicts.values()) >= 3
