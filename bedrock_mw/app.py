@@ -235,6 +235,8 @@ async def list_models(gw: Gateway, ctx: RequestContext) -> Response:
         aliases,
         gw.catalogue,
         anthropic_shape="anthropic-version" in headers or "x-api-key" in headers,
+        providers=providers,
+        finder=gw.finder(key, providers),
         account=account,
     )
     await gw.record(ctx, status=200)

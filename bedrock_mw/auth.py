@@ -9,11 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 
 from .config import VirtualKeyConfig
 from .errors import ErrorKind, GatewayError
-from .routing.model_ids import ModelRef
+from .routing.access import check_model_allowed
 from .stores import CredentialStore
 
 __all__ = ["authenticate", "check_model_allowed", "key_digest", "presented_key"]
@@ -54,23 +53,3 @@ async def authenticate(headers: Mapping[str, str], store: CredentialStore) -> Vi
     if key.disabled:
         raise GatewayError(ErrorKind.AUTHENTICATION, "this API key is disabled")
     return key
-
-
-def check_model_allowed(key: VirtualKeyConfig, ref: ModelRef) -> None:
-    """A 403 ``GatewayError`` unless ``key.allowed_models`` matches the model's parsed identity.
-
-    That is the name asked for when it was a name (alias, catalogue or Claude name), the resolved
-    Bedrock id and its base model id; never the raw string, which may carry prefixes and segments.
-    """
-    patterns = key.allowed_models
-    if patterns is None:
-        return
-    candidates = tuple(c for c in (ref.name, ref.model_id, ref.base_model_id) if c is not None)
-    if any(fnmatchcase(name, pattern) for pattern in patterns for name in candidates):
-        return
-    shown = ", ".join(patterns[:10]) + (", ..." if len(patterns) > 10 else "")
-    raise GatewayError(
-        ErrorKind.PERMISSION,
-        f"model {ref.requested!r} is not allowed for this API key (allowed: {shown or 'none'})",
-        param="model",
-    )

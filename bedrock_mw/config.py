@@ -56,6 +56,9 @@ __all__ = [
 MessagesApi = Literal["auto", "invoke", "converse"]
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 _REGION_PATTERN = re.compile(r"^[a-z0-9*?-]+$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ROLE_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/")
+_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:(\d{12}):")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # What Bedrock accepts (botocore's GuardrailIdentifier / GuardrailVersion patterns).
@@ -210,6 +213,7 @@ class ProviderConfig(_Model):
     max_connections: int = Field(64, ge=1, le=10_000)
     transport: Literal["lean", "aiobotocore"] = "lean"
     guardrail: GuardrailConfig | None = None
+    account_id: str | None = None
 
     @field_validator("region")
     @classmethod
@@ -217,6 +221,39 @@ class ProviderConfig(_Model):
         if not _REGION.match(value):
             raise ValueError(f"{value!r} is not an AWS region name (like 'us-east-1')")
         return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _account_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _ACCOUNT.match(value):
+            raise ValueError(f"{value!r} is not an AWS account id (12 digits)")
+        return value
+
+    @property
+    def role_account(self) -> str | None:
+        """The account of the role the provider assumes, read from its ARN (its calls are that account's)."""
+        role = self.auth.assume_role if not isinstance(self.auth, ApiKeyAuth) else None
+        match = _ROLE_ACCOUNT.match(role.role_arn) if role is not None else None
+        return match[1] if match else None
+
+    @property
+    def known_account(self) -> str | None:
+        """The AWS account Bedrock sees this provider's calls from, when the config says; never guessed."""
+        return self.account_id or self.role_account
+
+    @model_validator(mode="after")
+    def _one_account(self) -> ProviderConfig:
+        role = self.role_account
+        if self.account_id is not None and role is not None and role != self.account_id:
+            raise ValueError(f"account_id {self.account_id} differs from the assumed role's account {role}")
+        profile = _ARN_ACCOUNT.match(self.inference_profile_arn or "")
+        known = self.known_account
+        if profile is not None and known is not None and profile[1] != known:
+            raise ValueError(
+                f"inference_profile_arn is in account {profile[1]}, "
+                f"but this provider calls Bedrock as account {known}"
+            )
+        return self
 
     @field_validator("inference_profile_arn")
     @classmethod
@@ -391,10 +428,14 @@ class GatewayConfig(_Model):
     def _arn_models_shape(cls, value: dict[str, str]) -> dict[str, str]:
         for arn, model in value.items():
             if not re.match(
-                r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:(application-inference-profile|provisioned-model)/.+$",
+                r"^arn:aws[a-z-]*:bedrock:[a-z0-9-]+:\d{12}:(application-inference-profile|provisioned-model"
+                r"|imported-model|custom-model|custom-model-deployment)/.+$",
                 arn,
             ):
-                raise ValueError(f"{arn!r} is not an application-inference-profile or provisioned-model ARN")
+                raise ValueError(
+                    f"{arn!r} is not an application-inference-profile, provisioned-model, imported-model, "
+                    "custom-model or custom-model-deployment ARN"
+                )
             if not re.match(r"^[a-z0-9-]+\.[A-Za-z0-9._:-]+$", model):
                 raise ValueError(
                     f"{model!r} (for {arn}) is not a base Bedrock model id like 'anthropic.claude-...'"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -18,7 +18,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .auth import authenticate, check_model_allowed
+from .auth import authenticate
 from .config import GatewayConfig, GuardrailConfig, ProviderConfig, VirtualKeyConfig
 from .cost import PriceTable
 from .dispatch import Dispatcher, UpstreamError, UpstreamStream, request_id_of
@@ -47,9 +47,10 @@ from .limits import (
 from .media import AddressPolicy
 from .observability import Observer, PrometheusMetrics, default_observers
 from .response_store import ResponseStore, default_response_store
+from .routing.access import admit
 from .routing.discovery import ModelDiscovery
 from .routing.model_ids import Catalogue, resolve_model
-from .routing.plan import Attempt, RoutePlan, is_retryable, plan_route
+from .routing.plan import Attempt, RoutePlan, is_retryable
 from .stores import (
     AliasStore,
     AliasStoreSource,
@@ -256,27 +257,18 @@ class Gateway:
         assert key is not None and ctx.credentials is not None
         aliases: AliasStore = await resolve_alias_store(self.alias_source, ctx.request)
         providers = await self.providers_of(ctx)
-        finder = AccountFinder(self.discovery, providers[0], key.default_region) if providers else None
-        ref = await resolve_model(model, key, aliases, self.catalogue, finder)
-        check_model_allowed(key, ref)
-        if not providers:
-            raise GatewayError(
-                ErrorKind.BAD_GATEWAY, f"virtual key {key.id!r} has no configured provider available"
-            )
-        plan = plan_route(ref, key, providers)
-        if not plan.attempts:
-            raise GatewayError(
-                ErrorKind.NOT_FOUND,
-                f"model {model!r} is not offered in any region this key can reach: "
-                + "; ".join(plan.skipped),
-                param="model",
-            )
+        ref = await resolve_model(model, key, aliases, self.catalogue, self.finder(key, providers))
+        plan = admit(ref, key, providers)  # the same decision every model listing makes
         ctx.plan = plan
         if guarded:
             self._settle_guardrails(ctx, plan)
         # Admitted only now: a slow body or a refused model never holds one of the key's slots.
         await self.admit(ctx)
         return plan
+
+    def finder(self, key: VirtualKeyConfig, providers: Sequence[ProviderConfig]) -> AccountFinder | None:
+        """What resolution asks about names and ARNs the config lacks: the primary provider's account."""
+        return AccountFinder(self.discovery, providers[0], key.default_region) if providers else None
 
     async def providers_of(self, ctx: RequestContext) -> list[ProviderConfig]:
         """The key's providers that exist, in the key's order (primary first)."""
@@ -588,6 +580,10 @@ class AccountFinder:
     async def model_behind(self, arn: str, region: str) -> str | None:
         """The base model behind an application-profile ARN, per the primary provider's account."""
         return await self.discovery.model_behind(self.provider, region, arn)
+
+    async def regions_behind(self, arn: str, region: str) -> frozenset[str] | None:
+        """The regions an application-profile ARN sends requests to, per the primary provider's account."""
+        return await self.discovery.regions_behind(self.provider, region, arn)
 
 
 _ATTRIBUTION_MAX = 256

@@ -1,30 +1,32 @@
 """The one control-plane call Bedrock-native clients make first: ``ListInferenceProfiles``.
 
 Claude Code in Bedrock mode lists inference profiles to learn which Claude models it can call. The
-gateway answers from what the key may use: every model its ``allowed_models`` admits that the
-primary provider's account offers (control-plane discovery; the built-in catalogue when discovery is
-off or fails), as the system-defined profiles the key's primary region can call, in
-the control plane's response shape (botocore's ``bedrock`` model), plus the application profiles the
-config names in ``arn_models``. The system profiles' ARNs carry no account (the gateway does not
-know which account serves a request until it routes it); sent back as a model id, such an ARN is
-routed as its profile id in whichever provider serves the call.
+gateway answers from what the key may use: of the system-defined profiles the key's primary region
+can call for the models the primary provider's account offers (control-plane discovery; the built-in
+catalogue when discovery is off or fails), and of the account's application profiles and those the
+config names in ``arn_models``, those the request path would serve with this key (the same decision,
+:func:`routing.access.callable_plan`, on both the profile id and its ARN), in the control plane's
+response shape (botocore's ``bedrock`` model). The system profiles' ARNs carry no account (the
+gateway does not know which account serves a request until it routes it); sent back as a model id,
+such an ARN is routed as its profile id in whichever provider serves the call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from typing import Any
 
 from starlette.responses import Response
 
-from ..config import ProviderConfig, VirtualKeyConfig
+from ..config import VirtualKeyConfig
 from ..errors import invalid
 from ..gateway import Gateway, RequestContext
 from ..http import json_response
+from ..routing.access import callable_plan
 from ..routing.catalogue import KNOWN_MODELS
 from ..routing.discovery import AccountModels, api_names_of
 from ..routing.model_ids import geo_serves
+from ..stores import resolve_alias_store
 from .auth import authenticate_bedrock_caller
 
 _CREATED = "2024-01-01T00:00:00Z"
@@ -39,23 +41,6 @@ _GEO_NAMES = {
     "global": "Global",
 }
 _MAX_RESULTS = 1000
-
-
-def _allowed(key: VirtualKeyConfig, candidates: tuple[str, ...]) -> bool:
-    patterns = key.allowed_models
-    if patterns is None:
-        return True
-    return any(fnmatchcase(name, pattern) for pattern in patterns for name in candidates)
-
-
-async def _primary(ctx: RequestContext, key: VirtualKeyConfig) -> tuple[ProviderConfig | None, str | None]:
-    """The key's first available provider and the region its requests go to."""
-    assert ctx.credentials is not None
-    for provider_id in key.providers:
-        provider = await ctx.credentials.get_provider(provider_id)
-        if provider is not None:
-            return provider, key.default_region or provider.region
-    return None, key.default_region
 
 
 def profile_summary(model_id: str, name: str, geo: str, region: str) -> dict[str, Any]:
@@ -74,29 +59,28 @@ def profile_summary(model_id: str, name: str, geo: str, region: str) -> dict[str
     }
 
 
-def list_profiles(key: VirtualKeyConfig, region: str) -> list[dict[str, Any]]:
-    """From the built-in catalogue: the system profiles ``key`` may call from ``region``, newest first."""
+def list_profiles(region: str) -> list[dict[str, Any]]:
+    """From the built-in catalogue: the system profiles ``region`` can call, newest first."""
     offer = [(m.bedrock_id, list(m.api_names), m.profile_geos) for m in KNOWN_MODELS]
-    return _system_summaries(key, region, offer)
+    return _system_summaries(region, offer)
 
 
-def account_profiles(key: VirtualKeyConfig, region: str, account: AccountModels) -> list[dict[str, Any]]:
-    """From what the account offers (control-plane discovery): the system profiles ``key`` may call."""
+def account_profiles(region: str, account: AccountModels) -> list[dict[str, Any]]:
+    """From what the account offers (control-plane discovery): the system profiles ``region`` can call."""
     offer = [
         (base, api_names_of(base), account.profile_geos.get(base, frozenset()))
         for base in sorted(account.base_ids, reverse=True)
     ]
-    return _system_summaries(key, region, offer)
+    return _system_summaries(region, offer)
 
 
 def _system_summaries(
-    key: VirtualKeyConfig, region: str, offer: list[tuple[str, list[str], frozenset[str]]]
+    region: str, offer: list[tuple[str, list[str], frozenset[str]]]
 ) -> list[dict[str, Any]]:
     summaries: list[dict[str, Any]] = []
     for model_id, names, geos in offer:
         for geo in sorted(geos):
-            profile_id = f"{geo}.{model_id}"
-            if geo_serves(geo, region) and _allowed(key, (profile_id, model_id, *names)):
+            if geo_serves(geo, region):
                 summaries.append(profile_summary(model_id, names[0] if names else model_id, geo, region))
     return summaries
 
@@ -117,12 +101,12 @@ def _page_bounds(ctx: RequestContext, total: int) -> tuple[int, int]:
     return start, size
 
 
-def application_profiles(key: VirtualKeyConfig, arn_models: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The application inference profiles (ARN → model) that ``key`` may use."""
+def application_profiles(arn_models: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The application inference profiles among ``arn_models`` (ARN → model), as summaries."""
     summaries: list[dict[str, Any]] = []
     for arn, model in arn_models.items():
         head, _, profile_id = arn.partition(":application-inference-profile/")
-        if not profile_id or not _allowed(key, (arn, model)):
+        if not profile_id:
             continue
         region = head.split(":")[3]
         summaries.append(
@@ -141,21 +125,44 @@ def application_profiles(key: VirtualKeyConfig, arn_models: Mapping[str, str]) -
     return summaries
 
 
+async def _callable_profiles(
+    gw: Gateway, ctx: RequestContext, key: VirtualKeyConfig, wanted: str | None
+) -> list[dict[str, Any]]:
+    """The profiles the primary account offers (or the catalogue lists) that the key can call."""
+    providers = await gw.providers_of(ctx)
+    if not providers:
+        return []
+    region = key.default_region or providers[0].region
+    # What the primary account offers, when discovery can say; else the built-in catalogue.
+    account = await gw.discovery.account(providers[0], region)
+    offered: list[dict[str, Any]] = []
+    if wanted != "APPLICATION":
+        offered += account_profiles(region, account) if account else list_profiles(region)
+    if wanted != "SYSTEM_DEFINED":
+        offered += application_profiles({**(account.app_profiles if account else {}), **gw.config.arn_models})
+    aliases = await resolve_alias_store(gw.alias_source, ctx.request)
+    finder = gw.finder(key, providers)
+
+    async def callable_id(model: str) -> bool:
+        return await callable_plan(model, key, aliases, gw.catalogue, finder, providers) is not None
+
+    kept: list[dict[str, Any]] = []
+    for summary in offered:
+        ids = {summary["inferenceProfileArn"]}
+        if summary["type"] == "SYSTEM_DEFINED":
+            ids.add(summary["inferenceProfileId"])  # an application profile is called by its ARN
+        if all([await callable_id(model) for model in sorted(ids)]):
+            kept.append(summary)
+    return kept
+
+
 async def list_inference_profiles(gw: Gateway, ctx: RequestContext) -> Response:
     """``GET /inference-profiles`` (``ListInferenceProfiles``), paged as the control plane pages."""
     key = await authenticate_bedrock_caller(gw, ctx)
     wanted = ctx.request.query_params.get("type")
     if wanted not in (None, "SYSTEM_DEFINED", "APPLICATION"):
         raise invalid("type must be SYSTEM_DEFINED or APPLICATION", "type")
-    provider, region = await _primary(ctx, key)
-    # What the primary account offers, when discovery can say; else the built-in catalogue.
-    account = await gw.discovery.account(provider, region) if provider and region else None
-    summaries: list[dict[str, Any]] = []
-    if region and wanted != "APPLICATION":
-        summaries += account_profiles(key, region, account) if account else list_profiles(key, region)
-    if wanted != "SYSTEM_DEFINED":
-        apps = {**(account.app_profiles if account else {}), **gw.config.arn_models}
-        summaries += application_profiles(key, apps)
+    summaries = await _callable_profiles(gw, ctx, key, wanted)
     start, size = _page_bounds(ctx, len(summaries))
     page: dict[str, Any] = {"inferenceProfileSummaries": summaries[start : start + size]}
     if start + size < len(summaries):

@@ -55,6 +55,17 @@ def _model_of(arn: str) -> str | None:
     return resource or None
 
 
+def _regions_of(profile: Mapping[str, Any]) -> frozenset[str] | None:
+    """The regions a profile sends requests to: those of its models' ARNs (one ARN per region)."""
+    regions = set()
+    for model in profile.get("models") or []:
+        parts = str(model.get("modelArn") or "").split(":")
+        if len(parts) < 6 or parts[0] != "arn" or not parts[3]:
+            return None  # a model the gateway cannot place: the profile's reach is unknown
+        regions.add(parts[3])
+    return frozenset(regions) or None
+
+
 @dataclass(frozen=True, slots=True)
 class AccountModels:
     """What one account offers in one region: foundation models, their profile geographies, app profiles."""
@@ -62,6 +73,8 @@ class AccountModels:
     base_ids: frozenset[str] = frozenset()
     profile_geos: Mapping[str, frozenset[str]] = field(default_factory=dict)
     app_profiles: Mapping[str, str] = field(default_factory=dict)
+    # Application profile ARN -> the regions it sends requests to (its models' regions).
+    app_regions: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_listing(cls, listing: AccountListing) -> AccountModels:
@@ -79,12 +92,16 @@ class AccountModels:
                 geos.setdefault(base, set()).add(geo)
                 base_ids.add(base)
         apps: dict[str, str] = {}
+        app_regions: dict[str, frozenset[str]] = {}
         for profile in listing.application_profiles:
             models = [_model_of(str(m.get("modelArn") or "")) for m in profile.get("models") or []]
             arn = profile.get("inferenceProfileArn")
             if isinstance(arn, str) and models and models[0]:
                 apps[arn] = models[0]
-        return cls(frozenset(base_ids), {k: frozenset(v) for k, v in geos.items()}, apps)
+                regions = _regions_of(profile)
+                if regions is not None:
+                    app_regions[arn] = regions
+        return cls(frozenset(base_ids), {k: frozenset(v) for k, v in geos.items()}, apps, app_regions)
 
     def model_for_name(self, name: str) -> str | None:
         """The base id an Anthropic-style name means here (the newest, when dated versions differ)."""
@@ -143,9 +160,23 @@ class ModelDiscovery:
         account = await self.account(provider, region)
         if account is not None and arn in account.app_profiles:
             return account.app_profiles[arn]
+        target = await self._profile(provider, region, arn)
+        return target[0] if target is not None else None
+
+    async def regions_behind(self, provider: ProviderConfig, region: str, arn: str) -> frozenset[str] | None:
+        """The regions an application-profile ARN sends requests to (listing, else GetInferenceProfile)."""
+        account = await self.account(provider, region)
+        if account is not None and arn in account.app_regions:
+            return account.app_regions[arn]
+        target = await self._profile(provider, region, arn)
+        return target[1] if target is not None else None
+
+    async def _profile(
+        self, provider: ProviderConfig, region: str, arn: str
+    ) -> tuple[str | None, frozenset[str] | None] | None:
         if not self.enabled:
             return None
-        value: str | None = await self._cached(
+        value: tuple[str | None, frozenset[str] | None] | None = await self._cached(
             ("profile", provider.id, region, arn), lambda: self._load_profile(provider, region, arn)
         )
         return value
@@ -157,14 +188,16 @@ class ModelDiscovery:
             log.warning(_HINT, provider.id, region, err.code)
             return None
 
-    async def _load_profile(self, provider: ProviderConfig, region: str, arn: str) -> str | None:
+    async def _load_profile(
+        self, provider: ProviderConfig, region: str, arn: str
+    ) -> tuple[str | None, frozenset[str] | None] | None:
         try:
             profile = await self._get_profile(provider, region, arn)
         except UpstreamError as err:
             log.warning(_HINT, provider.id, region, err.code)
             return None
         models = [_model_of(str(m.get("modelArn") or "")) for m in profile.get("models") or []]
-        return models[0] if models else None
+        return (models[0] if models else None), _regions_of(profile)
 
     async def _cached(self, key: tuple[str, ...], load: Callable[[], Awaitable[T | None]]) -> T | None:
         now = self._clock()

@@ -1,27 +1,27 @@
-"""The models a key may use (``GET /v1/models``), in the caller's dialect."""
+"""The models a key may use (``GET /v1/models``), in the caller's dialect.
+
+A name is listed only when the request path would serve it (:func:`.access.callable_plan`: the same
+resolution, ``allowed_models`` match on the parsed identity, and plan under ``allowed_regions``), so
+every listed id can be called and every refused one is left out.
+"""
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+from collections.abc import Sequence
 from typing import Any
 
-from ..config import VirtualKeyConfig, alias_model
+from ..config import ProviderConfig, VirtualKeyConfig, alias_model
 from ..stores import AliasStore
+from .access import callable_plan
 from .discovery import AccountModels
-from .model_ids import GEOS, Catalogue, split_region_prefix
+from .model_ids import Catalogue, ModelFinder, ModelRef
+
+__all__ = ["list_models_payload"]
 
 
-def _allowed(key: VirtualKeyConfig, name: str, target: str) -> bool:
-    if key.allowed_models is None:
-        return True
-    candidates = (name, target, target.removeprefix("bedrock/"))
-    return any(fnmatchcase(c, p) for p in key.allowed_models for c in candidates)
-
-
-def _base_of(target: str) -> str:
-    rest = split_region_prefix(target)[1] if not target.startswith("arn:") else target
-    head, dot, tail = rest.partition(".")
-    return tail if dot and head in GEOS else rest
+def _offered(ref: ModelRef, account: AccountModels | None) -> bool:
+    # An ARN is the account's own resource; an id is offered when the account lists its base model.
+    return account is None or ref.kind.endswith("-arn") or ref.base_model_id in account.base_ids
 
 
 async def list_models_payload(
@@ -30,27 +30,38 @@ async def list_models_payload(
     catalogue: Catalogue,
     *,
     anthropic_shape: bool,
+    providers: Sequence[ProviderConfig],
+    finder: ModelFinder | None = None,
     account: AccountModels | None = None,
 ) -> dict[str, Any]:
-    """Aliases (concrete names only), catalogue names, then the account's; filtered by ``allowed_models``.
+    """Aliases (concrete names only), catalogue names, then the account's: those the key can call.
 
     With the primary provider's ``account`` known, catalogue names of models it does not offer are
     left out and the Claude models it offers under names the catalogue lacks are added.
     """
+
+    async def plan_for(name: str) -> ModelRef | None:
+        plan = await callable_plan(name, key, aliases, catalogue, finder, providers)
+        return None if plan is None else plan.model
+
     entries: dict[str, str] = {}
     for name, entry in (await aliases.list_aliases(key)).items():
-        target = alias_model(entry)
-        if not any(ch in name for ch in "*?[") and _allowed(key, name, target):
-            entries[name] = target
+        if not any(ch in name for ch in "*?[") and await plan_for(name) is not None:
+            entries[name] = alias_model(entry)
     for name, target in catalogue.items():
-        offered = account is None or _base_of(target) in account.base_ids or target.startswith("arn:")
-        if name not in entries and offered and _allowed(key, name, target):
-            entries[name] = target
+        if name in entries:
+            continue
+        ref = await plan_for(name)
+        if ref is not None and _offered(ref, account):
+            # A glob alias of the key may take the name over: then it means the alias's target.
+            entries[name] = target if ref.alias is None else ref.model_id
     if account is not None:
         for name in account.names():
-            base = account.model_for_name(name)
-            if base is not None and name not in entries and _allowed(key, name, base):
-                entries[name] = base
+            if name in entries:
+                continue
+            ref = await plan_for(name)
+            if ref is not None:
+                entries[name] = ref.model_id
     if anthropic_shape:
         data = [
             {"type": "model", "id": name, "display_name": name, "created_at": "2024-01-01T00:00:00Z"}

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GEOS",
+    "OPAQUE_ARN_KINDS",
     "Catalogue",
     "ModelFinder",
     "ModelKind",
@@ -49,6 +50,9 @@ ModelKind = Literal[
     "inference-profile-arn",
     "application-inference-profile-arn",
     "provisioned-model-arn",
+    "imported-model-arn",
+    "custom-model-arn",
+    "custom-model-deployment-arn",
 ]
 
 # Longest first so the alternation takes "us-gov" before "us".
@@ -67,15 +71,30 @@ _ID = re.compile(
 )
 _ARN = re.compile(
     r"^arn:(?P<partition>aws(?:-[a-z]+)*):bedrock:(?P<region>[a-z0-9-]+):(?P<account>\d{12})?:"
-    r"(?P<rtype>[a-z-]+)/(?P<resource>[^/\s]+)$"
+    r"(?P<rtype>[a-z-]+)/(?P<resource>[^/\s]+(?:/[a-z0-9]{1,64})?)$"
 )
 _OPAQUE_RESOURCE = re.compile(r"^[a-z0-9]{1,64}$")
+# botocore's InvokeModelIdentifier: a custom model's ARN names its base model, then its own id.
+_CUSTOM_RESOURCE = re.compile(r"^[a-z0-9-]{1,63}\.[a-z0-9-]{1,63}/[a-z0-9]{1,64}$")
 _ARN_KINDS: dict[str, ModelKind] = {
     "foundation-model": "foundation-arn",
     "inference-profile": "inference-profile-arn",
     "application-inference-profile": "application-inference-profile-arn",
     "provisioned-model": "provisioned-model-arn",
+    "imported-model": "imported-model-arn",
+    "custom-model": "custom-model-arn",
+    "custom-model-deployment": "custom-model-deployment-arn",
 }
+# ARNs whose text does not say which model they serve (config.arn_models or the account may).
+OPAQUE_ARN_KINDS: frozenset[ModelKind] = frozenset(
+    {
+        "application-inference-profile-arn",
+        "provisioned-model-arn",
+        "imported-model-arn",
+        "custom-model-arn",
+        "custom-model-deployment-arn",
+    }
+)
 _CLAUDE_NAME = re.compile(r"^claude-[a-z0-9]+(?:[-.][a-z0-9]+)*$")
 # Regions with a country-level profile as well as the general "apac." one.
 _JP_REGIONS = frozenset({"ap-northeast-1", "ap-northeast-3"})
@@ -98,6 +117,11 @@ class ModelRef:
     alias_entry: AliasEntry | None = None
     # The name asked for when it was one (an alias, a catalogue name or a Claude name), not an id form.
     name: str | None = None
+    # The AWS account an ARN names (``None`` for ids and for ARNs with no account, like foundation models).
+    account: str | None = None
+    # The regions an application inference profile sends requests to, when the account said (its
+    # models' ARNs in GetInferenceProfile); ``None`` when unknown or not an application profile.
+    profile_regions: frozenset[str] | None = None
 
 
 class ModelFinder(Protocol):
@@ -109,6 +133,10 @@ class ModelFinder(Protocol):
 
     async def model_behind(self, arn: str, region: str) -> str | None:
         """The base model id an application-inference-profile ARN serves, if the account says."""
+        ...
+
+    async def regions_behind(self, arn: str, region: str) -> frozenset[str] | None:
+        """The regions an application-inference-profile ARN sends requests to, if the account says."""
         ...
 
 
@@ -213,7 +241,8 @@ def _parse_arn(text: str, pinned: str | None) -> ModelRef:
         raise _error(
             ErrorKind.INVALID_REQUEST,
             f"ARN resource type {rtype!r} is not supported; use a foundation-model, inference-profile, "
-            "application-inference-profile or provisioned-model ARN",
+            "application-inference-profile, provisioned-model, imported-model, custom-model or "
+            "custom-model-deployment ARN",
         )
     if not _REGION.match(region):
         raise _error(ErrorKind.INVALID_REQUEST, f"ARN region {region!r} is not an AWS region name")
@@ -223,8 +252,9 @@ def _parse_arn(text: str, pinned: str | None) -> ModelRef:
             f"model names region '{pinned}' but its ARN is in '{region}'; drop the prefix or use one region",
         )
     geo: str | None = None
-    if kind in ("application-inference-profile-arn", "provisioned-model-arn"):
-        if not _OPAQUE_RESOURCE.match(resource):
+    if kind in OPAQUE_ARN_KINDS:
+        shape = _CUSTOM_RESOURCE if kind == "custom-model-arn" else _OPAQUE_RESOURCE
+        if not shape.match(resource):
             raise _error(ErrorKind.INVALID_REQUEST, f"model {_shown(text)} has a malformed {rtype} id")
         # The ARN does not say which model it serves: family lookup falls back to "unknown".
         base = text
@@ -237,7 +267,7 @@ def _parse_arn(text: str, pinned: str | None) -> ModelRef:
         base = normalise_model_id(id_match["base"])
         if geo is not None and not geo_serves(geo, region):
             raise _geo_mismatch(text, geo, region, base)
-    return ModelRef(text, text, base, region, geo, kind, family_of(base))
+    return ModelRef(text, text, base, region, geo, kind, family_of(base), account=match["account"])
 
 
 def _parse_id(text: str, region: str | None) -> ModelRef | None:
@@ -339,13 +369,18 @@ async def resolve_model(
         ref = _parse_target(offered or convention_id(rest.lower()), region)
     if ref is None:
         raise await _not_found(requested, target, key, aliases, catalogue)
-    if ref.kind in ("application-inference-profile-arn", "provisioned-model-arn"):
+    if ref.kind in OPAQUE_ARN_KINDS:
         behind = catalogue.model_behind(ref.model_id)
-        if behind is None and finder is not None and ref.kind == "application-inference-profile-arn":
-            assert ref.region is not None  # every ARN names its region
-            behind = await finder.model_behind(ref.model_id, ref.region)
+        app_profile = ref.kind == "application-inference-profile-arn"
+        arn_region = ref.region
+        assert arn_region is not None  # every ARN names its region
+        if behind is None and finder is not None and app_profile:
+            behind = await finder.model_behind(ref.model_id, arn_region)
         if behind is not None:
             ref = replace(ref, base_model_id=behind, family=family_of(behind))
+        if app_profile and finder is not None and key.allowed_regions is not None:
+            # Only data residency needs where the profile runs: one (cached) control-plane lookup.
+            ref = replace(ref, profile_regions=await finder.regions_behind(ref.model_id, arn_region))
     return replace(
         ref,
         requested=requested,

@@ -15,7 +15,6 @@ left out. The rules are in docs/routing.md; in short:
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,7 +22,8 @@ from functools import lru_cache
 from ..config import ProviderConfig, VirtualKeyConfig
 from ..errors import ErrorKind, GatewayError
 from .catalogue import known_model
-from .model_ids import ModelRef, geo_serves, parse_model_id, region_geographies
+from .model_ids import OPAQUE_ARN_KINDS, ModelRef, geo_serves, parse_model_id, region_geographies
+from .residency import foreign_account, outside_regions, reach_of
 
 __all__ = ["Attempt", "RoutePlan", "is_retryable", "plan_route", "profile_id_for"]
 
@@ -107,12 +107,7 @@ def _model_id_at(ref: ModelRef, region: str, fallback: bool) -> tuple[str | None
         # profile in whichever account the fallback provider belongs to. An ARN with no account
         # (what the gateway's own ListInferenceProfiles lists) means the same: the provider's copy.
         return f"{ref.geo}.{base}", ""
-    if ref.kind in (
-        "foundation-arn",
-        "inference-profile-arn",
-        "application-inference-profile-arn",
-        "provisioned-model-arn",
-    ):
+    if ref.kind in ("foundation-arn", "inference-profile-arn") or ref.kind in OPAQUE_ARN_KINDS:
         return ref.model_id, ""
     if ref.kind == "inference-profile":
         assert ref.geo is not None  # parse_model_id sets geo for every profile id
@@ -132,20 +127,50 @@ def _model_id_at(ref: ModelRef, region: str, fallback: bool) -> tuple[str | None
     return None, f"{base} needs an inference profile and has none that {region} can call"
 
 
-def _outside_regions(key: VirtualKeyConfig, attempt: Attempt) -> str | None:
-    """Why ``attempt`` breaks the key's ``allowed_regions`` (data residency), or None when it keeps them.
+def _sent(ref: ModelRef, attempt: Attempt) -> ModelRef | None:
+    """The parsed identity of the id ``attempt`` sends (``ref`` itself unless routing rewrote it)."""
+    return ref if attempt.model_id == ref.model_id else _parsed(attempt.model_id)
 
-    The region Bedrock is called in must match one of the patterns; a ``global.`` profile is never
-    inside a list, since Bedrock may run it in any commercial region.
+
+@lru_cache(maxsize=1024)
+def _parsed(model_id: str) -> ModelRef | None:
+    try:
+        return parse_model_id(model_id)
+    except GatewayError:
+        return None
+
+
+def _refused(key: VirtualKeyConfig, ref: ModelRef, attempt: Attempt) -> tuple[str, str] | None:
+    """Why ``attempt`` may not be made (``("regions" | "account", why)``), or ``None`` when it may.
+
+    Data residency (the key's ``allowed_regions``: the region called and wherever the id sent lets
+    Bedrock run it) and the account boundary (an ARN of another account than the provider's, when
+    the config says which account that is). The rules are in :mod:`.residency`.
     """
+    sent = _sent(ref, attempt)
+    if sent is not None:
+        why = foreign_account(sent, attempt.provider)
+        if why is not None:
+            return "account", why
     if key.allowed_regions is None:
         return None
-    model_id = attempt.model_id
-    if model_id.startswith("global.") or "/global." in model_id:
-        return f"{model_id} is a global inference profile, which may run outside the key's allowed_regions"
-    if not any(fnmatch.fnmatchcase(attempt.region, pattern) for pattern in key.allowed_regions):
-        return f"{attempt.region} is not in the key's allowed_regions"
-    return None
+    if sent is None:
+        return "regions", f"{attempt.model_id} could not be placed in a region"
+    why = outside_regions(key.allowed_regions, reach_of(sent, attempt.region))
+    return None if why is None else ("regions", why)
+
+
+def _refusal(key: VirtualKeyConfig, ref: ModelRef, refused: list[tuple[str, str]]) -> GatewayError:
+    reasons = {kind for kind, _ in refused}
+    notes = "; ".join(note for _, note in refused)
+    if "regions" in reasons:
+        head = (
+            f"virtual key {key.id!r} may only reach Bedrock in {', '.join(key.allowed_regions or [])} "
+            f"(allowed_regions) and model {ref.requested!r} would leave them"
+        )
+    else:
+        head = f"model {ref.requested!r} names another AWS account than the key's providers call Bedrock as"
+    return GatewayError(ErrorKind.PERMISSION, f"{head}: {notes}", param="model")
 
 
 def plan_route(ref: ModelRef, key: VirtualKeyConfig, providers: Sequence[ProviderConfig]) -> RoutePlan:
@@ -164,17 +189,17 @@ def plan_route(ref: ModelRef, key: VirtualKeyConfig, providers: Sequence[Provide
         )
     attempts: list[Attempt] = []
     skipped: list[str] = []
-    outside: list[str] = []
+    refused: list[tuple[str, str]] = []
     geo_mismatch: str | None = None
 
     def add(attempt: Attempt) -> None:
-        why = _outside_regions(key, attempt)
+        why = _refused(key, ref, attempt)
         if why is None:
             attempts.append(attempt)
             return
-        note = f"provider {attempt.provider.id!r} ({attempt.region}): {why}"
+        note = f"provider {attempt.provider.id!r} ({attempt.region}): {why[1]}"
         skipped.append(note)
-        outside.append(note)
+        refused.append((why[0], note))
 
     for index, provider in enumerate(providers):
         through_profile = _profile_attempt(ref, provider)
@@ -195,13 +220,8 @@ def plan_route(ref: ModelRef, key: VirtualKeyConfig, providers: Sequence[Provide
             skipped.append(f"provider {provider.id!r} ({region}): {why}")
             continue
         add(Attempt(provider, region, model_id))
-    if not attempts and outside:
-        raise GatewayError(
-            ErrorKind.PERMISSION,
-            f"virtual key {key.id!r} may only reach Bedrock in {', '.join(key.allowed_regions or [])} "
-            f"(allowed_regions) and model {ref.requested!r} would leave them: " + "; ".join(outside),
-            param="model",
-        )
+    if not attempts and refused:
+        raise _refusal(key, ref, refused)
     if not attempts and geo_mismatch is not None and ref.geo is not None:
         raise GatewayError(
             ErrorKind.INVALID_REQUEST,

@@ -95,12 +95,18 @@ GEO_PREFIXES: dict[str, tuple[str, ...]] = {
 }
 
 ArnKind = Literal[
-    "foundation-model", "inference-profile", "application-inference-profile", "provisioned-model"
-]
+    "foundation-model", "inference-profile", "application-inference-profile", "provisioned-model",
+    "imported-model", "custom-model", "custom-model-deployment",
+]  # fmt: skip
+# ARNs that do not name their model: the emulator serves OPAQUE_ARN_MODEL behind each.
+OPAQUE_KINDS: tuple[ArnKind, ...] = (
+    "application-inference-profile", "provisioned-model", "imported-model", "custom-model",
+    "custom-model-deployment",
+)  # fmt: skip
 _ARN = re.compile(
     r"^arn:aws[a-z-]*:bedrock:(?P<region>[a-z0-9-]+):(?P<account>\d*):"
-    r"(?P<kind>foundation-model|inference-profile|application-inference-profile|provisioned-model)/"
-    r"(?P<rest>.+)$"
+    r"(?P<kind>foundation-model|inference-profile|application-inference-profile|provisioned-model"
+    r"|imported-model|custom-model-deployment|custom-model)/(?P<rest>.+)$"
 )
 
 
@@ -118,10 +124,7 @@ class ResolvedModel:
     @property
     def via_profile(self) -> bool:
         """True when invoked through an inference profile or provisioned throughput."""
-        return self.geo is not None or self.arn_kind in (
-            "application-inference-profile",
-            "provisioned-model",
-        )
+        return self.geo is not None or self.arn_kind in OPAQUE_KINDS
 
 
 def geo_contains(geo: str, region: str) -> bool:
@@ -173,7 +176,7 @@ def parse_model_id(model_id: str, region: str) -> ResolvedModel:
                 f"the request's region {region}."
             )
         kind: ArnKind = arn["kind"]  # type: ignore[assignment]
-        if kind in ("application-inference-profile", "provisioned-model"):
+        if kind in OPAQUE_KINDS:
             return _bare(OPAQUE_ARN_MODEL, None, kind, model_id)
         geo, bare = _split_geo(arn["rest"])
         if (kind == "foundation-model") != (geo is None):

@@ -105,6 +105,9 @@ class Finder:
     async def model_behind(self, arn: str, region: str) -> str | None:
         return self.arns.get(arn)
 
+    async def regions_behind(self, arn: str, region: str) -> frozenset[str] | None:
+        return None
+
 
 async def test_resolution_order_is_catalogue_then_account_then_convention() -> None:
     finder = Finder(
