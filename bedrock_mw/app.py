@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from starlette.applications import Starlette
@@ -45,6 +45,9 @@ from .translate import anthropic, openai
 from .translate.openai import embeddings, native
 from .translate.types import TokenUsage
 from .usage import KeyResolver, UsageHook
+
+if TYPE_CHECKING:
+    from .translate.native_shapes import EmbedRequest
 
 Handler = Callable[[Gateway, RequestContext], Awaitable[Response]]
 log = logging.getLogger("bedrock_mw")
@@ -201,7 +204,7 @@ async def create_embeddings(gw: Gateway, ctx: RequestContext) -> Response:
     results: list[Any] = [None] * len(embed_plan.requests)
     limiter = anyio.Semaphore(_EMBED_CONCURRENCY)
 
-    async def one(index: int, native_body: dict[str, Any]) -> None:
+    async def one(index: int, native_body: EmbedRequest) -> None:
         async with limiter:
             results[index] = await gw.run(ctx, lambda a: gw.dispatcher.invoke_model(a, native_body))
 

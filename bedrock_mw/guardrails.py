@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -193,7 +193,10 @@ def invoke_guardrail(spec: GuardrailConfig | None) -> InvokeOptions | None:
     return {"guardrailIdentifier": spec.identifier, "guardrailVersion": spec.version, "trace": trace}
 
 
-def with_stream_mode(body: dict[str, Any], spec: GuardrailConfig | None) -> dict[str, Any]:
+_Body = TypeVar("_Body", bound=Mapping[str, Any])  # a native body: a family's TypedDict, or JSON
+
+
+def with_stream_mode(body: _Body, spec: GuardrailConfig | None) -> _Body | dict[str, Any]:
     """A native InvokeModelWithResponseStream body with the guardrail's stream mode (the same dict if none).
 
     The mode travels in the body (``amazon-bedrock-guardrailConfig.streamProcessingMode``), not in a

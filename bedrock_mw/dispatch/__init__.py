@@ -28,7 +28,11 @@ from ._transport import BedrockTransport, EventStream, InvokeOptions, InvokeResp
 from ._wire import client_error
 
 if TYPE_CHECKING:
-    from mypy_boto3_bedrock_runtime.type_defs import ConverseResponseTypeDef, CountTokensInputTypeDef
+    from mypy_boto3_bedrock_runtime.type_defs import (
+        ConverseResponseTypeDef,
+        CountTokensInputTypeDef,
+        ResponseStreamTypeDef,
+    )
 
     from ..translate.types import ConverseParams
 
@@ -95,7 +99,7 @@ class Dispatcher:
             async with asyncio.timeout(target.provider.timeouts.total_s):
                 return await transport.converse(target.model_id, params)
 
-    async def converse_stream(self, target: Target, params: ConverseParams) -> BedrockStream:
+    async def converse_stream(self, target: Target, params: ConverseParams) -> BedrockStream[Any]:
         """ConverseStream; returns the open stream once Bedrock accepted the call."""
         t = target.provider.timeouts
         with _upstream_errors("ConverseStream", target):
@@ -104,12 +108,13 @@ class Dispatcher:
             deadline = asyncio.get_running_loop().time() + t.total_s
             async with asyncio.timeout(t.first_byte_s):
                 events = await transport.converse_stream(target.model_id, params)
+        # Events are ConverseStreamOutputTypeDef; typed as such once every ConverseStream transcoder is.
         return BedrockStream(cast(Any, events), target, "ConverseStream", t.idle_s, deadline)
 
     async def invoke_model(
-        self, target: Target, body: dict[str, Any] | bytes, options: InvokeOptions | None = None
+        self, target: Target, body: Mapping[str, object] | bytes, options: InvokeOptions | None = None
     ) -> InvokeResult:
-        """InvokeModel with a native JSON body (a dict, or bytes sent as given)."""
+        """InvokeModel with a native JSON body (a family's TypedDict, or bytes sent as given)."""
         payload = body if isinstance(body, bytes) else orjson.dumps(body)
         with _upstream_errors("InvokeModel", target):
             transport = await self.pool.transport(target.provider, target.region)
@@ -137,8 +142,8 @@ class Dispatcher:
         )
 
     async def invoke_model_stream(
-        self, target: Target, body: dict[str, Any] | bytes, options: InvokeOptions | None = None
-    ) -> BedrockStream:
+        self, target: Target, body: Mapping[str, object] | bytes, options: InvokeOptions | None = None
+    ) -> BedrockStream[ResponseStreamTypeDef]:
         """InvokeModelWithResponseStream; events are ``{"chunk": {"bytes": b"..."}}``."""
         t = target.provider.timeouts
         payload = body if isinstance(body, bytes) else orjson.dumps(body)
@@ -148,7 +153,7 @@ class Dispatcher:
             deadline = asyncio.get_running_loop().time() + t.total_s
             async with asyncio.timeout(t.first_byte_s):
                 events = await transport.invoke_stream(target.model_id, payload, options)
-        return BedrockStream(cast(Any, events), target, "InvokeModelWithResponseStream", t.idle_s, deadline)
+        return BedrockStream(events, target, "InvokeModelWithResponseStream", t.idle_s, deadline)
 
     async def apply_guardrail(
         self, target: Target, guardrail: GuardrailConfig, texts: list[str], *, source: str = "INPUT"

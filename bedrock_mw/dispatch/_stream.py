@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from ._errors import Target, _upstream_errors
 from ._transport import EventStream
@@ -139,5 +139,6 @@ class UpstreamStream(Generic[Event]):
             self._raw.close()
 
 
-BedrockStream = UpstreamStream[dict[str, Any]]
-"""A stream of decoded events, as the transcoders take them."""
+BedrockStream = UpstreamStream
+"""A stream of decoded events, as the transcoders take them: ``BedrockStream[ConverseStreamOutputTypeDef]``
+(ConverseStream) or ``BedrockStream[ResponseStreamTypeDef]`` (InvokeModelWithResponseStream)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -31,8 +31,11 @@ from ..translate.anthropic.response import (
     anthropic_usage,
     matched_stop_sequence,
 )
-from ..translate.anthropic.shapes import BlockDelta, ContentBlock, TextBlock
+from ..translate.anthropic.shapes import BlockDelta, ContentBlock, Message, TextBlock
 from ..translate.types import ConverseCall, TokenUsage
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import ConverseStreamOutputTypeDef
 
 # Exceptions Bedrock delivers inside the event stream, and what each means to the caller.
 _STREAM_EXCEPTIONS: dict[str, ErrorKind] = {
@@ -94,7 +97,7 @@ class AnthropicStreamTranscoder:
         """The Anthropic stop reason, once the message has ended."""
         return self._stop_reason
 
-    def feed(self, event: dict[str, Any]) -> bytes:
+    def feed(self, event: ConverseStreamOutputTypeDef) -> bytes:
         """The SSE bytes for one botocore ConverseStream event (possibly none)."""
         if self._done or not isinstance(event, dict) or not event:
             return b""
@@ -148,7 +151,7 @@ class AnthropicStreamTranscoder:
         self._started = True
         # Converse reports usage only at the end: zeros here, real counts in message_delta (the SDK's
         # final message takes them from there).
-        message: dict[str, Any] = {
+        message: Message = {
             "id": self._message_id,
             "type": "message",
             "role": "assistant",

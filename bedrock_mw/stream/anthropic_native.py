@@ -16,13 +16,16 @@ Converse path uses (docs/guardrails.md).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ..errors import ErrorKind, GatewayError, anthropic_error_event
 from ..guardrails import ACTION_FIELD, TRACE_FIELD, GuardrailOutcome, native_trace
 from ..translate.types import TokenUsage
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import ResponseStreamTypeDef
 
 _TYPE_PREFIX = b'{"type":"'
 _PASSED = frozenset({b"content_block_delta", b"content_block_start", b"content_block_stop", b"ping"})
@@ -69,7 +72,7 @@ class AnthropicNativeStreamTranscoder:
         """Whether a guardrail intervened, and its trace (final once ``message_stop`` has arrived)."""
         return GuardrailOutcome(self._intervened, self._trace)
 
-    def feed(self, event: dict[str, Any]) -> bytes:
+    def feed(self, event: ResponseStreamTypeDef) -> bytes:
         """One upstream event in, its SSE frame out (an exception event ends the stream)."""
         if self._done:
             return b""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -10,6 +11,11 @@ from ..routing.families import ModelFamily, NativeBody
 from ..translate.openai.native import native_finish_reason
 from ..translate.types import InvokeCall
 from .openai import ChunkWriter
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.type_defs import ResponseStreamTypeDef
+
+    from ..translate.native_shapes import NativeChatChunk
 
 METRICS_KEY = "amazon-bedrock-invocationMetrics"
 
@@ -38,17 +44,18 @@ class NativeChatStreamTranscoder(ChunkWriter):
         self._output_key = "totalOutputTextTokenCount" if titan else "generation_token_count"
         self._leading = True  # the models open with whitespace the non-streamed answer trims too
 
-    def feed(self, event: dict[str, Any]) -> bytes:
+    def feed(self, event: ResponseStreamTypeDef) -> bytes:
         """Translate one InvokeModelWithResponseStream event (``{"chunk": {"bytes": ...}}``)."""
         chunk = event.get("chunk")
         if not chunk or "bytes" not in chunk:
             return b""
         return self.feed_chunk(orjson.loads(chunk["bytes"]))
 
-    def feed_chunk(self, chunk: dict[str, Any]) -> bytes:
+    def feed_chunk(self, decoded: NativeChatChunk) -> bytes:
         """Translate one decoded native chunk into zero or more SSE frames."""
         if self._closed:
             return b""
+        chunk: Mapping[str, Any] = decoded  # read by the keys of the family chosen in __init__
         self._count(chunk)
         out = self._start()
         text = chunk.get(self._text_key) or ""
@@ -62,7 +69,7 @@ class NativeChatStreamTranscoder(ChunkWriter):
             out += self._finish(native_finish_reason(self._family, reason))
         return out
 
-    def _count(self, chunk: dict[str, Any]) -> None:
+    def _count(self, chunk: Mapping[str, Any]) -> None:
         # Both families repeat running totals, so the latest value is the count so far.
         usage = self._usage
         if chunk.get(self._input_key):

@@ -10,13 +10,14 @@ from ..errors import ErrorKind, GatewayError, openai_error_event
 from ..guardrails import TRACE_FIELD, GuardrailOutcome, outcome_of_converse
 from ..translate.openai.request import structured_tool_name
 from ..translate.openai.response import finish_reason, openai_usage
-from ..translate.openai.shapes import ChunkDelta, ToolCallDelta
+from ..translate.openai.shapes import ChatCompletionChunk, ChunkDelta, ChunkHead, ToolCallDelta
 from ..translate.types import ConverseCall, TokenUsage
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import (
         ContentBlockDeltaEventTypeDef,
         ContentBlockStartEventTypeDef,
+        ConverseStreamOutputTypeDef,
     )
 
 DONE = b"data: [DONE]\n\n"
@@ -30,7 +31,7 @@ class ChunkWriter:
     """
 
     def __init__(self, *, model: str, completion_id: str, created: int, include_usage: bool) -> None:
-        self._head = {
+        self._head: ChunkHead = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
@@ -55,7 +56,7 @@ class ChunkWriter:
         return self._finish_reason
 
     def _chunk(self, delta: ChunkDelta, reason: str | None = None) -> bytes:
-        chunk: dict[str, Any] = {
+        chunk: ChatCompletionChunk = {
             **self._head,
             "system_fingerprint": None,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}],
@@ -132,7 +133,7 @@ class OpenAIStreamTranscoder(ChunkWriter):
         """Whether a guardrail intervened, and its trace (final once ``metadata`` has arrived)."""
         return outcome_of_converse(self._converse_stop, {"guardrail": self._guardrail_trace})
 
-    def feed(self, event: dict[str, Any]) -> bytes:
+    def feed(self, event: ConverseStreamOutputTypeDef) -> bytes:
         """Translate one ConverseStream event into zero or more SSE frames."""
         if self._closed:
             return b""

@@ -21,9 +21,11 @@ if TYPE_CHECKING:
         ToolConfigurationTypeDef,
     )
 
+    from .native_shapes import NativeChatRequest
+
 # The JSON boundary, named so it is visible: a caller's JSON (a parsed body before validation, unknown
 # fields tolerated and passed on, a tool's JSON-schema parameters, a tool's input) is arbitrary by
-# nature. Everything the gateway builds itself has a TypedDict instead.
+# nature, and so is an InvokeModel answer until the translator of its model family reads it. Everything the gateway builds itself has a TypedDict instead.
 JSONValue: TypeAlias = Any
 JSONObject: TypeAlias = dict[str, Any]
 
@@ -88,7 +90,7 @@ class ConverseCall:
 class InvokeCall:
     """A translated InvokeModel/InvokeModelWithResponseStream call with the family's native body."""
 
-    body: dict[str, Any]
+    body: NativeChatRequest
     stream: bool = False
     stop_sequences: tuple[str, ...] = ()
     notes: dict[str, str] = field(default_factory=dict)

@@ -77,14 +77,14 @@ ContentBlock: TypeAlias = "TextBlock | ToolUseBlock | ThinkingBlock | RedactedTh
 
 
 class Message(TypedDict):
-    """A complete (non-streamed) Messages response."""
+    """A Messages response: complete, or (in ``message_start``) empty, with no stop reason yet."""
 
     id: str
     type: Literal["message"]
     role: Literal["assistant"]
     model: str
     content: list[ContentBlock]
-    stop_reason: str
+    stop_reason: str | None
     stop_sequence: str | None
     usage: Usage
 

@@ -12,11 +12,21 @@ import sys
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
 
 from ...errors import invalid
 from ...routing.families import ModelFamily, NativeBody
 from .params import DROPPED_PARAMS_HEADER
+
+if TYPE_CHECKING:
+    from ..native_shapes import (
+        CohereEmbedRequest,
+        CohereEmbedResponse,
+        EmbedRequest,
+        TitanEmbedRequest,
+        TitanEmbedResponse,
+    )
+    from ..types import JSONObject
 
 COHERE_BATCH = 96
 TITAN_V2_DIMENSIONS = frozenset({256, 512, 1024})
@@ -30,11 +40,31 @@ KNOWN_FIELDS = frozenset(
 EncodingFormat = Literal["float", "base64"]
 
 
+class Embedding(TypedDict):
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str  # base64 of little-endian float32 when asked for
+
+
+class EmbeddingsUsage(TypedDict):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(TypedDict):
+    """OpenAI's ``/v1/embeddings`` answer."""
+
+    object: Literal["list"]
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingsUsage
+
+
 @dataclass(frozen=True, slots=True)
 class EmbeddingPlan:
     """The native calls that answer one embeddings request, and how to shape the answer."""
 
-    requests: tuple[dict[str, Any], ...]
+    requests: tuple[EmbedRequest, ...]
     inputs_per_request: tuple[int, ...]
     encoding_format: EncodingFormat
     native_body: NativeBody
@@ -78,6 +108,7 @@ def plan_embeddings(
         raise invalid(f"unsupported parameter(s) for model {model!r}: {', '.join(dropped)}", param=dropped[0])
     notes = {DROPPED_PARAMS_HEADER: ",".join(dropped)} if dropped else {}
 
+    requests: tuple[EmbedRequest, ...]
     if titan:
         requests = tuple(_titan_body(text, model, dimensions) for text in inputs)
         sizes = tuple(1 for _ in inputs)
@@ -94,7 +125,7 @@ def plan_embeddings(
     return EmbeddingPlan(requests, sizes, encoding, family.native_body, notes)
 
 
-def input_texts(body: dict[str, Any]) -> list[str]:
+def input_texts(body: JSONObject) -> list[str]:
     """The texts a request asks to embed (what a guardrail checks), validated as the plan does."""
     return _inputs(body.get("input"))
 
@@ -112,17 +143,17 @@ def _inputs(value: object) -> list[str]:
     return value
 
 
-def _titan_body(text: str, model: str, dimensions: int | None) -> dict[str, Any]:
+def _titan_body(text: str, model: str, dimensions: int | None) -> TitanEmbedRequest:
     if not _titan_v2(model):
         return {"inputText": text}
-    native: dict[str, Any] = {"inputText": text, "normalize": True}
+    native: TitanEmbedRequest = {"inputText": text, "normalize": True}
     if dimensions is not None:
         native["dimensions"] = dimensions
     return native
 
 
-def _cohere_body(texts: list[str], input_type: str, truncate: str | None) -> dict[str, Any]:
-    native: dict[str, Any] = {"texts": texts, "input_type": input_type, "embedding_types": ["float"]}
+def _cohere_body(texts: list[str], input_type: str, truncate: str | None) -> CohereEmbedRequest:
+    native: CohereEmbedRequest = {"texts": texts, "input_type": input_type, "embedding_types": ["float"]}
     if truncate is not None:
         native["truncate"] = truncate
     return native
@@ -136,22 +167,23 @@ def encode_base64(vector: Sequence[float]) -> str:
     return base64.b64encode(packed.tobytes()).decode("ascii")
 
 
-def _vectors(plan: EmbeddingPlan, response: dict[str, Any]) -> list[list[float]]:
+def _vectors(plan: EmbeddingPlan, response: JSONObject) -> list[list[float]]:
+    # The decoded answer takes the shape of the family the plan was made for.
     if plan.native_body == NativeBody.TITAN_EMBED:
-        return [response["embedding"]]
-    embeddings = response["embeddings"]
+        return [cast("TitanEmbedResponse", response)["embedding"]]
+    embeddings = cast("CohereEmbedResponse", response)["embeddings"]
     return list(embeddings["float"] if isinstance(embeddings, dict) else embeddings)
 
 
 def embeddings_response(
     plan: EmbeddingPlan,
-    responses: Sequence[dict[str, Any]],
+    responses: Sequence[JSONObject],
     *,
     model: str,
     token_counts: Sequence[int | None] = (),
-) -> dict[str, Any]:
-    """The OpenAI ``list`` of embeddings for the plan's native responses (in plan order)."""
-    data: list[dict[str, Any]] = []
+) -> EmbeddingList:
+    """The OpenAI ``list`` of embeddings for the plan's native responses (decoded, in plan order)."""
+    data: list[Embedding] = []
     for response in responses:
         for vector in _vectors(plan, response):
             embedding: list[float] | str = (

@@ -8,7 +8,7 @@ images, documents, structured output and reasoning are refused with a 400 before
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ...errors import invalid
 from ...routing.families import ModelFamily, NativeBody
@@ -23,6 +23,18 @@ from .params import (
     require_object,
 )
 from .response import openai_usage
+
+if TYPE_CHECKING:
+    from ..native_shapes import (
+        LlamaRequest,
+        LlamaResponse,
+        NativeChatRequest,
+        TitanTextConfig,
+        TitanTextResponse,
+        TitanTextResult,
+    )
+    from ..types import JSONObject
+    from .shapes import AssistantMessage, ChatCompletion
 
 Turn = tuple[str, str]  # (system | user | assistant, text)
 
@@ -83,14 +95,14 @@ def openai_to_invoke(body: Any, family: ModelFamily, options: OpenAIOptions) -> 
     if cache.requested:
         notes[DROPPED_CACHE_HEADER] = str(cache.requested)
 
-    native: dict[str, Any]
+    native: NativeChatRequest
     if family.native_body == NativeBody.TITAN_TEXT:
         for i, stop in enumerate(params.stop):
             if stop not in TITAN_STOP_SEQUENCES:
                 raise invalid(
                     "Titan Text accepts only the stop sequences '|' and 'User:'", param=f"stop[{i}]"
                 )
-        config: dict[str, Any] = {"stopSequences": list(params.stop or ("User:",))}
+        config: TitanTextConfig = {"stopSequences": list(params.stop or ("User:",))}
         if params.max_tokens is not None:
             config["maxTokenCount"] = params.max_tokens
         if params.temperature is not None:
@@ -101,17 +113,18 @@ def openai_to_invoke(body: Any, family: ModelFamily, options: OpenAIOptions) -> 
     else:
         if params.stop:
             raise invalid("Llama's native body takes no stop sequences", param="stop")
-        native = {"prompt": llama3_prompt(turns)}
+        llama: LlamaRequest = {"prompt": llama3_prompt(turns)}
         if params.max_tokens is not None:
-            native["max_gen_len"] = params.max_tokens
+            llama["max_gen_len"] = params.max_tokens
         if params.temperature is not None:
-            native["temperature"] = min(params.temperature, 1.0)
+            llama["temperature"] = min(params.temperature, 1.0)
         if params.top_p is not None:
-            native["top_p"] = params.top_p
+            llama["top_p"] = params.top_p
+        native = llama
     return InvokeCall(body=native, stream=params.stream, stop_sequences=params.stop, notes=notes)
 
 
-def _refuse_features(body: dict[str, Any], family: ModelFamily) -> None:
+def _refuse_features(body: JSONObject, family: ModelFamily) -> None:
     if body.get("tools"):
         raise invalid(f"model family {family.name} takes no tools on its native API", param="tools")
     if body.get("tool_choice") not in (None, "none", "auto"):
@@ -179,7 +192,7 @@ def native_finish_reason(family: ModelFamily, reason: str | None) -> str:
 
 
 def invoke_to_openai(
-    response: dict[str, Any],
+    response: JSONObject,
     *,
     family: ModelFamily,
     model: str,
@@ -187,22 +200,26 @@ def invoke_to_openai(
     completion_id: str,
     created: int,
     input_tokens_header: int | None = None,
-) -> dict[str, Any]:
-    """Translate a native InvokeModel chat response into an OpenAI ``chat.completion``."""
+) -> ChatCompletion:
+    """Translate a native InvokeModel chat response (the decoded body) into an OpenAI ``chat.completion``."""
+    reason: str | None
     if family.native_body == NativeBody.TITAN_TEXT:
-        result = (response.get("results") or [{}])[0]
+        titan = cast("TitanTextResponse", response)  # the family decides the body's shape
+        empty: TitanTextResult = {}
+        result = (titan.get("results") or [empty])[0]
         text = result.get("outputText") or ""
         reason = result.get("completionReason")
-        usage = TokenUsage(int(response.get("inputTextTokenCount") or 0), int(result.get("tokenCount") or 0))
+        usage = TokenUsage(int(titan.get("inputTextTokenCount") or 0), int(result.get("tokenCount") or 0))
     else:
-        text = response.get("generation") or ""
-        reason = response.get("stop_reason")
+        llama = cast("LlamaResponse", response)
+        text = llama.get("generation") or ""
+        reason = llama.get("stop_reason")
         usage = TokenUsage(
-            int(response.get("prompt_token_count") or 0), int(response.get("generation_token_count") or 0)
+            int(llama.get("prompt_token_count") or 0), int(llama.get("generation_token_count") or 0)
         )
     if not usage.input_tokens and input_tokens_header is not None:
         usage.input_tokens = input_tokens_header
-    message = {"role": "assistant", "content": text.lstrip(), "refusal": None}
+    message: AssistantMessage = {"role": "assistant", "content": text.lstrip(), "refusal": None}
     return {
         "id": completion_id,
         "object": "chat.completion",

@@ -78,3 +78,27 @@ class ChunkDelta(TypedDict, total=False):
     content: str
     tool_calls: list[ToolCallDelta]
     reasoning_content: str
+
+
+class ChunkChoice(TypedDict):
+    index: int
+    delta: ChunkDelta
+    logprobs: None
+    finish_reason: str | None
+
+
+class ChunkHead(TypedDict):
+    """The members every chunk of one stream repeats (``usage`` only when the caller asked for it)."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    usage: NotRequired[Usage | None]  # null on every chunk but the last, usage-only one
+
+
+class ChatCompletionChunk(ChunkHead):
+    """One ``chat.completion.chunk``."""
+
+    system_fingerprint: None
+    choices: list[ChunkChoice]
