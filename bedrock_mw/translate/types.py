@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 # The JSON boundary, named so it is visible: a caller's JSON (a parsed body before validation, unknown
 # fields tolerated and passed on, a tool's JSON-schema parameters, a tool's input) is arbitrary by
-# nature, and so is an InvokeModel answer until the translator of its model family reads it. Everything the gateway builds itself has a TypedDict instead.
+# nature, and so is an InvokeModel answer until the translator of its model family reads it.
+# Everything the gateway builds itself has a TypedDict instead.
 JSONValue: TypeAlias = Any
 JSONObject: TypeAlias = dict[str, Any]
 
