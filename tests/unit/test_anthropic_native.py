@@ -10,6 +10,7 @@ from test_anthropic_helpers import CLAUDE, body
 from bedrock_mw.errors import GatewayError
 from bedrock_mw.translate.anthropic import AnthropicOptions
 from bedrock_mw.translate.anthropic.native import BEDROCK_FIELDS, anthropic_to_invoke
+from bedrock_mw.translate.anthropic.shapes import InvokeBody
 
 OPTIONS = AnthropicOptions()
 SONNET_45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -20,6 +21,10 @@ def invoke(b: dict[str, Any], betas: str | None = None, **kw: Any) -> Any:
     return anthropic_to_invoke(
         b, CLAUDE, OPTIONS, beta_header=betas, model_id=kw.pop("model_id", SONNET_45), **kw
     )
+
+
+def test_the_typed_invoke_body_names_exactly_the_members_bedrock_takes() -> None:
+    assert InvokeBody.__required_keys__ | InvokeBody.__optional_keys__ == BEDROCK_FIELDS
 
 
 def test_the_body_passes_through_without_model_and_stream_with_the_bedrock_version() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..bedrock import unique_urls
+from ..types import JSONObject
 from .betas import DEFAULT_SUPPORTED_BETAS
 from .request import (
     AnthropicOptions,
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-def image_urls(body: dict[str, Any]) -> list[str]:
+def image_urls(body: JSONObject) -> list[str]:
     """Every URL-source image or document in a request, in order and without repeats (never raises)."""
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list):

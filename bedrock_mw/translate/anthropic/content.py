@@ -27,6 +27,7 @@ from ..bedrock import (
     is_blank,
     refuse,
 )
+from ..types import JSONObject
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.literals import DocumentFormatType
@@ -74,7 +75,7 @@ def is_claude(family: ModelFamily) -> bool:
     return family.native_body is NativeBody.ANTHROPIC or family is UNKNOWN_FAMILY
 
 
-def as_dict(value: Any, path: str) -> dict[str, Any]:
+def as_dict(value: Any, path: str) -> JSONObject:
     """``value`` if it is a JSON object, else a 400."""
     if not isinstance(value, dict):
         raise fail(path, "must be an object")
@@ -166,7 +167,7 @@ class ContentContext:
         return fetched_media(self.media, address, path, kind)
 
 
-def image_block(block: dict[str, Any], path: str, ctx: ContentContext) -> ImageBlockTypeDef:
+def image_block(block: JSONObject, path: str, ctx: ContentContext) -> ImageBlockTypeDef:
     """An Anthropic ``image`` block as a Converse ``ImageBlock``."""
     if not ctx.family.images:
         raise fail(path, f"model family '{ctx.family.name}' does not accept images")
@@ -186,7 +187,7 @@ def image_block(block: dict[str, Any], path: str, ctx: ContentContext) -> ImageB
     raise fail(f"{path}.source.type", "must be 'base64' or 'url'")
 
 
-def _citations_enabled(block: dict[str, Any], path: str) -> bool:
+def _citations_enabled(block: JSONObject, path: str) -> bool:
     citations = block.get("citations")
     if citations is None:
         return False
@@ -194,7 +195,7 @@ def _citations_enabled(block: dict[str, Any], path: str) -> bool:
     return enabled is not None and as_bool(enabled, f"{path}.citations.enabled")
 
 
-def document_block(block: dict[str, Any], path: str, ctx: ContentContext) -> DocumentBlockTypeDef:
+def document_block(block: JSONObject, path: str, ctx: ContentContext) -> DocumentBlockTypeDef:
     """An Anthropic ``document`` block as a Converse ``DocumentBlock``."""
     if not ctx.family.documents:
         raise fail(path, f"model family '{ctx.family.name}' does not accept documents")
@@ -255,7 +256,7 @@ def _document_content(value: Any, path: str) -> list[DocumentContentBlockTypeDef
     return parts
 
 
-def search_result_block(block: dict[str, Any], path: str) -> SearchResultBlockTypeDef:
+def search_result_block(block: JSONObject, path: str) -> SearchResultBlockTypeDef:
     """An Anthropic ``search_result`` block as a Converse ``SearchResultBlock``."""
     if _citations_enabled(block, path):
         raise fail(f"{path}.citations", "search result citations are not supported by this gateway")
@@ -272,7 +273,7 @@ def search_result_block(block: dict[str, Any], path: str) -> SearchResultBlockTy
     }
 
 
-def tool_result_block(block: dict[str, Any], path: str, ctx: ContentContext) -> list[ContentBlockTypeDef]:
+def tool_result_block(block: JSONObject, path: str, ctx: ContentContext) -> list[ContentBlockTypeDef]:
     """An Anthropic ``tool_result`` block as a Converse ``toolResult`` (plus a cachePoint if marked)."""
     tool_use_id = as_str(block.get("tool_use_id"), f"{path}.tool_use_id")
     raw = block.get("content")
@@ -381,7 +382,7 @@ def message_blocks(content: Any, path: str, role: str, ctx: ContentContext) -> l
     return out
 
 
-def _tool_use_block(block: dict[str, Any], path: str) -> ToolUseBlockTypeDef:
+def _tool_use_block(block: JSONObject, path: str) -> ToolUseBlockTypeDef:
     caller = block.get("caller")
     if caller is not None and as_dict(caller, f"{path}.caller").get("type") != "direct":
         raise fail(f"{path}.caller", "only directly called tools are supported through Bedrock")

@@ -20,7 +20,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..types import JSONObject
 from .content import as_dict, as_list, as_str, fail
+from .shapes import TextBlockParam
 
 NOTE_LOWERED = "x-bedrock-mw-lowered"
 
@@ -50,7 +52,7 @@ MIN_BUDGET = 1024
 class Lowered:
     """The body to translate and what was changed on the way (for the response headers)."""
 
-    body: dict[str, Any]
+    body: JSONObject
     ignored: list[str] = field(default_factory=list)
     lowered: list[str] = field(default_factory=list)
 
@@ -99,7 +101,7 @@ def lower_request(
 class _Turns:
     """The conversation being rebuilt with user and assistant roles only."""
 
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[JSONObject] = field(default_factory=list)
     # Indexes (in ``messages``) of user turns that received lowered blocks, to order tool results first.
     touched: set[int] = field(default_factory=set)
 
@@ -180,13 +182,13 @@ def _reminder(text: str) -> str:
 
 def _system_blocks(
     content: Any, path: str, tools: list[Any], declared: set[Any], counts: dict[str, int]
-) -> list[dict[str, Any]]:
+) -> list[TextBlockParam]:
     """The user-role blocks a system turn's content becomes."""
     if content is None:
         return []
     if isinstance(content, str):
         return [{"type": "text", "text": _reminder(content)}] if content.strip() else []
-    out: list[dict[str, Any]] = []
+    out: list[TextBlockParam] = []
     for j, item in enumerate(as_list(content, f"{path}.content")):
         bpath = f"{path}.content.{j}"
         block = as_dict(item, bpath)
@@ -207,16 +209,14 @@ def _system_blocks(
             )
         else:
             raise fail(f"{bpath}.type", "a system turn may hold text, tool_addition and tool_removal blocks")
-        lowered: dict[str, Any] = {"type": "text", "text": text}
+        lowered: TextBlockParam = {"type": "text", "text": text}
         if block.get("cache_control") is not None:
             lowered["cache_control"] = block["cache_control"]
         out.append(lowered)
     return out
 
 
-def _tool_change(
-    block: dict[str, Any], path: str, tools: list[Any], declared: set[Any], *, adding: bool
-) -> str:
+def _tool_change(block: JSONObject, path: str, tools: list[Any], declared: set[Any], *, adding: bool) -> str:
     """The tool's name; a tool added by value is declared at the end of ``tools``."""
     tool = as_dict(block.get("tool"), f"{path}.tool")
     if tool.get("type") == "tool_definition":

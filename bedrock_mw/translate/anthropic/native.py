@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ...routing.families import ModelFamily
 from .betas import CONTEXT_MANAGEMENT, parse_beta_header, split_betas
@@ -26,8 +26,13 @@ from .request import (
     AnthropicOptions,
 )
 
+if TYPE_CHECKING:
+    from ..types import JSONObject, JSONValue
+    from .shapes import InvokeBody
+
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
-# The top-level keys Bedrock's Anthropic body schema accepts; any other key is refused as extraneous.
+# The top-level keys Bedrock's Anthropic body schema accepts (shapes.InvokeBody's); any other key is
+# refused as extraneous.
 BEDROCK_FIELDS = frozenset(
     {
         "anthropic_version", "anthropic_beta", "max_tokens", "system", "messages", "temperature", "top_p",
@@ -59,7 +64,7 @@ SYNTHESIZED_DESCRIPTION = "A tool used earlier in this conversation."
 class NativeCall:
     """A translated InvokeModel(-WithResponseStream) call: the body to send, and what was changed."""
 
-    body: dict[str, Any]
+    body: InvokeBody
     stream: bool = False
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -80,7 +85,7 @@ def anthropic_to_invoke(
     source = low.body
     ignored = list(low.ignored)
     notes: dict[str, str] = {}
-    out: dict[str, Any] = {"anthropic_version": ANTHROPIC_VERSION}
+    out: JSONObject = {"anthropic_version": ANTHROPIC_VERSION}
     betas, dropped = split_betas(parse_beta_header(beta_header), options.supported_betas)
     if betas:
         out["anthropic_beta"] = betas
@@ -106,26 +111,27 @@ def anthropic_to_invoke(
             out.pop(key, None)
     else:
         as_int(out.get("max_tokens"), "max_tokens", minimum=1)
-    _check_messages(out)
+    body = cast("InvokeBody", out)  # the caller's members Bedrock's schema takes, as sent
+    _check_messages(body)
     top = source.get("cache_control")
     if top is not None:
-        _mark_last_block(out, as_dict(top, "cache_control"))
+        _mark_last_block(body, as_dict(top, "cache_control"))
         ignored.remove("cache_control")
-    _system(out)
-    _tools(out, set(betas), ignored)
-    _synthesized_tools(out, notes)
-    _metadata(out, ignored)
-    if "context_management" in out and CONTEXT_MANAGEMENT not in betas:
-        del out["context_management"]
+    _system(body)
+    _tools(body, set(betas), ignored)
+    _synthesized_tools(body, notes)
+    _metadata(body, ignored)
+    if "context_management" in body and CONTEXT_MANAGEMENT not in betas:
+        del body["context_management"]
         ignored.append("context_management")
     if ignored:
         notes[NOTE_IGNORED] = ",".join(dict.fromkeys(ignored))
     if low.lowered:
         notes[NOTE_LOWERED] = ",".join(low.lowered)
-    return NativeCall(out, stream=False if stream is None else as_bool(stream, "stream"), notes=notes)
+    return NativeCall(body, stream=False if stream is None else as_bool(stream, "stream"), notes=notes)
 
 
-def _check_messages(body: dict[str, Any]) -> None:
+def _check_messages(body: InvokeBody) -> None:
     # Bedrock judges content; the gateway only checks what would make its own steps fail.
     messages = as_list(body.get("messages"), "messages")
     if not messages:
@@ -136,7 +142,7 @@ def _check_messages(body: dict[str, Any]) -> None:
             raise fail(f"messages.{i}.role", "must be 'user', 'assistant' or 'system'")
 
 
-def _mark_last_block(body: dict[str, Any], control: Mapping[str, Any]) -> None:
+def _mark_last_block(body: InvokeBody, control: Mapping[str, JSONValue]) -> None:
     """Top-level ``cache_control`` is Anthropic's automatic caching: a mark on the last block."""
     last = body["messages"][-1]
     content = last.get("content")
@@ -148,7 +154,7 @@ def _mark_last_block(body: dict[str, Any], control: Mapping[str, Any]) -> None:
     body["messages"] = [*body["messages"][:-1], {**last, "content": blocks}]
 
 
-def _system(body: dict[str, Any]) -> None:
+def _system(body: InvokeBody) -> None:
     # Claude Code's per-session billing line would stop sessions sharing a cache (as on Converse).
     system = body.get("system")
     if isinstance(system, list):
@@ -163,7 +169,7 @@ def _system(body: dict[str, Any]) -> None:
             del body["system"]
 
 
-def _tools(body: dict[str, Any], betas: set[str], ignored: list[str]) -> None:
+def _tools(body: InvokeBody, betas: set[str], ignored: list[str]) -> None:
     tools = body.get("tools")
     if tools is None:
         return
@@ -174,7 +180,7 @@ def _tools(body: dict[str, Any], betas: set[str], ignored: list[str]) -> None:
         )
         and _TOOL_FIELDS_BY_BETA["defer_loading"] in betas
     )
-    kept: list[Any] = []
+    kept: list[JSONObject] = []
     for j, item in enumerate(tools):
         tool = as_dict(item, f"tools.{j}")
         kind = str(tool.get("type") or "")
@@ -184,7 +190,7 @@ def _tools(body: dict[str, Any], betas: set[str], ignored: list[str]) -> None:
         if kind.startswith(_TOOL_SEARCH_PREFIX) and not searching:
             ignored.append(f"tools.{tool.get('name', kind)}")
             continue
-        clean: dict[str, Any] = {}
+        clean: JSONObject = {}  # the tool as sent, less what Bedrock would refuse
         for key, value in tool.items():
             beta = _TOOL_FIELDS_BY_BETA.get(key)
             if key in _TOOL_FIELDS or (kind and kind != "custom" and beta is None):
@@ -201,7 +207,7 @@ def _tools(body: dict[str, Any], betas: set[str], ignored: list[str]) -> None:
         body.pop("tool_choice", None)
 
 
-def _synthesized_tools(body: dict[str, Any], notes: dict[str, str]) -> None:
+def _synthesized_tools(body: InvokeBody, notes: dict[str, str]) -> None:
     """Bedrock refuses tool history without tools (Claude Code's compaction): declare the tools it names."""
     if body.get("tools"):
         return
@@ -224,7 +230,7 @@ def _synthesized_tools(body: dict[str, Any], notes: dict[str, str]) -> None:
     notes[NOTE_SYNTHESIZED_TOOLS] = ",".join(t["name"] for t in body["tools"])
 
 
-def _metadata(body: dict[str, Any], ignored: list[str]) -> None:
+def _metadata(body: InvokeBody, ignored: list[str]) -> None:
     metadata = body.get("metadata")
     if metadata is None:
         return

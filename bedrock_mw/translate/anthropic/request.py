@@ -28,6 +28,9 @@ if TYPE_CHECKING:
         SystemContentBlockTypeDef,
         ToolConfigurationTypeDef,
     )
+
+    from ..types import JSONObject
+    from .shapes import AdditionalFields, ThinkingConfig
 from . import tools as anthropic_tools
 from .betas import (
     CONTEXT_MANAGEMENT,
@@ -109,7 +112,7 @@ class _Translation:
     messages: list[MessageTypeDef]
     system: list[SystemContentBlockTypeDef]
     tool_config: ToolConfigurationTypeDef | None
-    additional: dict[str, Any]  # additionalModelRequestFields: a JSON document for the model
+    additional: AdditionalFields  # additionalModelRequestFields: a JSON document for the model
     output_config: OutputConfigTypeDef
     notes: dict[str, str]
     document_titles: tuple[str | None, ...]
@@ -214,7 +217,7 @@ def anthropic_count_tokens_request(
 
 
 def _translate(
-    body: dict[str, Any],
+    body: JSONObject,
     family: ModelFamily,
     options: AnthropicOptions,
     beta_header: str | None,
@@ -252,7 +255,7 @@ def _translate(
     if top_point is not None and "cachePoint" not in last_blocks[-1]:
         last_blocks.append({"cachePoint": top_point})  # the last cacheable block of the request
 
-    additional: dict[str, Any] = {}
+    additional: AdditionalFields = {}
     betas, dropped = split_betas(parse_beta_header(beta_header), options.supported_betas)
     if betas and not is_claude(family):
         betas, dropped = [], dropped + betas
@@ -376,7 +379,7 @@ def _request_metadata(value: Any) -> dict[str, str]:
 
 def _thinking(
     value: Any, family: ModelFamily, max_tokens: int | None, interleaved: bool
-) -> dict[str, Any] | None:
+) -> ThinkingConfig | None:
     if value is None:
         return None
     thinking = as_dict(value, "thinking")
@@ -387,7 +390,7 @@ def _thinking(
         raise fail("thinking.type", "must be 'enabled', 'adaptive' or 'disabled'")
     if not family.reasoning or not is_claude(family):
         raise fail("thinking", f"model family '{family.name}' does not take a thinking configuration")
-    out: dict[str, Any] = {"type": kind}
+    out: ThinkingConfig = {"type": kind}
     allowed = {"type", "display"}
     if kind == "enabled":
         allowed.add("budget_tokens")

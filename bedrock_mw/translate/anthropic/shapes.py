@@ -1,13 +1,16 @@
-"""The Anthropic Messages response shapes the gateway writes, as TypedDicts (no run-time cost).
+"""The Anthropic Messages shapes the gateway writes, as TypedDicts (no run-time cost).
 
 The SDK's own response types are pydantic models, built per object; these describe the same JSON
 for mypy while the hot path moves plain dicts. Field names and meanings follow Anthropic's API
-reference for ``Message`` and its content blocks.
+reference for ``Message`` and its content blocks, and Bedrock's page on Claude's InvokeModel body.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Literal, NotRequired, Required, TypeAlias, TypedDict
+
+if TYPE_CHECKING:
+    from ..types import JSONObject, JSONValue
 
 
 class Usage(TypedDict):
@@ -59,7 +62,7 @@ class ToolUseBlock(TypedDict):
     type: Literal["tool_use"]
     id: str
     name: str
-    input: dict[str, Any]  # the model's tool input: arbitrary JSON
+    input: JSONObject  # the model's tool input: arbitrary JSON
 
 
 class ThinkingBlock(TypedDict):
@@ -116,3 +119,68 @@ class CitationsDelta(TypedDict):
 
 # The ``delta`` of a streamed ``content_block_delta`` event.
 BlockDelta: TypeAlias = "TextDelta | InputJsonDelta | ThinkingDelta | SignatureDelta | CitationsDelta"
+
+
+class InvokeBody(TypedDict, total=False):
+    """Claude's InvokeModel body: the caller's Messages body, with the members Bedrock's schema takes.
+
+    Members the gateway checks or writes are typed; the rest go as the caller sent them (JSON), for
+    Bedrock to judge. The keys are exactly ``native.BEDROCK_FIELDS`` (a unit test holds them equal).
+    """
+
+    anthropic_version: Required[str]
+    anthropic_beta: list[str]
+    max_tokens: int
+    messages: list[JSONObject]  # each an object with a user/assistant role; content as sent
+    system: JSONValue  # a string or a list of blocks
+    tools: list[JSONObject]  # server tools removed, fields Bedrock refuses dropped
+    tool_choice: JSONValue
+    metadata: JSONValue  # only ``user_id`` is kept
+    temperature: JSONValue
+    top_p: JSONValue
+    top_k: JSONValue
+    stop_sequences: JSONValue
+    thinking: JSONValue
+    output_config: JSONValue
+    context_management: JSONValue
+
+
+class TextBlockParam(TypedDict):
+    """A text block the gateway writes into a request (a lowered system turn's reminder)."""
+
+    type: Literal["text"]
+    text: str
+    cache_control: NotRequired[JSONValue]  # the caller's, carried over
+
+
+# -- what the Converse path sends Claude in additionalModelRequestFields --------------------------
+class ThinkingConfig(TypedDict):
+    """Anthropic's ``thinking`` as Bedrock's Claude takes it (``disabled`` is sent as no member)."""
+
+    type: Literal["enabled", "adaptive"]
+    budget_tokens: NotRequired[int]
+    display: NotRequired[Literal["summarized", "omitted"]]
+
+
+class ToolChoice(TypedDict):
+    """Anthropic's own ``tool_choice``: the only way to say ``disable_parallel_tool_use`` on Bedrock."""
+
+    type: Literal["auto", "any", "tool"]
+    disable_parallel_tool_use: bool
+    name: NotRequired[str]
+
+
+class NovaInferenceConfig(TypedDict):
+    topK: int
+
+
+class AdditionalFields(TypedDict, total=False):
+    """``additionalModelRequestFields`` of an Anthropic request: Claude's own members (top_k, betas,
+    thinking, context management, tool_choice), or Nova's ``inferenceConfig.topK``."""
+
+    anthropic_beta: list[str]
+    thinking: ThinkingConfig
+    context_management: JSONObject  # the caller's, as sent (behind its beta)
+    tool_choice: ToolChoice
+    top_k: int
+    inferenceConfig: NovaInferenceConfig

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
         ToolTypeDef,
     )
 
+    from ..types import JSONObject
+    from .shapes import ToolChoice
+
 FORCED_TOOL_WITH_THINKING = "Thinking may not be enabled when tool_choice forces tool use."
 _TOOL_FIELDS = frozenset({"type", "name", "description", "input_schema", "cache_control", "strict"})
 _STRIPPED_TOOL_FIELDS = frozenset(
@@ -30,8 +33,8 @@ _STRIPPED_TOOL_FIELDS = frozenset(
 
 
 def tool_config(
-    body: dict[str, Any], ctx: ContentContext, thinking: bool, ignored: list[str]
-) -> tuple[ToolConfigurationTypeDef | None, dict[str, Any] | None]:
+    body: JSONObject, ctx: ContentContext, thinking: bool, ignored: list[str]
+) -> tuple[ToolConfigurationTypeDef | None, ToolChoice | None]:
     """Converse ``toolConfig`` and, when parallel tool use is disabled, the Anthropic tool_choice to pass."""
     raw_tools = body.get("tools")
     tools: list[ToolTypeDef] = []
@@ -77,7 +80,7 @@ def tool_config(
             return {"tools": tools, "toolChoice": converse_choice}, None
         # Converse cannot say it; Claude on Bedrock takes its native tool_choice in the additional fields.
         # Sending both would conflict, so the native form replaces Converse's toolChoice.
-        native: dict[str, Any] = {"type": kind, "disable_parallel_tool_use": True}
+        native: ToolChoice = {"type": kind, "disable_parallel_tool_use": True}
         if kind == "tool":
             native["name"] = choice["name"]
         return {"tools": tools}, native

@@ -30,6 +30,7 @@ from ..bedrock import (
     image,
     is_blank,
 )
+from ..types import JSONObject
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.literals import ConversationRoleType
@@ -171,7 +172,7 @@ class MessageTranslator:
                 f"{param}.role must be one of system, developer, user, assistant, tool", param=f"{param}.role"
             )
 
-    def _system(self, message: dict[str, Any], param: str) -> None:
+    def _system(self, message: JSONObject, param: str) -> None:
         if not self.family.system_prompt and not self.fold_system:
             raise invalid(
                 f"{param}: model family {self.family.name} takes no system prompt "
@@ -196,7 +197,7 @@ class MessageTranslator:
         self.cache.after(blocks, message, param)
         self.out.system.extend(blocks)
 
-    def _assistant(self, message: dict[str, Any], param: str, index: int) -> None:
+    def _assistant(self, message: JSONObject, param: str, index: int) -> None:
         blocks: list[ContentBlockTypeDef] = []
         content = message.get("content")
         if isinstance(content, str):
@@ -252,7 +253,7 @@ class MessageTranslator:
         self.out.has_tool_blocks = self.out.has_tool_blocks or bool(blocks)
         return blocks
 
-    def _tool(self, message: dict[str, Any], param: str, index: int) -> None:
+    def _tool(self, message: JSONObject, param: str, index: int) -> None:
         call_id = message.get("tool_call_id")
         if not isinstance(call_id, str) or call_id not in self._open_tool_calls:
             raise invalid(
@@ -378,7 +379,7 @@ def _text_part(part: object, param: str) -> str:
     return text
 
 
-def parse_arguments(arguments: object, param: str) -> dict[str, Any]:
+def parse_arguments(arguments: object, param: str) -> JSONObject:
     """A tool call's ``arguments`` JSON string as the ``toolUse.input`` object Bedrock wants."""
     if not isinstance(arguments, str):
         raise invalid(f"{param} must be a JSON string", param=param)

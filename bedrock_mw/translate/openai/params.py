@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import invalid
+from ..types import JSONObject
 
 DROPPED_PARAMS_HEADER = "x-bedrock-mw-dropped-params"
 
@@ -67,14 +68,14 @@ class ChatParams:
     dropped: tuple[str, ...]
 
 
-def require_object(body: Any) -> dict[str, Any]:
+def require_object(body: Any) -> JSONObject:
     """The request body as a dict, or a 400."""
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")
     return body
 
 
-def read_chat_params(body: dict[str, Any], options: OpenAIOptions) -> ChatParams:
+def read_chat_params(body: JSONObject, options: OpenAIOptions) -> ChatParams:
     """Validate the parameters every chat translator shares; refuse or drop the unsupported ones."""
     dropped = []
     for name, value in body.items():
@@ -113,7 +114,7 @@ def read_chat_params(body: dict[str, Any], options: OpenAIOptions) -> ChatParams
     )
 
 
-def _positive_int(body: dict[str, Any], name: str) -> int | None:
+def _positive_int(body: JSONObject, name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
@@ -122,7 +123,7 @@ def _positive_int(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
-def _number(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
+def _number(body: JSONObject, name: str, low: float, high: float) -> float | None:
     value = body.get(name)
     if value is None:
         return None

@@ -28,7 +28,7 @@ from ..bedrock import (
     tool_spec,
     unique_urls,
 )
-from ..types import ConverseCall, ConverseParams
+from ..types import ConverseCall, ConverseParams, JSONObject
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.literals import ServiceTierTypeType
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
         ToolConfigurationTypeDef,
         ToolTypeDef,
     )
+
+    from .shapes import AdditionalFields
 from .messages import (
     CacheMarkers,
     ConvertedMessages,
@@ -83,12 +85,12 @@ SERVICE_TIERS: dict[str, ServiceTierTypeType | None] = {
 }
 
 
-def image_urls(body: dict[str, Any]) -> list[str]:
+def image_urls(body: JSONObject) -> list[str]:
     """The remote (non-``data:``) image URLs of a request, for the app to fetch when it allows it."""
     return unique_urls(_remote_image_urls(body))
 
 
-def _remote_image_urls(body: dict[str, Any]) -> Iterator[str]:
+def _remote_image_urls(body: JSONObject) -> Iterator[str]:
     messages = body.get("messages") if isinstance(body, dict) else None
     for message in messages if isinstance(messages, list) else ():
         content = message.get("content") if isinstance(message, dict) else None
@@ -152,7 +154,7 @@ def openai_to_converse(
     inference.update(sampling)
     if params.stop:
         inference["stopSequences"] = list(params.stop)
-    additional: dict[str, Any] = {}  # additionalModelRequestFields, a JSON document for the model
+    additional: AdditionalFields = {}
     if _reasoning(body.get("reasoning_effort"), family, additional, inference, options):
         dropped.append("reasoning_effort")
     if additional:
@@ -179,7 +181,7 @@ def openai_to_converse(
 
 
 def _tool_config(
-    body: dict[str, Any],
+    body: JSONObject,
     family: ModelFamily,
     converted: ConvertedMessages,
     cache: CacheMarkers,
@@ -246,7 +248,7 @@ def _tool_config(
     return config, True
 
 
-def _strict(function: dict[str, Any], param: str, family: ModelFamily, dropped: list[str]) -> bool | None:
+def _strict(function: JSONObject, param: str, family: ModelFamily, dropped: list[str]) -> bool | None:
     """``strict`` for the toolSpec: kept where the family enforces schemas, else lowered and named."""
     strict = function.get("strict")
     if strict is None:
@@ -260,7 +262,7 @@ def _strict(function: dict[str, Any], param: str, family: ModelFamily, dropped: 
     return None
 
 
-def _schema(function: dict[str, Any], param: str) -> dict[str, Any]:
+def _schema(function: JSONObject, param: str) -> JSONObject:
     schema = function.get("parameters")
     if schema is None:
         return {"type": "object", "properties": {}}
@@ -353,7 +355,7 @@ def structured_tool_name(request: ConverseParams, notes: Mapping[str, str]) -> s
 def _reasoning(
     effort: object,
     family: ModelFamily,
-    additional: dict[str, Any],
+    additional: AdditionalFields,
     inference: InferenceConfigurationTypeDef,
     options: OpenAIOptions,
 ) -> bool:
@@ -390,7 +392,7 @@ def _reasoning(
     return True
 
 
-def _metadata(body: dict[str, Any], request: ConverseParams) -> None:
+def _metadata(body: JSONObject, request: ConverseParams) -> None:
     metadata = body.get("metadata")
     if metadata is not None and metadata != {}:
         if not isinstance(metadata, dict) or len(metadata) > METADATA_MAX_PAIRS:

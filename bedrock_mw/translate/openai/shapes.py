@@ -102,3 +102,15 @@ class ChatCompletionChunk(ChunkHead):
 
     system_fingerprint: None
     choices: list[ChunkChoice]
+
+
+class ClaudeThinking(TypedDict):
+    type: Literal["enabled"]
+    budget_tokens: int
+
+
+class AdditionalFields(TypedDict, total=False):
+    """``additionalModelRequestFields`` of a chat request: Claude's thinking, or gpt-oss's effort."""
+
+    thinking: ClaudeThinking
+    reasoning_effort: str
