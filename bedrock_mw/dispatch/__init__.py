@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import orjson
 
@@ -28,13 +28,18 @@ from ._transport import BedrockTransport, EventStream, InvokeOptions, InvokeResp
 from ._wire import client_error
 
 if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.literals import GuardrailActionType, GuardrailContentSourceType
     from mypy_boto3_bedrock_runtime.type_defs import (
         ConverseResponseTypeDef,
         CountTokensInputTypeDef,
+        GuardrailAssessmentTypeDef,
+        GuardrailCoverageTypeDef,
+        GuardrailOutputContentTypeDef,
+        GuardrailUsageTypeDef,
         ResponseStreamTypeDef,
     )
 
-    from ..translate.types import ConverseParams
+    from ..translate.types import ConverseParams, JSONObject
 
 __all__ = [
     "AccountListing",
@@ -44,6 +49,7 @@ __all__ = [
     "Destination",
     "Dispatcher",
     "EventStream",
+    "GuardrailAnswer",
     "InvokeOptions",
     "InvokeResponse",
     "InvokeResult",
@@ -59,11 +65,25 @@ __all__ = [
 ]
 
 
+class GuardrailAnswer(TypedDict, total=False):
+    """ApplyGuardrail's answer body as decoded (botocore's ApplyGuardrailResponse less ResponseMetadata)."""
+
+    usage: GuardrailUsageTypeDef
+    action: GuardrailActionType
+    actionReason: str
+    outputs: list[GuardrailOutputContentTypeDef]
+    assessments: list[GuardrailAssessmentTypeDef]
+    guardrailCoverage: GuardrailCoverageTypeDef
+
+
 @dataclass(slots=True)
 class InvokeResult:
-    """An InvokeModel answer: the decoded JSON body and the token counts Bedrock put in headers."""
+    """An InvokeModel answer: the decoded JSON body and the token counts Bedrock put in headers.
 
-    body: dict[str, Any]
+    The body's shape is the model family's: its translator reads it (translate/native_shapes.py).
+    """
+
+    body: JSONObject
     input_tokens: int | None
     output_tokens: int | None
     request_id: str | None
@@ -156,8 +176,13 @@ class Dispatcher:
         return BedrockStream(events, target, "InvokeModelWithResponseStream", t.idle_s, deadline)
 
     async def apply_guardrail(
-        self, target: Target, guardrail: GuardrailConfig, texts: list[str], *, source: str = "INPUT"
-    ) -> dict[str, Any]:
+        self,
+        target: Target,
+        guardrail: GuardrailConfig,
+        texts: list[str],
+        *,
+        source: GuardrailContentSourceType = "INPUT",
+    ) -> GuardrailAnswer:
         """ApplyGuardrail on ``texts`` (no model runs); returns Bedrock's decoded answer."""
         assert guardrail.identifier is not None and guardrail.version is not None
         body = orjson.dumps({"source": source, "content": [{"text": {"text": text}} for text in texts]})
@@ -182,7 +207,7 @@ class Dispatcher:
                 target.model_id,
                 answer.request_id,
             )
-        return decoded
+        return cast("GuardrailAnswer", decoded)  # Bedrock's JSON, in the service model's shape
 
     async def count_tokens(self, target: Target, input_: CountTokensInputTypeDef) -> int:
         """CountTokens; ``target.model_id`` must be a base model id."""

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import (
         ConverseResponseTypeDef,
         ConverseStreamOutputTypeDef,
+        ConverseStreamResponseTypeDef,
         CountTokensInputTypeDef,
+        InvokeModelWithResponseStreamResponseTypeDef,
         ResponseStreamTypeDef,
     )
 
@@ -31,7 +33,11 @@ _JSON = "application/json"
 class BotocoreEventStream(Generic[Event]):
     """aiobotocore's event stream with the request id beside it."""
 
-    def __init__(self, stream: Any, response: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        stream: Any,  # aiobotocore's EventStream: no stubs
+        response: ConverseStreamResponseTypeDef | InvokeModelWithResponseStreamResponseTypeDef,
+    ) -> None:
         self._stream = stream
         self.request_id: str | None = response.get("ResponseMetadata", {}).get("RequestId")
 
@@ -66,7 +72,7 @@ class AiobotocoreTransport:
         self, model_id: str, body: bytes, options: InvokeOptions | None = None
     ) -> InvokeResponse:
         """InvokeModel: the answer's body as Bedrock sent it."""
-        kwargs: dict[str, Any] = {"contentType": _JSON, "accept": _JSON, **(options or {})}
+        kwargs: InvokeOptions = {"contentType": _JSON, "accept": _JSON, **(options or {})}
         response = await self._client.invoke_model(modelId=model_id, body=body, **kwargs)
         async with response["body"] as payload:
             raw: bytes = await payload.read()
@@ -78,7 +84,7 @@ class AiobotocoreTransport:
         self, model_id: str, body: bytes, options: InvokeOptions | None = None
     ) -> BotocoreEventStream[ResponseStreamTypeDef]:
         """InvokeModelWithResponseStream, once Bedrock accepted it; the caller must close the stream."""
-        kwargs: dict[str, Any] = {"contentType": _JSON, "accept": _JSON, **(options or {})}
+        kwargs: InvokeOptions = {"contentType": _JSON, "accept": _JSON, **(options or {})}
         response = await self._client.invoke_model_with_response_stream(modelId=model_id, body=body, **kwargs)
         return BotocoreEventStream(response["body"], response)
 

@@ -8,13 +8,24 @@ one mapping place, like every other Bedrock call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ..config import ProviderConfig
 from ._errors import Destination, _upstream_errors
 from ._sessions import _client_config, _session_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock.literals import InferenceProfileTypeType
+    from mypy_boto3_bedrock.type_defs import (
+        FoundationModelSummaryTypeDef,
+        GetInferenceProfileResponseTypeDef,
+        InferenceProfileSummaryTypeDef,
+        ListFoundationModelsResponseTypeDef,
+        ListInferenceProfilesRequestTypeDef,
+        ListInferenceProfilesResponseTypeDef,
+    )
 
 _PAGES = 20  # a bound on pagination: a few hundred profiles at most in any account
 
@@ -23,12 +34,12 @@ _PAGES = 20  # a bound on pagination: a few hundred profiles at most in any acco
 class AccountListing:
     """The raw listings of one account in one region, as botocore parsed them."""
 
-    foundation_models: list[dict[str, Any]] = field(default_factory=list)
-    system_profiles: list[dict[str, Any]] = field(default_factory=list)
-    application_profiles: list[dict[str, Any]] = field(default_factory=list)
+    foundation_models: list[FoundationModelSummaryTypeDef] = field(default_factory=list)
+    system_profiles: list[InferenceProfileSummaryTypeDef] = field(default_factory=list)
+    application_profiles: list[InferenceProfileSummaryTypeDef] = field(default_factory=list)
 
 
-def _control_client(provider: ProviderConfig, region: str) -> Any:
+def _control_client(provider: ProviderConfig, region: str) -> Any:  # aiobotocore's client: no stubs
     session, kwargs = _session_for(provider, region)
     return session.create_client(
         "bedrock",
@@ -39,14 +50,14 @@ def _control_client(provider: ProviderConfig, region: str) -> Any:
     )
 
 
-async def _profiles(client: Any, kind: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+async def _profiles(client: Any, kind: InferenceProfileTypeType) -> list[InferenceProfileSummaryTypeDef]:
+    out: list[InferenceProfileSummaryTypeDef] = []
     token: str | None = None
     for _ in range(_PAGES):
-        params: dict[str, Any] = {"typeEquals": kind, "maxResults": 1000}
+        params: ListInferenceProfilesRequestTypeDef = {"typeEquals": kind, "maxResults": 1000}
         if token:
             params["nextToken"] = token
-        page = await client.list_inference_profiles(**params)
+        page: ListInferenceProfilesResponseTypeDef = await client.list_inference_profiles(**params)
         out.extend(page.get("inferenceProfileSummaries") or [])
         token = page.get("nextToken")
         if not token:
@@ -60,18 +71,21 @@ async def list_account_models(provider: ProviderConfig, region: str) -> AccountL
     listing = AccountListing()
     with _upstream_errors("ListInferenceProfiles", target), anyio.fail_after(provider.timeouts.total_s):
         async with _control_client(provider, region) as client:
-            listing.foundation_models = (await client.list_foundation_models()).get("modelSummaries") or []
+            models: ListFoundationModelsResponseTypeDef = await client.list_foundation_models()
+            listing.foundation_models = list(models.get("modelSummaries") or [])
             listing.system_profiles = await _profiles(client, "SYSTEM_DEFINED")
             listing.application_profiles = await _profiles(client, "APPLICATION")
     return listing
 
 
-async def get_inference_profile(provider: ProviderConfig, region: str, identifier: str) -> dict[str, Any]:
+async def get_inference_profile(
+    provider: ProviderConfig, region: str, identifier: str
+) -> GetInferenceProfileResponseTypeDef:
     """GetInferenceProfile (an application profile ARN, for the model behind it)."""
     target = Destination(provider, region, identifier)
     with _upstream_errors("GetInferenceProfile", target), anyio.fail_after(provider.timeouts.total_s):
         async with _control_client(provider, region) as client:
-            response: dict[str, Any] = await client.get_inference_profile(
+            response: GetInferenceProfileResponseTypeDef = await client.get_inference_profile(
                 inferenceProfileIdentifier=identifier
             )
     return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import anyio
 from aiobotocore.session import AioSession
@@ -15,7 +15,7 @@ from ..config import ApiKeyAuth, ProviderConfig
 from ._botocore import AiobotocoreTransport
 from ._errors import Destination, _upstream_errors
 from ._runtime import LeanTransport
-from ._sessions import _client_config, _credential_fingerprint, _session_for
+from ._sessions import ClientCredentials, _client_config, _credential_fingerprint, _session_for
 from ._transport import BedrockTransport
 from ._wire import Wire
 
@@ -30,6 +30,11 @@ def wire_for(service_model: Any) -> Wire:
     if wire is None:
         wire = _WIRES[slot] = Wire.from_model(service_model)
     return wire
+
+
+class _PoolSettings(TypedDict):
+    max_connections: int
+    connect_timeout_s: float
 
 
 class _StaticCredentials(Credentials):  # type: ignore[misc]
@@ -79,10 +84,10 @@ async def _lean(
     endpoint: str,
     wire: Wire,
     session: AioSession,
-    kwargs: dict[str, Any],
+    kwargs: ClientCredentials,
 ) -> LeanTransport:
     auth = provider.auth
-    common: dict[str, Any] = {
+    common: _PoolSettings = {
         "max_connections": provider.max_connections,
         "connect_timeout_s": provider.timeouts.connect_s,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredentials
@@ -12,6 +12,26 @@ from aiobotocore.session import AioSession
 from botocore.tokens import FrozenAuthToken
 
 from ..config import AccessKeysAuth, ApiKeyAuth, AssumeRole, DefaultChainAuth, ProviderConfig
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts.type_defs import AssumeRoleRequestTypeDef, CredentialsTypeDef
+
+
+class ClientCredentials(TypedDict, total=False):
+    """The credential arguments of ``create_client`` (static keys; none for the other auth modes)."""
+
+    aws_access_key_id: str
+    aws_secret_access_key: str
+    aws_session_token: str
+
+
+class CredentialMetadata(TypedDict):
+    """What botocore's refreshable credentials are created from and refreshed with."""
+
+    access_key: str
+    secret_key: str
+    token: str
+    expiry_time: str
 
 
 def _credential_fingerprint(provider: ProviderConfig) -> str:
@@ -58,15 +78,17 @@ class _AssumeRoleProvider:
     METHOD = "assume-role"
     CANONICAL_NAME = "bedrock-mw-assume-role"
 
-    def __init__(self, base: AioSession, role: AssumeRole, region: str, base_kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, base: AioSession, role: AssumeRole, region: str, base_kwargs: ClientCredentials
+    ) -> None:
         self._base = base
         self._role = role
         self._region = role.sts_region or region
         self._base_kwargs = base_kwargs
 
-    async def _fetch(self) -> dict[str, Any]:
+    async def _fetch(self) -> CredentialMetadata:
         role = self._role
-        params: dict[str, Any] = {
+        params: AssumeRoleRequestTypeDef = {
             "RoleArn": role.role_arn,
             "RoleSessionName": role.session_name,
             "DurationSeconds": role.duration_s,
@@ -76,8 +98,8 @@ class _AssumeRoleProvider:
         async with self._base.create_client(
             "sts", region_name=self._region, endpoint_url=role.sts_endpoint_url, **self._base_kwargs
         ) as sts:
-            creds = (await sts.assume_role(**params))["Credentials"]
-        expiry = creds["Expiration"]
+            creds: CredentialsTypeDef = (await sts.assume_role(**params))["Credentials"]
+        expiry: datetime | str = creds["Expiration"]
         if isinstance(expiry, datetime):
             expiry = expiry.isoformat()
         return {
@@ -93,7 +115,7 @@ class _AssumeRoleProvider:
         )
 
 
-def _base_session(provider: ProviderConfig) -> tuple[AioSession, dict[str, Any]]:
+def _base_session(provider: ProviderConfig) -> tuple[AioSession, ClientCredentials]:
     """A session for the provider's own credentials, and the client kwargs that carry them."""
     auth = provider.auth
     if isinstance(auth, DefaultChainAuth):
@@ -102,7 +124,7 @@ def _base_session(provider: ProviderConfig) -> tuple[AioSession, dict[str, Any]]
         return AioSession(profile=auth.profile), {}
     session = AioSession()
     if isinstance(auth, AccessKeysAuth):
-        kwargs: dict[str, Any] = {
+        kwargs: ClientCredentials = {
             "aws_access_key_id": auth.access_key_id,
             "aws_secret_access_key": auth.secret_access_key.get_secret_value(),
         }
@@ -112,7 +134,7 @@ def _base_session(provider: ProviderConfig) -> tuple[AioSession, dict[str, Any]]
     return session, {}
 
 
-def _session_for(provider: ProviderConfig, region: str) -> tuple[AioSession, dict[str, Any]]:
+def _session_for(provider: ProviderConfig, region: str) -> tuple[AioSession, ClientCredentials]:
     auth = provider.auth
     if isinstance(auth, ApiKeyAuth):
         # A Bedrock API key goes through botocore's own bearer-token path, scoped to this session's

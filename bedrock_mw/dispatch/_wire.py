@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import orjson
 from botocore.auth import SigV4Auth
@@ -31,6 +31,9 @@ from botocore.utils import percent_encode
 
 from . import _sigv4
 from ._sigv4 import signing_key
+
+if TYPE_CHECKING:
+    from ..translate.types import JSONObject
 
 SIGNING_NAME = "bedrock"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -238,7 +241,7 @@ def _blob_value(value: Any) -> Any:
     return value
 
 
-def _decode_members(value: dict[str, Any], tree: BlobTree) -> None:
+def _decode_members(value: JSONObject, tree: BlobTree) -> None:
     # The hot loop of every streamed event: plain type checks, no write-back where nothing changed.
     for name, child in tree.items():
         if name == MAP_VALUES:
@@ -273,7 +276,16 @@ def parse_json_answer(operation: Operation, body: bytes, status: int, headers: M
     return parsed
 
 
-def response_metadata(status: int, headers: Mapping[str, str]) -> dict[str, Any]:
+class ResponseMetadata(TypedDict):
+    """botocore's ``ResponseMetadata``, as the lean client fills it (no request id if Bedrock sent none)."""
+
+    RequestId: str | None
+    HTTPStatusCode: int
+    HTTPHeaders: Mapping[str, str]
+    RetryAttempts: int
+
+
+def response_metadata(status: int, headers: Mapping[str, str]) -> ResponseMetadata:
     """botocore's ``ResponseMetadata`` for an answer (headers lower-cased, as botocore has them)."""
     return {
         "RequestId": headers.get("x-amzn-requestid"),
@@ -304,8 +316,12 @@ def client_error(operation: str, status: int, headers: Mapping[str, str], body: 
 
 
 # -- event streams ------------------------------------------------------------------------------
-def stream_event(message: EventStreamMessage, operation: Operation) -> dict[str, Any] | None:
-    """One event-stream message as ``{event_type: payload}``; exceptions raise ``ClientError``."""
+def stream_event(message: EventStreamMessage, operation: Operation) -> JSONObject | None:
+    """One event-stream message as ``{event_type: payload}``; exceptions raise ``ClientError``.
+
+    The event is decoded by the service model at run time; the transports hand it on as the
+    operation's event TypedDict (``ConverseStreamOutputTypeDef``, ``ResponseStreamTypeDef``).
+    """
     headers = message.headers
     kind = headers.get(":message-type")
     if kind == "event":
@@ -340,7 +356,7 @@ class EventStreamDecoder:
         self._buffer = EventStreamBuffer()
         self._operation = operation
 
-    def feed(self, data: bytes) -> Iterator[dict[str, Any]]:
+    def feed(self, data: bytes) -> Iterator[JSONObject]:
         """The complete events that ``data`` finishes (frames may be split anywhere)."""
         self._buffer.add_data(data)
         for message in self._buffer:

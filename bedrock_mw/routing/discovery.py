@@ -18,11 +18,14 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import ProviderConfig
 from ..dispatch import AccountListing, UpstreamError, get_inference_profile, list_account_models
 from .model_ids import GEOS, convention_id, is_claude_name
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock.type_defs import FoundationModelSummaryTypeDef, GetInferenceProfileResponseTypeDef
 
 __all__ = ["AccountModels", "ModelDiscovery", "api_names_of", "convention_id", "is_claude_name"]
 
@@ -48,6 +51,11 @@ def api_names_of(base_id: str) -> list[str]:
     dated = _VERSION_ONLY.sub("", bare)
     short = _DATED_OR_VERSIONED.sub("", bare)
     return list(dict.fromkeys((dated, short)))
+
+
+def _active(model: FoundationModelSummaryTypeDef) -> bool:
+    lifecycle: Mapping[str, object] = model.get("modelLifecycle") or {}
+    return lifecycle.get("status", "ACTIVE") == "ACTIVE"
 
 
 def _model_of(arn: str) -> str | None:
@@ -82,8 +90,7 @@ class AccountModels:
         base_ids = {
             str(m["modelId"])
             for m in listing.foundation_models
-            if isinstance(m.get("modelId"), str)
-            and (m.get("modelLifecycle") or {}).get("status", "ACTIVE") == "ACTIVE"
+            if isinstance(m.get("modelId"), str) and _active(m)
         }
         geos: dict[str, set[str]] = {}
         for profile in listing.system_profiles:
@@ -134,7 +141,9 @@ class ModelDiscovery:
         ttl_s: float = 3600.0,
         wait_s: float = 3.0,
         list_models: Callable[[ProviderConfig, str], Awaitable[AccountListing]] = list_account_models,
-        get_profile: Callable[[ProviderConfig, str, str], Awaitable[dict[str, Any]]] = get_inference_profile,
+        get_profile: Callable[
+            [ProviderConfig, str, str], Awaitable[GetInferenceProfileResponseTypeDef]
+        ] = get_inference_profile,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.enabled = enabled
