@@ -35,7 +35,8 @@ from ..translate.anthropic.shapes import BlockDelta, ContentBlock, Message, Text
 from ..translate.types import ConverseCall, TokenUsage
 
 if TYPE_CHECKING:
-    from mypy_boto3_bedrock_runtime.type_defs import ConverseStreamOutputTypeDef
+    from mypy_boto3_bedrock_runtime.literals import StopReasonType
+    from mypy_boto3_bedrock_runtime.type_defs import ConverseStreamOutputTypeDef, ConverseStreamTraceTypeDef
 
 # Exceptions Bedrock delivers inside the event stream, and what each means to the caller.
 _STREAM_EXCEPTIONS: dict[str, ErrorKind] = {
@@ -76,11 +77,11 @@ class AnthropicStreamTranscoder:
         self._next_index = 0
         self._open: dict[int, _OpenBlock] = {}
         self._stopped = False
-        self._converse_stop: Any = None
-        self._additional_fields: Any = None
+        self._converse_stop: StopReasonType | None = None
+        self._additional_fields: Mapping[str, Any] | None = None  # additionalModelResponseFields
         self._usage = TokenUsage()
         self._stop_reason: str | None = None
-        self._trace: Any = None
+        self._trace: ConverseStreamTraceTypeDef | None = None
 
     @property
     def usage(self) -> TokenUsage:

@@ -22,7 +22,7 @@ import orjson
 
 from ..errors import ErrorKind, GatewayError, anthropic_error_event
 from ..guardrails import ACTION_FIELD, TRACE_FIELD, GuardrailOutcome, native_trace
-from ..translate.types import TokenUsage
+from ..translate.types import JSONObject, TokenUsage
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import ResponseStreamTypeDef
@@ -61,7 +61,7 @@ class AnthropicNativeStreamTranscoder:
         self._model = model
         self._done = False
         self._stopped = False
-        self._held: dict[str, Any] | None = None  # message_delta, until message_stop says the rest
+        self._held: JSONObject | None = None  # message_delta, until message_stop says the rest
         self._intervened = False
         self._trace: Any = None
         self.usage = TokenUsage()
@@ -124,7 +124,7 @@ class AnthropicNativeStreamTranscoder:
             self._done = True
         return _frame(kind.encode(), orjson.dumps(payload))
 
-    def _read_guardrail(self, payload: dict[str, Any]) -> None:
+    def _read_guardrail(self, payload: JSONObject) -> None:
         """Take Bedrock's guardrail members off an event; the held ``message_delta`` reports them."""
         if payload.pop(ACTION_FIELD, None) == "INTERVENED":
             self._intervened = True

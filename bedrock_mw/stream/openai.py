@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -14,10 +14,12 @@ from ..translate.openai.shapes import ChatCompletionChunk, ChunkDelta, ChunkHead
 from ..translate.types import ConverseCall, TokenUsage
 
 if TYPE_CHECKING:
+    from mypy_boto3_bedrock_runtime.literals import StopReasonType
     from mypy_boto3_bedrock_runtime.type_defs import (
         ContentBlockDeltaEventTypeDef,
         ContentBlockStartEventTypeDef,
         ConverseStreamOutputTypeDef,
+        GuardrailTraceAssessmentTypeDef,
     )
 
 DONE = b"data: [DONE]\n\n"
@@ -43,7 +45,7 @@ class ChunkWriter:
         self._closed = False
         self._finish_reason: str | None = None
         self._usage = TokenUsage()
-        self._guardrail_trace: Any = None
+        self._guardrail_trace: GuardrailTraceAssessmentTypeDef | None = None
 
     @property
     def usage(self) -> TokenUsage:
@@ -126,7 +128,7 @@ class OpenAIStreamTranscoder(ChunkWriter):
         self._forced_tool = structured_tool_name(call.request, call.notes)
         self._tool_index: dict[int, int] = {}  # contentBlockIndex -> OpenAI tool_calls index
         self._as_content: set[int] = set()  # blocks of the forced structured-output tool
-        self._converse_stop: Any = None
+        self._converse_stop: StopReasonType | None = None
 
     @property
     def guardrail(self) -> GuardrailOutcome:
