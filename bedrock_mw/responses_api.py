@@ -38,7 +38,6 @@ from .translate.responses import (
 from .translate.types import TokenUsage
 
 if TYPE_CHECKING:
-    from .stream import StreamTranscoder
     from .translate.responses.shapes import InputItem, OutputItem, ResponseObject
     from .translate.types import JSONObject
 
@@ -100,12 +99,10 @@ class ResponsesRoutes:
         request = call.converse.request
         if call.converse.stream:
             transcoder = ResponsesStreamTranscoder(head=head, call=call, seal=self.seal)
-            # The dispatcher's ConverseStream events are not typed yet (dispatch/ types them next).
-            relayed: StreamTranscoder[Any] = transcoder
             response = await gw.stream(
                 ctx,
                 lambda a: gw.dispatcher.converse_stream(a, ctx.converse_request(a, request, stream=True)),
-                relayed,
+                transcoder,
                 sent=request,
             )
             if call.store:
