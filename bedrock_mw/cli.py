@@ -127,7 +127,12 @@ def routing_table(cfg: GatewayConfig) -> list[str]:
     for p in cfg.providers:
         endpoint = redact_url(p.endpoint_url or f"https://bedrock-runtime.{p.region}.amazonaws.com")
         profile = f", profile {p.inference_profile_arn}" if p.inference_profile_arn else ""
-        lines.append(f"provider {p.id}: auth={p.auth.mode}, region={p.region}, endpoint={endpoint}{profile}")
+        # Unknown accounts are said so: ARNs of other accounts are then not refused for this provider.
+        account = p.known_account or "unknown"
+        lines.append(
+            f"provider {p.id}: auth={p.auth.mode}, region={p.region}, account={account}, "
+            f"endpoint={endpoint}{profile}"
+        )
     for vk in cfg.virtual_keys:
         state = " (disabled)" if vk.disabled else ""
         lines.append(f"key {vk.id}{state}:")

@@ -391,3 +391,18 @@ def test_a_usage_hook_that_cannot_be_imported_fails_start_up_naming_it(
     cfg = {**emulator_gateway_config(bedrock_emulator), "usage_hook": "no_such_module_here:hook"}
     with pytest.raises(ConfigError, match="no_such_module_here:hook"):
         create_gateway(cfg)
+
+
+def test_check_prints_each_providers_account_or_that_it_is_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET", "super-secret-value-123")
+    monkeypatch.setenv("BEDROCK_API_KEY", "bedrock-api-key-456")
+    cfg = issue_config("http://127.0.0.1:4010")
+    cfg["providers"][0]["account_id"] = "123456789012"
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(cfg))
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"provider {cfg['providers'][0]['id']}: " in out and "account=123456789012" in out
+    assert "account=unknown" in out

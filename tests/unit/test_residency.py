@@ -6,6 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bedrock_mw.config import ProviderConfig, VirtualKeyConfig
@@ -14,7 +16,7 @@ from bedrock_mw.errors import ErrorKind, GatewayError
 from bedrock_mw.routing.discovery import AccountModels
 from bedrock_mw.routing.model_ids import parse_model_id
 from bedrock_mw.routing.plan import plan_route
-from bedrock_mw.routing.residency import geo_covered, outside_regions, reach_of
+from bedrock_mw.routing.residency import GEO_SPAN, geo_covered, outside_regions, reach_of, region_allowed
 
 ACCOUNT = "123456789012"
 OTHER = "210987654321"
@@ -297,3 +299,29 @@ def test_an_application_profiles_regions_are_those_of_its_models_arns() -> None:
         APP_ARN: frozenset({"eu-west-1"}),
         us_arn: frozenset({"us-east-1", "us-east-2", "us-west-2"}),
     }
+
+
+# -- the coverage rule is sound: a geography judged covered has no region outside the list ----------
+_PATTERN = st.one_of(
+    st.sampled_from(
+        ["*", "*-*", "e*", "eu-*", "us-*", "us-e*", "us-west-*", "ap-*", "a?-*", "ca-*", "ap-northeast-1"]
+    ),
+    st.text(alphabet="aceinopstuw-1234*?", min_size=1, max_size=12),
+)
+_SUFFIX = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=14)
+
+
+@given(
+    patterns=st.lists(_PATTERN, min_size=1, max_size=4),
+    geo=st.sampled_from(sorted(GEO_SPAN)),
+    data=st.data(),
+)
+def test_a_geography_judged_covered_leaves_no_region_of_it_outside_the_list(
+    patterns: list[str], geo: str, data: st.DataObject
+) -> None:
+    if not geo_covered(patterns, geo):
+        return
+    for part in GEO_SPAN[geo]:
+        # Every region the geography may run in, those AWS opens later included: any suffix of a prefix.
+        region = part + data.draw(_SUFFIX) if part == "" or part.endswith("-") else part
+        assert region_allowed(patterns, region), (patterns, geo, region)
