@@ -35,6 +35,7 @@ from .observability import PrometheusMetrics
 from .probes import Readiness
 from .response_store import ResponseStore
 from .responses_api import ResponsesRoutes
+from .routing.access import listing_origin
 from .routing.families import ChatApi
 from .routing.listing import list_models_payload
 from .routing.plan import Attempt
@@ -230,9 +231,8 @@ async def list_models(gw: Gateway, ctx: RequestContext) -> Response:
     headers = ctx.request.headers
     aliases = await resolve_alias_store(gw.alias_source, ctx.request)
     providers = await gw.providers_of(ctx)
-    account = None
-    if providers:
-        account = await gw.discovery.account(providers[0], key.default_region or providers[0].region)
+    origin = listing_origin(key, providers)
+    account = await gw.discovery.account(*origin) if origin is not None else None
     payload = await list_models_payload(
         key,
         aliases,

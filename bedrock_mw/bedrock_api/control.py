@@ -22,7 +22,7 @@ from ..config import VirtualKeyConfig
 from ..errors import invalid
 from ..gateway import Gateway, RequestContext
 from ..http import json_response
-from ..routing.access import callable_plan
+from ..routing.access import callable_plan, listing_origin
 from ..routing.catalogue import KNOWN_MODELS
 from ..routing.discovery import AccountModels, api_names_of
 from ..routing.model_ids import geo_serves
@@ -128,13 +128,14 @@ def application_profiles(arn_models: Mapping[str, str]) -> list[dict[str, Any]]:
 async def _callable_profiles(
     gw: Gateway, ctx: RequestContext, key: VirtualKeyConfig, wanted: str | None
 ) -> list[dict[str, Any]]:
-    """The profiles the primary account offers (or the catalogue lists) that the key can call."""
+    """The profiles the account offers (or the catalogue lists) in the key's region that it can call."""
     providers = await gw.providers_of(ctx)
-    if not providers:
+    origin = listing_origin(key, providers)
+    if origin is None:
         return []
-    region = key.default_region or providers[0].region
-    # What the primary account offers, when discovery can say; else the built-in catalogue.
-    account = await gw.discovery.account(providers[0], region)
+    provider, region = origin
+    # What that account offers, when discovery can say; else the built-in catalogue.
+    account = await gw.discovery.account(provider, region)
     offered: list[dict[str, Any]] = []
     if wanted != "APPLICATION":
         offered += account_profiles(region, account) if account else list_profiles(region)

@@ -17,11 +17,12 @@ from ..config import ProviderConfig, VirtualKeyConfig
 from ..errors import ErrorKind, GatewayError
 from .model_ids import Catalogue, ModelFinder, ModelRef, resolve_model
 from .plan import RoutePlan, plan_route
+from .residency import region_allowed
 
 if TYPE_CHECKING:
     from ..stores import AliasStore
 
-__all__ = ["admit", "callable_plan", "check_model_allowed", "model_allowed"]
+__all__ = ["admit", "callable_plan", "check_model_allowed", "listing_origin", "model_allowed"]
 
 
 def model_allowed(key: VirtualKeyConfig, ref: ModelRef) -> bool:
@@ -82,3 +83,20 @@ async def callable_plan(
         return admit(ref, key, providers)
     except GatewayError:
         return None
+
+
+def listing_origin(
+    key: VirtualKeyConfig, providers: Sequence[ProviderConfig]
+) -> tuple[ProviderConfig, str] | None:
+    """The provider and region a model listing takes its view from: the first the key may reach.
+
+    That is the primary in the key's ``default_region`` (or its own region), unless the key's
+    ``allowed_regions`` leave it out; then the first fallback whose region they admit, since that is
+    where the key's requests are served.
+    """
+    origins = [(p, (key.default_region or p.region) if i == 0 else p.region) for i, p in enumerate(providers)]
+    if key.allowed_regions is not None:
+        for provider, region in origins:
+            if region_allowed(key.allowed_regions, region):
+                return provider, region
+    return origins[0] if origins else None

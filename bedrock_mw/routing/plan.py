@@ -10,7 +10,10 @@ left out. The rules are in docs/routing.md; in short:
 * a model Bedrock only serves through inference profiles is sent as the profile of the attempt's
   region's geography (``global.`` where that geography has none);
 * a geo profile landing in another geography is rewritten to that geography's profile, or the
-  attempt is skipped when the model is not offered there.
+  attempt is skipped when the model is not offered there;
+* an attempt outside the key's ``allowed_regions`` (wherever its id lets Bedrock run it) or sending
+  an ARN of another account than its provider's is skipped (:mod:`.residency`); a 403 when that
+  leaves none.
 """
 
 from __future__ import annotations

@@ -181,6 +181,7 @@ async def test_an_application_profile_whose_regions_cannot_be_read_is_refused_to
 # -- listings agree with the request path ----------------------------------------------------------
 LISTING_KEYS: dict[str, dict[str, Any]] = {
     "vk-all": {},
+    "vk-all-us": {"default_region": "us-east-1"},
     "vk-eu": {"allowed_regions": ["eu-*"]},
     "vk-dublin": {"allowed_regions": ["eu-west-1"]},
     "vk-us": {"allowed_regions": ["us-*"]},
@@ -267,11 +268,23 @@ async def test_list_inference_profiles_lists_exactly_the_profiles_each_key_can_c
 ) -> None:
     gateway = serve_gateway(_config(bedrock_emulator, LISTING_KEYS))
     async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
-        universe = {s["inferenceProfileArn"]: s for s in await _listed_profiles(http, "vk-all")}
-        assert {s["type"] for s in universe.values()} == {"SYSTEM_DEFINED", "APPLICATION"}
+        # ListInferenceProfiles answers for one region, as Bedrock's does: the region a key's requests
+        # are served from (vk-us's from its fallback, the first its allowed_regions admit). Over what an
+        # unrestricted key sees from that region, a key lists exactly the profiles it can call.
+        views = {
+            region: {s["inferenceProfileArn"]: s for s in await _listed_profiles(http, unrestricted)}
+            for region, unrestricted in (("eu-west-1", "vk-all"), ("us-east-1", "vk-all-us"))
+        }
+        for view in views.values():
+            assert {s["type"] for s in view.values()} == {"SYSTEM_DEFINED", "APPLICATION"}
         for key in LISTING_KEYS:
+            region = "us-east-1" if key in ("vk-us", "vk-all-us") else "eu-west-1"
+            universe = views[region]
             listed = {s["inferenceProfileArn"] for s in await _listed_profiles(http, key)}
             assert listed <= set(universe)
+            assert all(f":{region}:" in arn for arn in listed)
+            # vk-nowhere reaches no region; vk-aliased allows names only, and profiles are ids.
+            assert bool(listed) is (key not in ("vk-nowhere", "vk-aliased")), key
             for arn, summary in sorted(universe.items()):
                 ids = [arn] if summary["type"] == "APPLICATION" else [arn, summary["inferenceProfileId"]]
                 callable_ = [

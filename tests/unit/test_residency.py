@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from bedrock_mw.config import ProviderConfig, VirtualKeyConfig
 from bedrock_mw.dispatch import AccountListing
 from bedrock_mw.errors import ErrorKind, GatewayError
+from bedrock_mw.routing.access import listing_origin
 from bedrock_mw.routing.discovery import AccountModels
 from bedrock_mw.routing.model_ids import parse_model_id
 from bedrock_mw.routing.plan import plan_route
@@ -325,3 +326,21 @@ def test_a_geography_judged_covered_leaves_no_region_of_it_outside_the_list(
         # Every region the geography may run in, those AWS opens later included: any suffix of a prefix.
         region = part + data.draw(_SUFFIX) if part == "" or part.endswith("-") else part
         assert region_allowed(patterns, region), (patterns, geo, region)
+
+
+@pytest.mark.parametrize(
+    ("key_fields", "expected"),
+    [
+        ({}, ("eu", "eu-west-1")),
+        ({"default_region": "eu-central-1"}, ("eu", "eu-central-1")),
+        ({"allowed_regions": ["eu-*"]}, ("eu", "eu-west-1")),
+        ({"allowed_regions": ["us-*"]}, ("us", "us-east-1")),
+        ({"allowed_regions": ["us-*"], "default_region": "us-west-2"}, ("eu", "us-west-2")),
+        ({"allowed_regions": ["sa-*"]}, ("eu", "eu-west-1")),  # nothing admitted: listings come out empty
+    ],
+)
+def test_a_listing_is_taken_from_the_first_provider_region_the_key_may_reach(
+    key_fields: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    origin = listing_origin(_key(**key_fields), [EU, US])
+    assert origin is not None and (origin[0].id, origin[1]) == expected
