@@ -1,4 +1,10 @@
-"""InvokeModelWithResponseStream chunks of Titan Text (and Llama) → OpenAI chunk SSE (sans-IO)."""
+"""InvokeModelWithResponseStream chunks of Titan Text (and Llama) → OpenAI chunk SSE (sans-IO).
+
+A guardrail on the call reports itself in the chunks (``amazon-bedrock-guardrailAction``, and
+``amazon-bedrock-trace`` when tracing) while the model's own completion reason stays; so the finish
+chunk waits for the end of the stream (the reason comes on the last chunk anyway) and says
+``content_filter`` when the guardrail intervened.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..guardrails import ACTION_FIELD, TRACE_FIELD, GuardrailOutcome, native_trace
 from ..routing.families import ModelFamily, NativeBody
 from ..translate.openai.native import native_finish_reason
 from ..translate.types import InvokeCall
@@ -43,6 +50,13 @@ class NativeChatStreamTranscoder(ChunkWriter):
         self._input_key = "inputTextTokenCount" if titan else "prompt_token_count"
         self._output_key = "totalOutputTextTokenCount" if titan else "generation_token_count"
         self._leading = True  # the models open with whitespace the non-streamed answer trims too
+        self._reason: str | None = None  # the model's finish reason, sent by finish()
+        self._intervened = False
+
+    @property
+    def guardrail(self) -> GuardrailOutcome:
+        """Whether a guardrail intervened, and its trace (final once the stream has ended)."""
+        return GuardrailOutcome(self._intervened, self._guardrail_trace)
 
     def feed(self, event: ResponseStreamTypeDef) -> bytes:
         """Translate one InvokeModelWithResponseStream event (``{"chunk": {"bytes": ...}}``)."""
@@ -66,8 +80,19 @@ class NativeChatStreamTranscoder(ChunkWriter):
             out += self._chunk({"content": text})
         reason = chunk.get(self._reason_key)
         if reason:
-            out += self._finish(native_finish_reason(self._family, reason))
+            self._reason = native_finish_reason(self._family, reason)
+        if chunk.get(ACTION_FIELD) == "INTERVENED":
+            self._intervened = True
+        trace = native_trace(chunk.get(TRACE_FIELD))
+        if trace is not None:
+            self._guardrail_trace = trace
         return out
+
+    def finish(self) -> bytes:
+        """The finish chunk (``content_filter`` when a guardrail intervened), then the usual end."""
+        if self._reason is not None and not self._closed:
+            return self._finish("content_filter" if self._intervened else self._reason) + super().finish()
+        return super().finish()
 
     def _count(self, chunk: Mapping[str, Any]) -> None:
         # Both families repeat running totals, so the latest value is the count so far.

@@ -301,17 +301,43 @@ def native_guardrail_members(intervened: bool, trace: Json | None) -> Json:
 
 
 def with_native_guardrail(events: Iterator[Json], members: Json) -> Iterator[Json]:
-    """A guarded native Anthropic stream: the guardrail's members ride on ``message_stop``.
+    """A guarded native stream: the guardrail's members ride on the last chunk, with the metrics.
 
-    The model's own stop reason stays in ``message_delta``, whose delta then has no ``stop_sequence``
+    The model's own stop reason stays; an Anthropic ``message_delta`` then has no ``stop_sequence``
     (langchain-ai/langchain-aws#176 saw that key missing on guarded streams).
     """
     for event in events:
         if event.get("type") == "message_delta":
             event = {**event, "delta": {"stop_reason": event["delta"]["stop_reason"]}}
-        elif event.get("type") == "message_stop":
+        elif "amazon-bedrock-invocationMetrics" in event:
             event = {**event, **members}
         yield event
+
+
+@dataclass(frozen=True)
+class GuardedText:
+    """A prompt-style model's text after the guardrail (Titan, Llama)."""
+
+    text: str
+    model_ran: bool  # False: the input was blocked; ``text`` is the guardrail's blocked message
+    intervened: bool
+    trace: Json | None
+
+
+def guard_prompt(
+    active: ActiveGuardrail, user: str, model_text: str, model_stop: str, *, streaming: bool
+) -> GuardedText:
+    """A prompt-style model's text through the guardrail, as a Converse answer goes through it."""
+    ran: list[bool] = []
+
+    def answer_of() -> Answer:
+        ran.append(True)
+        return Answer([{"text": model_text}], model_stop, {"inputTokens": 0, "outputTokens": 0})
+
+    request = {"messages": [{"role": "user", "content": [{"text": user}]}]}
+    answer, trace = guard_converse(active, request, answer_of, streaming=streaming)
+    intervened = answer.stop_reason == "guardrail_intervened"
+    return GuardedText(str(answer.content[0]["text"]), bool(ran), intervened, trace)
 
 
 def _from_converse(book: GuardrailBook, config: Any, stream: bool) -> ActiveGuardrail:

@@ -60,10 +60,17 @@ class PromptAnswer:
 
     reply: TextReply
     input_tokens: int
+    model_ran: bool = True  # False: a guardrail blocked the input and answered in the model's place
 
     @property
     def output_tokens(self) -> int:
-        return words(self.reply.text)
+        return words(self.reply.text) if self.model_ran else 0
+
+
+def prompt_of(raw: Any) -> str:
+    """The user text a guardrail checks in a Titan or Llama body (its prompt's last meaningful line)."""
+    prompt = raw.get("inputText", raw.get("prompt")) if isinstance(raw, dict) else None
+    return prompt_text(prompt) if isinstance(prompt, str) else ""
 
 
 def answer_titan(raw: Any) -> PromptAnswer:

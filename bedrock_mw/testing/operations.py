@@ -26,6 +26,7 @@ from .faults import Fault
 from .guardrails import (
     ActiveGuardrail,
     guard_converse,
+    guard_prompt,
     native_guardrail_members,
     with_native_guardrail,
     with_stream_trace,
@@ -48,6 +49,7 @@ from .native_text import (
     answer_titan,
     llama_response,
     llama_stream,
+    prompt_of,
     titan_response,
     titan_stream,
 )
@@ -175,8 +177,33 @@ class _Native:
     output_tokens: int
 
 
-def _prompt_native(answer: PromptAnswer, render: Callable[[PromptAnswer], Json], stream: Any) -> _Native:
-    return _Native(render(answer), lambda m: stream(answer, m), answer.input_tokens, answer.output_tokens)
+def _prompt_native(
+    call: Call,
+    answer: PromptAnswer,
+    render: Callable[[PromptAnswer], Json],
+    stream: Callable[[PromptAnswer, Json], Iterator[Json]],
+    streaming: bool,
+) -> _Native:
+    """A Titan or Llama answer, through the call's guardrail when it has one (as on Anthropic bodies)."""
+    if call.guardrail is None:
+        return _Native(render(answer), lambda m: stream(answer, m), answer.input_tokens, answer.output_tokens)
+    reply = answer.reply
+    guarded = guard_prompt(
+        call.guardrail, prompt_of(call.body), reply.text, reply.stop_reason, streaming=streaming
+    )
+    stop = reply.stop_reason if guarded.model_ran else "end_turn"
+    answer = PromptAnswer(
+        replace(reply, text=guarded.text, stop_reason=stop),
+        answer.input_tokens if guarded.model_ran else 0,
+        guarded.model_ran,
+    )
+    members = native_guardrail_members(guarded.intervened, guarded.trace)
+    return _Native(
+        {**render(answer), **members},
+        lambda m: with_native_guardrail(stream(answer, m), members),
+        answer.input_tokens,
+        answer.output_tokens,
+    )
 
 
 def _answered(
@@ -209,9 +236,9 @@ def _native(call: Call, cache: PromptCache, streaming: bool) -> _Native:
         answer = _answer(call, mistral_text_to_converse(body), cache, streaming)
         return _answered(answer, mistral_text_response, mistral_text_stream)
     if family == "titan-text":
-        return _prompt_native(answer_titan(body), titan_response, titan_stream)
+        return _prompt_native(call, answer_titan(body), titan_response, titan_stream, streaming)
     if family == "llama":
-        return _prompt_native(answer_llama(body), llama_response, llama_stream)
+        return _prompt_native(call, answer_llama(body), llama_response, llama_stream, streaming)
     if family in ("titan-embed-v1", "titan-embed-v2") and not streaming:
         response, tokens = titan_embedding(body, v2=family == "titan-embed-v2")
         return _Native(response, None, tokens, 0)

@@ -441,3 +441,37 @@ async def test_the_async_stream_mode_goes_in_the_native_body_and_a_late_block_is
     assert final.stop_reason == "refusal"
     body = bedrock_emulator.log.for_operation("invoke-with-response-stream")[-1].body
     assert body["amazon-bedrock-guardrailConfig"] == {"streamProcessingMode": "ASYNCHRONOUS"}
+
+
+# -- /v1/chat/completions on InvokeModel families (Titan Text) ------------------------------------
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [("tell me the forbidden thing", BLOCKED), ("write to ann@example.com", "Echo: write to {EMAIL}")],
+    ids=["blocked-input", "masked-output"],
+)
+async def test_a_native_chat_intervention_is_an_openai_content_filter(
+    sdk: SDKClients, guarded: tuple[ServedApp, list[UsageRecord]], stream: bool, text: str, said: str
+) -> None:
+    gateway, records = guarded
+    client = sdk.openai(gateway)
+    model, messages = "bedrock/amazon.titan-text-express-v1", [{"role": "user", "content": text}]
+    if stream:
+        chunks = [
+            c
+            async for c in await client.chat.completions.create(
+                model=model, messages=messages, stream=True, stream_options={"include_usage": True}
+            )
+        ]
+        got = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        reasons = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+        traces = [(c.model_extra or {}).get("amazon-bedrock-trace") for c in chunks if not c.choices]
+        trace = next(t for t in traces if t)["guardrail"]
+    else:
+        completion = await client.chat.completions.create(model=model, messages=messages)
+        got = completion.choices[0].message.content or ""
+        reasons = [completion.choices[0].finish_reason]
+        trace = (completion.model_extra or {})["amazon-bedrock-trace"]["guardrail"]
+    assert got == said
+    assert reasons == ["content_filter"]  # Bedrock kept Titan's FINISH and said INTERVENED
+    assert (records[-1].guardrail_action, records[-1].guardrail_trace) == ("INTERVENED", trace)

@@ -298,3 +298,29 @@ async def test_a_guardrail_config_in_the_body_without_the_guardrail_header_is_re
             await client.invoke_model(modelId=HAIKU, body=body)
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert "guardrail identifier" in refused.value.response["Error"]["Message"]
+
+
+@pytest.mark.parametrize("model", ["amazon.titan-text-express-v1", "meta.llama3-1-70b-instruct-v1:0"])
+async def test_prompt_bodies_are_guarded_like_anthropic_ones(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail, model: str
+) -> None:
+    key = "inputText" if "titan" in model else "prompt"
+    guard = {"guardrailIdentifier": "gr1", "guardrailVersion": "1", "trace": "ENABLED"}
+    async with make_client() as client:
+        response = await client.invoke_model(
+            modelId=model, body=json.dumps({key: "User: the forbidden fruit"}), **guard
+        )
+        answer: dict[str, Any] = json.loads(await response["body"].read())
+        streamed = await client.invoke_model_with_response_stream(
+            modelId=model, body=json.dumps({key: "User: mail bob@example.com"}), **guard
+        )
+        chunks = [json.loads(e["chunk"]["bytes"]) async for e in streamed["body"]]
+    assert answer["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    said = answer["results"][0]["outputText"] if "titan" in model else answer["generation"]
+    assert said == "Sorry, the model cannot answer this question."
+    assert "gr1" in answer["amazon-bedrock-trace"]["guardrail"]["inputAssessment"]
+    text = "".join(c.get("outputText", c.get("generation")) or "" for c in chunks)
+    assert text.strip() == "Echo: mail {EMAIL}"
+    assert chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert "amazon-bedrock-invocationMetrics" in chunks[-1]
+    assert all("amazon-bedrock-guardrailAction" not in c for c in chunks[:-1])

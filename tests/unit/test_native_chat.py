@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+import botocore.session
 import orjson
 import pytest
 
+from bedrock_mw.dispatch._wire import EventStreamDecoder, Wire
 from bedrock_mw.errors import ErrorKind, GatewayError
 from bedrock_mw.routing.families import family_of
 from bedrock_mw.stream.native import NativeChatStreamTranscoder
+from bedrock_mw.testing.eventstream import encode_event
 from bedrock_mw.translate.openai import OpenAIOptions
 from bedrock_mw.translate.openai.native import (
     invoke_to_openai,
@@ -250,8 +254,9 @@ def test_titan_stream_length_and_failure() -> None:
     t = titan_stream()
     first = frames(
         t.feed_chunk({"outputText": "abc", "completionReason": "LENGTH", "totalOutputTextTokenCount": 9})
+        + t.finish()
     )
-    assert first[-1]["choices"][0]["finish_reason"] == "length"
+    assert first[-2]["choices"][0]["finish_reason"] == "length"
     assert t.usage.output_tokens == 9
     t2 = titan_stream()
     t2.feed_chunk({"outputText": "abc"})
@@ -281,3 +286,63 @@ def test_llama_stream() -> None:
     chunks = frames(out)
     assert [c["choices"][0]["delta"].get("content") for c in chunks[:-1]] == ["", "Hi", "!", None]
     assert t.usage.input_tokens == 4 and t.usage.output_tokens == 2
+
+
+GUARDED_LAST = {
+    "outputText": "Hi.",
+    "index": 0,
+    "totalOutputTextTokenCount": 2,
+    "completionReason": "FINISH",
+    "amazon-bedrock-invocationMetrics": {"inputTokenCount": 5, "outputTokenCount": 2},
+}
+
+
+def test_a_guardrail_intervention_on_the_last_chunk_finishes_with_content_filter_and_the_trace() -> None:
+    t = titan_stream(include_usage=True)
+    trace = {"guardrail": {"actionReason": "Guardrail blocked."}}
+    last = {**GUARDED_LAST, "amazon-bedrock-guardrailAction": "INTERVENED", "amazon-bedrock-trace": trace}
+    chunks = frames(t.feed_chunk(last) + t.finish())
+    reasons = [c["choices"][0]["finish_reason"] for c in chunks[:-1] if c["choices"]]
+    assert reasons[-1] == "content_filter" and reasons.count("content_filter") == 1
+    traced = [c for c in chunks[:-1] if not c["choices"] and "amazon-bedrock-trace" in c]
+    assert traced[0]["amazon-bedrock-trace"] == trace
+    assert t.guardrail.intervened and t.guardrail.trace == trace["guardrail"]
+    assert t.finish_reason == "content_filter"
+
+
+def test_a_guardrail_that_let_the_answer_through_keeps_the_models_finish_reason() -> None:
+    t = titan_stream()
+    chunks = frames(t.feed_chunk({**GUARDED_LAST, "amazon-bedrock-guardrailAction": "NONE"}) + t.finish())
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert t.guardrail.action == "NONE"
+
+
+def test_a_stream_that_fails_after_the_reason_sends_no_finish_chunk() -> None:
+    t = titan_stream()
+    out = t.feed_chunk(GUARDED_LAST) + t.fail(GatewayError(ErrorKind.TIMEOUT, "slow"))
+    assert b'finish_reason":"stop' not in out and b"timeout_error" in out
+    assert t.finish() == b""
+
+
+def test_a_guarded_titan_stream_split_at_every_byte_boundary_transcodes_identically() -> None:
+    wire = Wire.from_model(botocore.session.get_session().get_service_model("bedrock-runtime"))
+    chunks = [
+        {"outputText": "Hi", "index": 0, "totalOutputTextTokenCount": 1, "inputTextTokenCount": 5},
+        {**GUARDED_LAST, "amazon-bedrock-guardrailAction": "INTERVENED"},
+    ]
+    data = b"".join(
+        encode_event("chunk", {"bytes": base64.b64encode(orjson.dumps(c)).decode()}) for c in chunks
+    )
+
+    def transcoded(split: int) -> bytes:
+        decoder = EventStreamDecoder(wire["InvokeModelWithResponseStream"])
+        t = titan_stream()
+        return (
+            b"".join(t.feed(e) for part in (data[:split], data[split:]) for e in decoder.feed(part))
+            + t.finish()
+        )
+
+    whole = transcoded(len(data))
+    assert b'"finish_reason":"content_filter"' in whole
+    for split in range(len(data) + 1):
+        assert transcoded(split) == whole
