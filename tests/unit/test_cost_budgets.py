@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
+from importlib import resources
 
 import pytest
 
 from bedrock_mw.config import BudgetConfig, GatewayConfig, PriceConfig, VirtualKeyConfig, load_config
-from bedrock_mw.cost import PriceTable, load_shipped_prices
+from bedrock_mw.cost import PRICES_FILE, PriceTable, load_shipped_prices
 from bedrock_mw.errors import ErrorKind, GatewayError
 from bedrock_mw.limits.budgets import (
     BudgetScope,
@@ -184,3 +186,23 @@ async def test_a_request_counts_against_its_key_and_every_group_of_it() -> None:
     assert "group 'all'" in refused.value.message
     other = VirtualKeyConfig(id="team-b", providers=["p"])
     assert [s.id for s in scopes_for(cfg, other)] == ["team-x"]
+
+
+def test_every_shipped_price_names_its_sources_and_how_firmly_they_back_it() -> None:
+    raw = json.loads(resources.files("bedrock_mw").joinpath(PRICES_FILE).read_text("utf-8"))
+    assert set(raw["provenance"]) == set(raw["models"])
+    for model, provenance in raw["provenance"].items():
+        assert provenance["verification"] in {"price-list", "secondary", "unverified"}, model
+        assert provenance["sources"] and set(provenance["sources"]) <= set(raw["sources"]), model
+        assert provenance["note"], model
+    # A model backed by the Price List transcription is backed by one of its two copies.
+    price_lists = {s for s in raw["sources"] if s.startswith("price-list")}
+    for model, provenance in raw["provenance"].items():
+        if provenance["verification"] == "price-list":
+            assert price_lists & set(provenance["sources"]), model
+
+
+def test_a_cached_claude_3_5_sonnet_v2_request_is_priced_with_its_cache_rates() -> None:
+    model = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+    cost = PriceTable().cost(model, "us." + model, TokenUsage(0, 0, 1_000_000, 1_000_000))
+    assert cost == pytest.approx(0.3 + 3.75)  # read + write, no regional premium for this model
