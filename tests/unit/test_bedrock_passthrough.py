@@ -94,6 +94,58 @@ def test_invoke_stream_relay_reads_usage_from_the_invocation_metrics_chunk() -> 
     assert (relay.usage.input_tokens, relay.usage.output_tokens) == (9, 4)
 
 
+def _chunk_frames(*chunks: dict[str, object]) -> bytes:
+    return b"".join(
+        encode_event("chunk", {"bytes": base64.b64encode(orjson.dumps(c)).decode()}) for c in chunks
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "intervened"),
+    [
+        ({}, {"amazon-bedrock-guardrailAction": "INTERVENED"}, True),  # on the last chunk
+        ({"amazon-bedrock-guardrailAction": "INTERVENED"}, {}, True),  # in message_start's message
+        ({}, {"amazon-bedrock-guardrailAction": "NONE"}, False),
+    ],
+)
+def test_invoke_stream_relay_reads_the_guardrails_verdict_wherever_bedrock_puts_it(
+    start: dict[str, object], stop: dict[str, object], intervened: bool
+) -> None:
+    trace = {"guardrail": {"actionReason": "Guardrail blocked."}}
+    data = _chunk_frames(
+        {"type": "message_start", "message": {"usage": {"input_tokens": 9}, **start}},
+        {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "hi"}},
+        {
+            "type": "message_stop",
+            "amazon-bedrock-invocationMetrics": {"inputTokenCount": 9, "outputTokenCount": 4},
+            "amazon-bedrock-trace": trace,
+            **stop,
+        },
+    )
+    for cut in range(len(data) + 1):  # split anywhere: the relay sees whole frames either way
+        relay = EventStreamRelay("InvokeModelWithResponseStream")
+        splitter = FrameSplitter()
+        out = b"".join(relay.feed(f) for part in (data[:cut], data[cut:]) for f in splitter.feed(part))
+        assert out == data
+    assert relay.guardrail.intervened is intervened
+    assert relay.guardrail.trace == trace["guardrail"]
+    assert (relay.usage.input_tokens, relay.usage.output_tokens) == (9, 4)
+
+
+def test_converse_stream_relay_reads_the_guardrails_stop_and_trace() -> None:
+    data = b"".join(
+        encode_event(kind, payload)
+        for kind, payload in [
+            ("messageStart", {"role": "assistant"}),
+            ("messageStop", {"stopReason": "guardrail_intervened"}),
+            ("metadata", {"usage": {"inputTokens": 3, "outputTokens": 0}, "trace": {"guardrail": {"x": 1}}}),
+        ]
+    )
+    relay = EventStreamRelay("ConverseStream")
+    assert b"".join(relay.feed(f) for f in FrameSplitter().feed(data)) == data
+    assert relay.guardrail.intervened and relay.guardrail.trace == {"x": 1}
+
+
 @pytest.mark.parametrize(
     ("kind", "operation", "member"),
     [
