@@ -1,0 +1,113 @@
+"""Two gateways side by side on one emulator: ``python -m bench.ab BEFORE_TREE [AFTER_TREE]``.
+
+Each tree is a source checkout (a directory holding ``bedrock_mw``; AFTER defaults to this one).
+Both gateways run ``serve`` with the bench's config on the same emulator and take the same
+closed-loop loads from the bench's load generator in turn, repetitions interleaved (the order of
+the two alternates every repetition), so both see the same machine. Reported per route and
+concurrency: the medians of gateway CPU milliseconds per request and of p50, and the after/before
+ratio. On a shared machine CPU per request is the figure to read; latencies move with the load.
+
+Make a BEFORE tree with ``git archive REV | tar -x -C DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.loadgen import raise_fd_limit
+from bench.names import HOST
+from bench.procs import Server, running, start_emulator, start_gateway
+from bench.routes import ROUTES
+from bench.run import measure
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ROUTES = "/v1/messages,/v1/chat/completions (Claude)"
+Runs = dict[tuple[str, str, int], list[dict[str, Any]]]  # (side, route, concurrency) -> results
+
+
+def _load(server: Server, route_name: str, c: int, warmup_s: float, duration_s: float) -> dict[str, Any]:
+    route = next(r for r in ROUTES if r.name == route_name)
+    spec = {
+        "host": HOST,
+        "port": server.port,
+        "path": route.path,
+        "body": route.body(),
+        "headers": route.headers,
+        "mode": "closed",
+        "concurrency": c,
+        "warmup_s": warmup_s,
+        "duration_s": duration_s,
+    }
+    result = measure("bench.loadgen", spec, watched=server)
+    result["cpu_ms"] = 1000 * result["server_cpu_s"] / max(1, result["requests"])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+    parser.add_argument("before", type=Path)
+    parser.add_argument("after", type=Path, nargs="?", default=ROOT)
+    parser.add_argument("--routes", default=DEFAULT_ROUTES, help="route names from bench/routes.py")
+    parser.add_argument("--concurrency", default="1,16")
+    parser.add_argument("--reps", type=int, default=4)
+    parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--duration", type=float, default=2.0)
+    args = parser.parse_args(argv)
+    routes = [r.strip() for r in args.routes.split(",")]
+    unknown = set(routes) - {r.name for r in ROUTES if r.target == "gateway"}
+    if unknown:
+        parser.error(f"unknown gateway routes: {sorted(unknown)}")
+    concurrency = [int(c) for c in args.concurrency.split(",")]
+    raise_fd_limit()
+    runs: Runs = {}
+    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
+        workdir = Path(tmp)
+        emulator = start_emulator(workdir)
+        with running(emulator):
+            trees = {"before": args.before, "after": args.after}
+            sides = {
+                side: start_gateway(emulator, workdir, name=side, pythonpath=str(tree.resolve()))
+                for side, tree in trees.items()
+            }
+            with running(*sides.values()):
+                for rep in range(args.reps):
+                    order = list(sides.items()) if rep % 2 == 0 else list(reversed(sides.items()))
+                    for route in routes:
+                        for c in concurrency:
+                            for side, server in order:
+                                r = _load(server, route, c, args.warmup, args.duration)
+                                runs.setdefault((side, route, c), []).append(r)
+                                line = f"rep {rep + 1} {side:6} {route:32} c={c:<3} {r['cpu_ms']:.3f} CPU ms"
+                                print(f"{line} p50 {r['p50_ms']:.2f} ms errors {r['errors']}", flush=True)
+    print(render(runs, routes, concurrency, args.reps))
+    return 0
+
+
+def render(runs: Runs, routes: list[str], concurrency: list[int], reps: int) -> str:
+    """Medians per side, and after/before."""
+    lines = [
+        f"Medians of {reps} interleaved repetitions per side.",
+        "",
+        "| route | c | CPU ms/request before | after | after/before | p50 ms before | after | spread of CPU "
+        "before | after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for route in routes:
+        for c in concurrency:
+            b, a = runs[("before", route, c)], runs[("after", route, c)]
+            cb, ca = statistics.median(r["cpu_ms"] for r in b), statistics.median(r["cpu_ms"] for r in a)
+            pb, pa = statistics.median(r["p50_ms"] for r in b), statistics.median(r["p50_ms"] for r in a)
+            sb = f"{min(r['cpu_ms'] for r in b):.3f}-{max(r['cpu_ms'] for r in b):.3f}"
+            sa = f"{min(r['cpu_ms'] for r in a):.3f}-{max(r['cpu_ms'] for r in a):.3f}"
+            lines.append(
+                f"| {route} | {c} | {cb:.3f} | {ca:.3f} | {ca / cb:.2f} | {pb:.2f} | {pa:.2f} | {sb} | {sa} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
