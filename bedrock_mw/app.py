@@ -27,6 +27,7 @@ from .excgroups import collapse_excgroups
 from .gateway import Gateway, RequestContext
 from .guardrails import attach_trace, invoke_guardrail, native_outcome, outcome_of_converse, with_stream_mode
 from .http import error_response, json_response, unless_disconnected
+from .http.application import GatewayApplication
 from .lifecycle import ScopedEndpoint
 from .limits import BudgetLedger, BudgetStatus, Limiter
 from .media import AddressPolicy, FetchRules, fetch_media
@@ -402,7 +403,8 @@ def create_gateway(
     metrics = next((o for o in gateway.observers if isinstance(o, PrometheusMetrics)), None)
     if metrics is not None:
         routes.append(Route(cfg.observability.metrics_path, _metrics_endpoint(metrics), methods=["GET"]))
-    app = Starlette(
+    app = GatewayApplication(
+        direct_type=ScopedEndpoint,
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
