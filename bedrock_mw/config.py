@@ -344,6 +344,7 @@ class LimitsConfig(_Model):
     max_json_depth: int = Field(128, ge=16, le=200)
     redis_url: SecretStr | None = None
     redis_prefix: str = "bedrock-mw"
+    redis_lease_ttl_s: float = Field(30.0, ge=1.0)
 
 
 class ProbesConfig(_Model):

@@ -48,7 +48,9 @@ def create_limiter(config: LimitsConfig) -> Limiter:
         raise ConfigError(
             "limits.redis_url is set but the redis client is not installed: pip install 'bedrock-mw[redis]'"
         ) from None
-    return RedisLimiter(config.redis_url.get_secret_value(), config.redis_prefix)
+    return RedisLimiter(
+        config.redis_url.get_secret_value(), config.redis_prefix, lease_ttl_s=config.redis_lease_ttl_s
+    )
 
 
 def create_budgets(config: LimitsConfig) -> BudgetLedger:

@@ -7,6 +7,7 @@ why, only when the ``redis-server`` binary is absent (CI installs it).
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -34,7 +35,11 @@ def _answers_ping(port: int) -> bool:
 
 
 class RedisServer:
-    """A ``redis-server`` subprocess on a free loopback port; ``stop()`` simulates an outage."""
+    """A ``redis-server`` subprocess on a free loopback port.
+
+    ``stop()`` simulates an outage; ``freeze()`` (SIGSTOP) a stall: connections still complete in
+    the kernel and commands queue in socket buffers, to run when ``thaw()`` (SIGCONT) resumes it.
+    """
 
     def __init__(self) -> None:
         binary = shutil.which("redis-server")
@@ -54,8 +59,15 @@ class RedisServer:
                 pytest.fail(f"redis-server did not start on port {self.port}")
             time.sleep(0.05)
 
+    def freeze(self) -> None:
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)  # a frozen server would never act on SIGTERM
             self._proc.terminate()
         self._proc.wait(timeout=10)
 

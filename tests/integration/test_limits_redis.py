@@ -1,4 +1,5 @@
-"""The Redis limiter against a real redis-server: each limit, several processes, dead workers, TTLs."""
+"""The Redis limiter against a real redis-server: each limit, several processes, dead workers, TTLs,
+lease renewal, and a Redis frozen (SIGSTOP) while a script is in flight."""
 
 from __future__ import annotations
 
@@ -135,7 +136,7 @@ async def test_cancelled_request_releases_its_concurrency_slot(limiter: RedisLim
 async def test_every_counter_key_has_a_ttl(redis_url: str, redis_prefix: str, inspect: Redis) -> None:
     limiter = RedisLimiter(redis_url, redis_prefix, lease_ttl_s=120, client=inspect)
     key = make_key(max_concurrent=5, requests_per_minute=5, tokens_per_minute=500)
-    inflight, requests, tokens = redis_keys(redis_prefix, key.id)
+    inflight, requests, tokens, _ = redis_keys(redis_prefix, key.id)
     lease = await limiter.acquire(key)
     assert 0 < await inspect.pttl(inflight) <= 120_000
     assert 0 < await inspect.pttl(requests) <= 60_000
@@ -332,3 +333,132 @@ async def test_leases_of_a_killed_worker_expire(
             await anyio.sleep(0.1)
     await limiter.acquire(key)  # both of its slots came back
     await refusal(limiter, key)
+
+
+# -- lease renewal and a frozen Redis -----------------------------------------------------------------
+
+
+async def _admitted_once_free(limiter: RedisLimiter, key: VirtualKeyConfig, within_s: float) -> float:
+    """Poll until ``key`` is admitted (the lease released at once); the seconds it took."""
+    started = time.monotonic()
+    while True:
+        try:
+            await (await limiter.acquire(key)).release()
+            return time.monotonic() - started
+        except GatewayError:
+            assert time.monotonic() - started < within_s, f"{key.id} still refused after {within_s}s"
+            await anyio.sleep(0.05)
+
+
+@pytest.mark.anyio
+async def test_a_held_lease_is_renewed_past_its_ttl_and_frees_when_released(
+    redis_url: str, redis_prefix: str, inspect: Redis
+) -> None:
+    ttl = 1.5
+    limiter = RedisLimiter(redis_url, redis_prefix, lease_ttl_s=ttl)
+    key = make_key(max_concurrent=1)
+    inflight = redis_keys(redis_prefix, key.id)[0]
+    lease = await limiter.acquire(key)
+    held_since = time.monotonic()
+    while time.monotonic() - held_since < 3 * ttl:  # three TTLs: only renewals keep it
+        assert await inspect.zcard(inflight) == 1
+        await refusal(limiter, key)
+        await anyio.sleep(0.2)
+    await lease.release()
+    assert await inspect.zcard(inflight) == 0
+    await limiter.acquire(key)  # free again at once
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_keep_alive_stops_when_nothing_is_held(redis_url: str, redis_prefix: str) -> None:
+    limiter = RedisLimiter(redis_url, redis_prefix, lease_ttl_s=0.3)
+    lease = await limiter.acquire(make_key(max_concurrent=1))
+    assert limiter._keeper is not None
+    await lease.release()
+    await eventually_true(lambda: limiter._keeper is None, within_s=10)
+    await limiter.aclose()
+
+
+async def eventually_true(check: Any, within_s: float) -> None:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < within_s
+        await anyio.sleep(0.02)
+
+
+async def _freeze_during_acquire(
+    server: RedisServer, limiter: RedisLimiter, key: VirtualKeyConfig, inspect: Redis
+) -> None:
+    """Redis stalls while ``key``'s acquire is in flight: admitted uncounted; then it resumes."""
+    await (await limiter.acquire(key)).release()  # the script is loaded: a late EVALSHA would run
+    server.freeze()
+    try:
+        assert await limiter.acquire(key) is NOOP_LEASE  # timed out: admitted, failing open
+    finally:
+        server.thaw()
+    assert await inspect.ping()  # answered after the stalled script, which ran first
+
+
+@pytest.mark.anyio
+async def test_a_script_that_ran_after_its_acquire_timed_out_is_revoked_by_the_next_acquire(
+    redis_server: RedisServer,
+) -> None:
+    limiter = RedisLimiter(redis_server.url, "stall", lease_ttl_s=900, timeout_s=0.5)
+    inspect = Redis.from_url(redis_server.url)
+    key = make_key(max_concurrent=1, requests_per_minute=10)
+    inflight, requests, _, revoked = redis_keys("stall", key.id)
+    await _freeze_during_acquire(redis_server, limiter, key, inspect)
+    lease = await limiter.acquire(key)  # admitted at once: not refused for the lease TTL
+    assert await inspect.zcard(inflight) == 1
+    assert await inspect.zcard(revoked) == 1
+    await lease.release()
+    assert await inspect.zcard(inflight) == 0
+    assert await inspect.zcard(requests) == 2  # the warm-up and this one; the uncounted one is not
+    await limiter.aclose()
+    await inspect.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_keep_alive_revokes_a_late_script_with_no_new_request_for_the_key(
+    redis_server: RedisServer,
+) -> None:
+    limiter = RedisLimiter(redis_server.url, "stall", lease_ttl_s=900, timeout_s=0.5)
+    inspect = Redis.from_url(redis_server.url)
+    key = make_key(max_concurrent=1)
+    inflight = redis_keys("stall", key.id)[0]
+    await _freeze_during_acquire(redis_server, limiter, key, inspect)
+    assert await inspect.zcard(inflight) == 1  # the phantom the late script left
+    await limiter.maintain()  # the keep-alive's step (every lease_ttl_s / 3)
+    assert await inspect.zcard(inflight) == 0
+    assert not limiter._revoking  # done: the keep-alive has nothing left to send
+    await limiter.aclose()
+    await inspect.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_late_acquire_of_a_revoked_lease_takes_nothing(
+    redis_url: str, redis_prefix: str, inspect: Redis
+) -> None:
+    # The other order: the revocation reaches Redis before the stalled script does.
+    limiter = RedisLimiter(redis_url, redis_prefix, client=inspect)
+    key = make_key(max_concurrent=1, requests_per_minute=10)
+    keys = redis_keys(redis_prefix, key.id)
+    limiter._revoking.add(keys, "late-lease")
+    await limiter.maintain()
+    late: Any = await limiter._acquire_script(keys=list(keys), args=["late-lease", 900_000, 1, 10, 0, 0])
+    assert [int(x) for x in late] == [-1]
+    assert await inspect.zcard(keys[0]) == 0
+    assert await inspect.zcard(keys[1]) == 0
+    assert await inspect.pttl(keys[3]) > 0  # the tombstones expire too
+    await limiter.acquire(key)
+
+
+@pytest.mark.anyio
+async def test_a_retried_script_cannot_outlive_its_lease_the_client_never_retries(
+    redis_server: RedisServer,
+) -> None:
+    limiter = RedisLimiter(redis_server.url, "stall", timeout_s=0.5)
+    retry = limiter._client.get_retry()
+    assert retry is not None and retry.get_retries() == 0
+    await limiter.aclose()

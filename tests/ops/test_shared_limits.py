@@ -61,6 +61,11 @@ class GatewayProcess:
                 raise RuntimeError("gateway process did not start")
             time.sleep(0.05)
 
+    def kill(self) -> None:
+        """End the process as a crash would: SIGKILL, nothing released, nothing flushed."""
+        self._proc.kill()
+        self._proc.wait(timeout=10)
+
     def stop(self) -> None:
         if self._proc.poll() is None:
             self._proc.terminate()
