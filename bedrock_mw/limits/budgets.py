@@ -173,10 +173,11 @@ def status_of(scope: BudgetScope, used_micro: int, now_s: float) -> BudgetStatus
 
 
 class SettledOnce(ABC):
-    """A reservation settled once with the request's real cost (extra calls and unknown costs no-op).
+    """A reservation settled once with the request's real cost (extra calls are no-ops).
 
     Subclasses say how to move each reserved counter by ``delta`` micro-dollars (positive: the call
-    cost more than reserved; negative: the unused part is given back).
+    cost more than reserved; negative: the unused part is given back; 0 when the cost is unknown,
+    so the reservation stands). ``_apply`` runs exactly once per hold.
     """
 
     __slots__ = ("_reserved", "_settled")
@@ -189,11 +190,7 @@ class SettledOnce(ABC):
         if self._settled:
             return
         self._settled = True
-        if used_usd is None:
-            return
-        delta = micro_usd(used_usd) - self._reserved
-        if delta:
-            await self._apply(delta)
+        await self._apply(0 if used_usd is None else micro_usd(used_usd) - self._reserved)
 
     @abstractmethod
     async def _apply(self, delta: int) -> None:
@@ -212,6 +209,8 @@ class _MemoryHold(SettledOnce):
         self._fields = fields
 
     async def _apply(self, delta: int) -> None:
+        if not delta:
+            return
         for counter, field in zip(self._counters, self._fields, strict=True):
             self._ledger._add(counter, field, delta)
 

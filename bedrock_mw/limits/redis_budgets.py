@@ -9,17 +9,30 @@ midnight settles in the period it was admitted in. Budgets of one request may li
 cluster slots; the scripts name every key they touch in ``KEYS``, so Redis Cluster needs the
 budgets a request counts against (a key and its groups) to share a slot: give them a common hash tag
 through ``redis_prefix`` if you run a cluster.
+
+A reservation has an id made here, before the call, and the script keeps a record of it
+(``<first budget>:hold:<id>``: the amount and the fields it went to) until it is settled. A
+reservation script whose caller gave up (a Redis stall past ``timeout_s``: the request was admitted
+uncounted) can still run when Redis resumes and would count money nobody settles, for ever with a
+``total`` budget. The ledger remembers the ids it gave up on and revokes each once Redis answers
+again: the record says what to give back, and the revocation leaves in its place a tombstone that
+turns a late script into a no-op, so whichever runs first nothing stays reserved. The ledger's own
+client never retries a command: a retried copy could run after its hold was settled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 import time
 from typing import Any, Final
 from urllib.parse import quote
 
 import anyio
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ..errors import ErrorKind, GatewayError
@@ -34,10 +47,16 @@ from .budgets import (
     status_of,
 )
 
-__all__ = ["RedisBudgets", "budget_key"]
+__all__ = ["RedisBudgets", "budget_key", "hold_key"]
 
 log = logging.getLogger(__name__)
 _WARN_EVERY_S: Final = 30.0
+# How long a hold's record (and a revocation's tombstone) lives: records are deleted when settled,
+# so this only bounds those of a process that died, and outlasts any stall a late script comes out of.
+_HOLD_TTL_MS: Final = 15 * 60 * 1000
+# Revocations wait in memory for Redis to answer, at most this many, retried this often.
+_MAX_REVOCATIONS: Final = 10_000
+_REVOKE_EVERY_S: Final = 1.0
 
 # Howard Hinnant's civil-from-days, to name the month from Redis's clock inside the script.
 _PERIODS: Final = """
@@ -64,35 +83,61 @@ local function field_of(period)
 end
 """
 
-# KEYS: one hash per budget. ARGV: amount (micro-USD), then per budget its period and limit.
-# Returns {0, now, fields...} when reserved, else {index of the spent budget, now, used}.
+# KEYS: one hash per budget, then the hold's record. ARGV: amount (micro-USD), then per budget its
+# period and limit. Returns {0, now, fields...} when reserved, {-1, now} when the hold was revoked
+# before the script ran (only its caller, who gave up, could be told), else {index of the spent
+# budget, now, used}.
 _RESERVE: Final = (
     _PERIODS
     + """
+local n, hold = #KEYS - 1, KEYS[#KEYS]
+if redis.call('EXISTS', hold) == 1 then return {-1, tostring(now)} end
 local amount = tonumber(ARGV[1])
 local fields = {}
-for i = 1, #KEYS do
+for i = 1, n do
   local field = field_of(ARGV[2 * i])
   local used = tonumber(redis.call('HGET', KEYS[i], field) or '0')
   if used >= tonumber(ARGV[2 * i + 1]) then return {i, tostring(now), used} end
   fields[i] = field
 end
-for i = 1, #KEYS do redis.call('HINCRBY', KEYS[i], fields[i], amount) end
+for i = 1, n do redis.call('HINCRBY', KEYS[i], fields[i], amount) end
+redis.call('SET', hold, amount .. ' ' .. table.concat(fields, ' '), 'PX', HOLD_TTL_MS)
 local reply = {0, tostring(now)}
 for i = 1, #fields do reply[#reply + 1] = fields[i] end
 return reply
 """
-)
+).replace("HOLD_TTL_MS", str(_HOLD_TTL_MS))
 
-# KEYS: the hashes reserved against. ARGV: delta (micro-USD), then the fields reserved in.
+# KEYS: the hashes reserved against, then the hold's record. ARGV: delta (micro-USD), then the
+# fields reserved in.
 _SETTLE: Final = """
+redis.call('DEL', KEYS[#KEYS])
 local delta = tonumber(ARGV[1])
-for i = 1, #KEYS do
+if delta == 0 then return 0 end
+for i = 1, #KEYS - 1 do
   local left = redis.call('HINCRBY', KEYS[i], ARGV[i + 1], delta)
   if left < 0 then redis.call('HSET', KEYS[i], ARGV[i + 1], 0) end
 end
 return 0
 """
+
+# KEYS: the hashes of a reservation its caller gave up on, then its record. Gives back what the
+# record says was reserved (the script ran) and leaves a tombstone (for a script yet to run).
+_REVOKE: Final = """
+local hold = KEYS[#KEYS]
+local record = redis.call('GET', hold)
+if record and record ~= 'revoked' then
+  local parts = {}
+  for part in string.gmatch(record, '%S+') do parts[#parts + 1] = part end
+  local amount = tonumber(parts[1])
+  for i = 1, #KEYS - 1 do
+    local left = redis.call('HINCRBY', KEYS[i], parts[i + 1], -amount)
+    if left < 0 then redis.call('HSET', KEYS[i], parts[i + 1], 0) end
+  end
+end
+redis.call('SET', hold, 'revoked', 'PX', HOLD_TTL_MS)
+return 0
+""".replace("HOLD_TTL_MS", str(_HOLD_TTL_MS))
 
 # KEYS: one hash per budget. ARGV: per budget its period. Returns {now, used...}.
 _STATUS: Final = (
@@ -112,16 +157,22 @@ def budget_key(prefix: str, scope: BudgetScope) -> str:
     return f"{prefix}:budget:{{{scope.kind}:{quote(scope.id, safe='')}}}"
 
 
+def hold_key(first_budget_key: str, hold_id: str) -> str:
+    """The record of one reservation, in the slot of the first budget it counts against."""
+    return f"{first_budget_key}:hold:{hold_id}"
+
+
 class _RedisHold(SettledOnce):
     __slots__ = ("_budgets", "_fields", "_keys")
 
     def __init__(self, budgets: RedisBudgets, keys: list[str], fields: list[str], reserved: int) -> None:
         super().__init__(reserved)
         self._budgets = budgets
-        self._keys = keys
+        self._keys = keys  # the budgets' hashes, then the hold's record
         self._fields = fields
 
     async def _apply(self, delta: int) -> None:
+        # Called even when nothing moves: settling deletes the hold's record.
         await self._budgets._settle(self._keys, self._fields, delta)
 
 
@@ -137,24 +188,35 @@ class RedisBudgets:
         fail_open: bool = True,
         timeout_s: float = 1.0,
     ) -> None:
+        # No retries: a retried script could run twice, the first copy after its hold was settled.
         self._owns_client = client is None
         self._client: Redis = (
             client
             if client is not None
-            else Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+            else Redis.from_url(
+                url,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                retry=Retry(NoBackoff(), 0),
+            )
         )
         self._prefix = prefix
         self._fail_open = fail_open
         self._reserve_script = self._client.register_script(_RESERVE)
         self._settle_script = self._client.register_script(_SETTLE)
+        self._revoke_script = self._client.register_script(_REVOKE)
         self._status_script = self._client.register_script(_STATUS)
+        self._revoking: list[list[str]] = []  # the keys of each reservation given up on
+        self._dropped_revocations = 0
+        self._reviser: asyncio.Task[None] | None = None
         self._last_warning = -_WARN_EVERY_S
 
     async def reserve(self, scopes: list[BudgetScope], usd: float) -> BudgetHold:
         """Reserve ``usd`` against every scope, or raise the 429 of the first one already spent."""
         if not scopes:
             return NO_HOLD
-        keys = [budget_key(self._prefix, s) for s in scopes]
+        budget_keys = [budget_key(self._prefix, s) for s in scopes]
+        keys = [*budget_keys, hold_key(budget_keys[0], secrets.token_hex(12))]
         amount = micro_usd(usd)
         args: list[Any] = [amount]
         for scope in scopes:
@@ -164,10 +226,13 @@ class RedisBudgets:
             with anyio.CancelScope(shield=True):
                 result: Any = await self._reserve_script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
+            self._revoke_later([keys])  # the script may still run when Redis resumes
             return self._unavailable("reserve", exc)
         code, now = int(result[0]), float(result[1])
-        if code != 0:
+        if code > 0:
             raise budget_exceeded(scopes[code - 1], int(result[2]), now)
+        if code < 0:  # only a caller that already gave up can be told this; admit it uncounted
+            return NO_HOLD
         fields = [f.decode() if isinstance(f, bytes) else str(f) for f in result[2:]]
         return _RedisHold(self, keys, fields, amount)
 
@@ -180,10 +245,47 @@ class RedisBudgets:
         now = float(result[0])
         return [status_of(s, int(used), now) for s, used in zip(scopes, result[1:], strict=True)]
 
+    async def revoke_pending(self) -> None:
+        """Revoke now the reservations given up on, in one pipelined batch (kept if Redis fails)."""
+        pending, self._revoking = self._revoking, []
+        if not pending:
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for keys in pending:
+                    await self._revoke_script(keys=keys, client=pipe)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._revoke_later(pending)
+            self._warn("revocation", exc)
+
     async def aclose(self) -> None:
-        """Close the connection pool, if this ledger created it."""
+        """Stop retrying revocations and close the connection pool, if this ledger created it."""
+        reviser, self._reviser = self._reviser, None
+        if reviser is not None and reviser.get_loop() is asyncio.get_running_loop():
+            reviser.cancel()
+            await asyncio.gather(reviser, return_exceptions=True)
         if self._owns_client:
             await self._client.aclose()
+
+    def _revoke_later(self, pending: list[list[str]]) -> None:
+        room = max(_MAX_REVOCATIONS - len(self._revoking), 0)
+        self._revoking.extend(pending[:room])
+        self._dropped_revocations += max(len(pending) - room, 0)  # told in the next warning
+        loop = asyncio.get_running_loop()
+        reviser = self._reviser
+        if self._revoking and (reviser is None or reviser.done() or reviser.get_loop() is not loop):
+            self._reviser = loop.create_task(self._keep_revoking(), name="bedrock-mw budget revocations")
+
+    async def _keep_revoking(self) -> None:
+        try:
+            while self._revoking:
+                await asyncio.sleep(_REVOKE_EVERY_S)
+                await self.revoke_pending()
+        finally:
+            # Reached with no await since the loop's last check: a new failure starts a new task.
+            if self._reviser is asyncio.current_task():
+                self._reviser = None
 
     async def _settle(self, keys: list[str], fields: list[str], delta: int) -> None:
         try:
@@ -208,5 +310,13 @@ class RedisBudgets:
         if now - self._last_warning < _WARN_EVERY_S:
             return
         policy = "admitting requests unchecked" if self._fail_open else "refusing requests"
-        log.warning("budgets: Redis %s failed (%s: %s); %s", operation, type(exc).__name__, exc, policy)
+        log.warning(
+            "budgets: Redis %s failed (%s: %s); %s (%d revocations past the cap of pending ones dropped)",
+            operation,
+            type(exc).__name__,
+            exc,
+            policy,
+            self._dropped_revocations,
+        )
         self._last_warning = now
+        self._dropped_revocations = 0

@@ -1,4 +1,4 @@
-"""Limit leases when Redis stalls or a gateway process dies, over real sockets with a real Redis.
+"""Limit leases and budget holds when Redis stalls or a gateway process dies, over real sockets.
 
 A Redis frozen with SIGSTOP still completes connections in the kernel and queues commands in socket
 buffers: a request whose acquire timed out is admitted uncounted (failing open), and its script runs
@@ -20,6 +20,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from bedrock_mw.limits.budgets import BudgetScope
+from bedrock_mw.limits.redis_budgets import budget_key
 from bedrock_mw.limits.redis_limiter import redis_keys
 from bedrock_mw.testing import BedrockEmulator, Fault
 from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
@@ -84,6 +86,51 @@ async def test_a_redis_stall_during_an_acquire_leaves_no_slot_taken_once_redis_r
     records = await gateway.usage.wait_for(3)
     assert [r.status for r in records] == [200, 200, 200]
     assert not gateway.gateway.limiter._held  # this process renews nothing
+    await inspect.aclose()
+
+
+async def test_a_redis_stall_during_a_budget_reservation_leaves_nothing_reserved_once_redis_resumes(
+    serve: ServeGateway, redis: RedisServer, bedrock_emulator: BedrockEmulator, http: httpx.AsyncClient
+) -> None:
+    prefix = f"stall-{uuid.uuid4().hex[:8]}"
+    config = limited_config(bedrock_emulator, redis, prefix)
+    config["virtual_keys"][0]["limits"] = {}  # only the budget touches Redis
+    config["virtual_keys"][0]["budget"] = {"usd": 1.0, "period": "total"}
+    gateway = serve(config)
+    spent_key = budget_key(prefix, BudgetScope("key", KEY_ID, 1.0, "total"))
+    inspect = Redis.from_url(redis.url)
+
+    async def call() -> httpx.Response:
+        return await http.post(
+            gateway.url + ANTHROPIC.path, json=ANTHROPIC.body(), headers=ANTHROPIC.headers()
+        )
+
+    async def spent() -> int:
+        return int(await inspect.hget(spent_key, "t") or 0)
+
+    assert (await call()).status_code == 200
+    await gateway.usage.wait_for(1)  # settled to its real cost
+    settled = await spent()
+    assert settled > 0
+    redis.freeze()
+    try:
+        stalled = await call()  # the reservation times out: admitted, failing open
+    finally:
+        redis.thaw()
+    assert stalled.status_code == 200, stalled.text
+    assert await inspect.ping()  # Redis has run the stalled reservation by the time it answers
+
+    async def given_back() -> bool:
+        return await spent() == settled
+
+    await eventually(given_back, 10, "the late reservation was given back")
+    holds = [key async for key in inspect.scan_iter(match=f"{prefix}:budget:*:hold:*")]
+    assert len(holds) == 1 and await inspect.get(holds[0]) == b"revoked"  # the settled one is gone
+    assert (await call()).status_code == 200
+    records = await gateway.usage.wait_for(3)
+    assert [r.status for r in records] == [200, 200, 200]
+    assert await spent() > settled  # the third request counted as usual
+    await eventually(lambda: bedrock_emulator.open_streams == 0, 10, "no upstream stream open")
     await inspect.aclose()
 
 
