@@ -354,13 +354,13 @@ async def _admitted_once_free(limiter: RedisLimiter, key: VirtualKeyConfig, with
 async def test_a_held_lease_is_renewed_past_its_ttl_and_frees_when_released(
     redis_url: str, redis_prefix: str, inspect: Redis
 ) -> None:
-    ttl = 1.5
+    ttl = 3.0  # renewed every second: a loaded machine would have to stall this loop for two
     limiter = RedisLimiter(redis_url, redis_prefix, lease_ttl_s=ttl)
     key = make_key(max_concurrent=1)
     inflight = redis_keys(redis_prefix, key.id)[0]
     lease = await limiter.acquire(key)
     held_since = time.monotonic()
-    while time.monotonic() - held_since < 3 * ttl:  # three TTLs: only renewals keep it
+    while time.monotonic() - held_since < 2 * ttl:  # two TTLs: only renewals keep it
         assert await inspect.zcard(inflight) == 1
         await refusal(limiter, key)
         await anyio.sleep(0.2)
