@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 import orjson
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.literals import GuardrailActionType, GuardrailContentSourceType
     from mypy_boto3_bedrock_runtime.type_defs import (
         ConverseResponseTypeDef,
+        ConverseStreamOutputTypeDef,
         CountTokensInputTypeDef,
         GuardrailAssessmentTypeDef,
         GuardrailCoverageTypeDef,
@@ -119,7 +120,9 @@ class Dispatcher:
             async with asyncio.timeout(target.provider.timeouts.total_s):
                 return await transport.converse(target.model_id, params)
 
-    async def converse_stream(self, target: Target, params: ConverseParams) -> BedrockStream[Any]:
+    async def converse_stream(
+        self, target: Target, params: ConverseParams
+    ) -> BedrockStream[ConverseStreamOutputTypeDef]:
         """ConverseStream; returns the open stream once Bedrock accepted the call."""
         t = target.provider.timeouts
         with _upstream_errors("ConverseStream", target):
@@ -128,8 +131,7 @@ class Dispatcher:
             deadline = asyncio.get_running_loop().time() + t.total_s
             async with asyncio.timeout(t.first_byte_s):
                 events = await transport.converse_stream(target.model_id, params)
-        # Events are ConverseStreamOutputTypeDef; typed as such once every ConverseStream transcoder is.
-        return BedrockStream(cast(Any, events), target, "ConverseStream", t.idle_s, deadline)
+        return BedrockStream(events, target, "ConverseStream", t.idle_s, deadline)
 
     async def invoke_model(
         self, target: Target, body: Mapping[str, object] | bytes, options: InvokeOptions | None = None
