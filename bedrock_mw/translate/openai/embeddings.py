@@ -12,7 +12,7 @@ import sys
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ...errors import invalid
 from ...routing.families import ModelFamily, NativeBody
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         TitanEmbedResponse,
     )
     from ..types import JSONObject
+    from .shapes import Embedding, EmbeddingList
 
 COHERE_BATCH = 96
 TITAN_V2_DIMENSIONS = frozenset({256, 512, 1024})
@@ -38,26 +39,6 @@ KNOWN_FIELDS = frozenset(
 )
 
 EncodingFormat = Literal["float", "base64"]
-
-
-class Embedding(TypedDict):
-    object: Literal["embedding"]
-    index: int
-    embedding: list[float] | str  # base64 of little-endian float32 when asked for
-
-
-class EmbeddingsUsage(TypedDict):
-    prompt_tokens: int
-    total_tokens: int
-
-
-class EmbeddingList(TypedDict):
-    """OpenAI's ``/v1/embeddings`` answer."""
-
-    object: Literal["list"]
-    data: list[Embedding]
-    model: str
-    usage: EmbeddingsUsage
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
-"""The OpenAI chat-completion response shapes the gateway writes, as TypedDicts (no run-time cost).
+"""The OpenAI shapes the gateway writes, as TypedDicts (no run-time cost).
 
 The SDK's response types are pydantic models; these describe the same JSON for mypy while the hot
-path moves plain dicts. Names follow OpenAI's API reference for ``chat.completion``.
+path moves plain dicts. Names follow OpenAI's API reference for ``chat.completion``, its chunks and
+the embeddings list, and Bedrock's for the ``additionalModelRequestFields`` a chat request carries.
 """
 
 from __future__ import annotations
@@ -114,3 +115,23 @@ class AdditionalFields(TypedDict, total=False):
 
     thinking: ClaudeThinking
     reasoning_effort: str
+
+
+class Embedding(TypedDict):
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str  # base64 of little-endian float32 when asked for
+
+
+class EmbeddingsUsage(TypedDict):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(TypedDict):
+    """The ``/v1/embeddings`` answer."""
+
+    object: Literal["list"]
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingsUsage
