@@ -88,8 +88,9 @@ def nova_response(answer: Answer) -> Json:
             "inputTokens": answer.usage["inputTokens"],
             "outputTokens": answer.usage["outputTokens"],
             "totalTokens": answer.usage["totalTokens"],
-            "cacheReadInputTokenCount": answer.usage["cacheReadInputTokens"],
-            "cacheWriteInputTokenCount": answer.usage["cacheWriteInputTokens"],
+            # An input a guardrail blocked never reached the model or its cache: no cache counts.
+            "cacheReadInputTokenCount": answer.usage.get("cacheReadInputTokens", 0),
+            "cacheWriteInputTokenCount": answer.usage.get("cacheWriteInputTokens", 0),
         },
     }
 

@@ -102,10 +102,6 @@ def _object(body: Any, what: str = "request body") -> Mapping[str, Any]:
     return body
 
 
-def _answer(call: Call, request: Mapping[str, Any], cache: PromptCache, streaming: bool) -> Answer:
-    return _guarded_answer(call, request, cache, streaming)[0]
-
-
 def _guarded_answer(
     call: Call, request: Mapping[str, Any], cache: PromptCache, streaming: bool
 ) -> tuple[Answer, Json | None]:
@@ -213,28 +209,45 @@ def _answered(
     return _Native(render(answer), lambda m: stream(answer, m), usage["inputTokens"], usage["outputTokens"])
 
 
+def _conversed(
+    call: Call,
+    request: Mapping[str, Any],
+    cache: PromptCache,
+    streaming: bool,
+    render: Callable[[Answer], Json],
+    stream: Callable[[Answer, Json], Iterator[Json]],
+) -> _Native:
+    """A native body answered through its Converse form, and through the call's guardrail if any."""
+    answer, trace = _guarded_answer(call, request, cache, streaming)
+    if call.guardrail is None:
+        return _answered(answer, render, stream)
+    return _guarded_native(answer, trace, render, stream)
+
+
 def _native(call: Call, cache: PromptCache, streaming: bool) -> _Native:
     family = call.model.rule.family
     body = call.body
     if family == "anthropic":
         request = anthropic_to_converse(body, call.model.rule.sampling_exclusive)
-        answer, trace = _guarded_answer(call, request, cache, streaming)
         base = call.model.base_id
-        if call.guardrail is not None:
-            return _guarded_native(answer, trace, base)
-        return _answered(
-            answer, lambda a: anthropic_message(a, base), lambda a, m: anthropic_stream(a, base, m)
+        return _conversed(
+            call,
+            request,
+            cache,
+            streaming,
+            lambda a: anthropic_message(a, base),
+            lambda a, m: anthropic_stream(a, base, m),
         )
     if family == "nova":
         request = nova_to_converse(body)
         validate_converse_body(request, call.model)
-        return _answered(_answer(call, request, cache, streaming), nova_response, nova_stream)
+        return _conversed(call, request, cache, streaming, nova_response, nova_stream)
     if family == "mistral" and is_chat(body):
-        answer = _answer(call, mistral_chat_to_converse(body), cache, streaming)
-        return _answered(answer, mistral_chat_response, mistral_chat_stream)
+        request = mistral_chat_to_converse(body)
+        return _conversed(call, request, cache, streaming, mistral_chat_response, mistral_chat_stream)
     if family == "mistral":
-        answer = _answer(call, mistral_text_to_converse(body), cache, streaming)
-        return _answered(answer, mistral_text_response, mistral_text_stream)
+        request = mistral_text_to_converse(body)
+        return _conversed(call, request, cache, streaming, mistral_text_response, mistral_text_stream)
     if family == "titan-text":
         return _prompt_native(call, answer_titan(body), titan_response, titan_stream, streaming)
     if family == "llama":
@@ -250,17 +263,22 @@ def _native(call: Call, cache: PromptCache, streaming: bool) -> _Native:
     raise validation_error(_NO_NATIVE)
 
 
-def _guarded_native(answer: Answer, trace: Json | None, base: str) -> _Native:
-    """A native Anthropic answer that went through a guardrail: the model's own stop reason stays,
-    and ``amazon-bedrock-guardrailAction`` (with the trace when tracing) says what the guardrail did:
+def _guarded_native(
+    answer: Answer,
+    trace: Json | None,
+    render: Callable[[Answer], Json],
+    stream: Callable[[Answer, Json], Iterator[Json]],
+) -> _Native:
+    """A native answer that went through a guardrail: the model's own stop reason stays, and
+    ``amazon-bedrock-guardrailAction`` (with the trace when tracing) says what the guardrail did:
     in the body, or on the stream's last chunk."""
     intervened = answer.stop_reason == "guardrail_intervened"
     if intervened:
         answer = replace(answer, stop_reason="end_turn")
     members = native_guardrail_members(intervened, trace)
     return _Native(
-        {**anthropic_message(answer, base), **members},
-        lambda m: with_native_guardrail(anthropic_stream(answer, base, m), members),
+        {**render(answer), **members},
+        lambda m: with_native_guardrail(stream(answer, m), members),
         answer.usage["inputTokens"],
         answer.usage["outputTokens"],
     )

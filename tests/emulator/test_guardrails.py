@@ -324,3 +324,42 @@ async def test_prompt_bodies_are_guarded_like_anthropic_ones(
     assert chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
     assert "amazon-bedrock-invocationMetrics" in chunks[-1]
     assert all("amazon-bedrock-guardrailAction" not in c for c in chunks[:-1])
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "said"),
+    [
+        (
+            "mistral.mixtral-8x7b-instruct-v0:1",
+            {"prompt": "<s>[INST] the forbidden fruit [/INST]", "max_tokens": 50},
+            lambda a: a["outputs"][0],
+        ),
+        (
+            "mistral.mistral-large-2407-v1:0",
+            {"messages": [{"role": "user", "content": "the forbidden fruit"}], "max_tokens": 50},
+            lambda a: a["choices"][0],
+        ),
+        (
+            "amazon.nova-lite-v1:0",
+            {"messages": [{"role": "user", "content": [{"text": "the forbidden fruit"}]}]},
+            lambda a: a["output"]["message"]["content"][0],
+        ),
+    ],
+    ids=["mistral-text", "mistral-chat", "nova"],
+)
+async def test_every_native_body_keeps_its_own_stop_reason_and_reports_the_guardrail(
+    make_client: ClientFactory, guardrail: EmulatedGuardrail, model: str, body: Any, said: Any
+) -> None:
+    guard = {"guardrailIdentifier": "gr1", "guardrailVersion": "1"}
+    async with make_client() as client:
+        response = await client.invoke_model(modelId=model, body=json.dumps(body), **guard)
+        answer: dict[str, Any] = json.loads(await response["body"].read())
+        streamed = await client.invoke_model_with_response_stream(
+            modelId=model, body=json.dumps(body), **guard
+        )
+        chunks = [json.loads(e["chunk"]["bytes"]) async for e in streamed["body"]]
+    assert answer["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert "Sorry, the model cannot answer this question." in json.dumps(said(answer))
+    assert "guardrail_intervened" not in json.dumps(answer)  # a Converse stop reason, not a native one
+    assert chunks[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert "amazon-bedrock-invocationMetrics" in chunks[-1]
