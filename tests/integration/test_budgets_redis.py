@@ -140,3 +140,10 @@ async def test_settling_deletes_the_hold_record_even_when_nothing_moves(
     assert [k async for k in inspect.scan_iter(match=f"{redis_prefix}:budget:*:hold:*")] == []
     assert await _used_micro(inspect, redis_prefix, scope) == 250_000
     await inspect.aclose()
+
+
+async def test_the_ledgers_own_client_never_retries_so_no_copy_of_a_script_runs_late(
+    ledger: RedisBudgets,
+) -> None:
+    retry = ledger._client.get_retry()
+    assert retry is not None and retry.get_retries() == 0
