@@ -25,7 +25,8 @@ from bench.routes import ROUTES
 from bench.run import measure
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ROUTES = "/v1/messages,/v1/chat/completions (Claude)"
+DEFAULT_ROUTES = ("/v1/messages", "/v1/chat/completions (Claude)")
+DEFAULTS = "default: " + " and ".join(DEFAULT_ROUTES)
 Runs = dict[tuple[str, str, int], list[dict[str, Any]]]  # (side, route, concurrency) -> results
 
 
@@ -51,13 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path, nargs="?", default=ROOT)
-    parser.add_argument("--routes", default=DEFAULT_ROUTES, help="route names from bench/routes.py")
+    parser.add_argument(
+        "--route", action="append", dest="routes", help=f"a route of bench/routes.py, repeatable ({DEFAULTS})"
+    )
     parser.add_argument("--concurrency", default="1,16")
     parser.add_argument("--reps", type=int, default=4)
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--duration", type=float, default=2.0)
     args = parser.parse_args(argv)
-    routes = [r.strip() for r in args.routes.split(",")]
+    routes = args.routes or list(DEFAULT_ROUTES)
     unknown = set(routes) - {r.name for r in ROUTES if r.target == "gateway"}
     if unknown:
         parser.error(f"unknown gateway routes: {sorted(unknown)}")

@@ -8,7 +8,8 @@ as ``bytes``. What is left is what botocore's rest-json serialiser does to a tra
 (``bytes`` become base64 strings; the model id moves into the URL, encoded by botocore's
 ``percent_encode``), SigV4 through botocore's public ``SigV4Auth`` (its derived key cached), answers
 parsed with orjson, failures described as botocore's ``ClientError`` (so the dispatcher maps them in
-its one place), and event streams split and decoded by botocore's sans-IO ``EventStreamBuffer``.
+its one place), and event streams read as botocore's sans-IO ``EventStreamBuffer`` reads them
+(``_frames``: its checks, exceptions and header parser, a cheaper path for all-string headers).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import orjson
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.eventstream import EventStreamBuffer, EventStreamMessage
+from botocore.eventstream import EventStreamMessage
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import percent_encode
 
 from . import _sigv4
+from ._frames import MessageReader
 from ._sigv4 import signing_key
 
 if TYPE_CHECKING:
@@ -350,16 +352,15 @@ def stream_event(message: EventStreamMessage, operation: Operation) -> JSONObjec
 
 
 class EventStreamDecoder:
-    """Bytes in, stream events out: botocore's ``EventStreamBuffer`` plus payload parsing."""
+    """Bytes in, stream events out: messages read as botocore reads them (``_frames``), payloads parsed."""
 
     def __init__(self, operation: Operation) -> None:
-        self._buffer = EventStreamBuffer()
+        self._reader = MessageReader()
         self._operation = operation
 
     def feed(self, data: bytes) -> Iterator[JSONObject]:
         """The complete events that ``data`` finishes (frames may be split anywhere)."""
-        self._buffer.add_data(data)
-        for message in self._buffer:
+        for message in self._reader.feed(data):
             event = stream_event(message, self._operation)
             if event is not None:
                 yield event
