@@ -19,7 +19,7 @@ import orjson
 
 from ..errors import GatewayError
 from ..guardrails import ACTION_FIELD, TRACE_FIELD, GuardrailOutcome, native_trace, outcome_of_converse
-from ..translate.types import TokenUsage
+from ..translate.types import JSONObject, TokenUsage
 from .frames import encode_frame, frame_headers, frame_payload, frames
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class EventStreamRelay:
                 _int(metrics.get("cacheWriteInputTokenCount")),
             )
 
-    def _read_guardrail(self, payload: dict[str, Any]) -> None:
+    def _read_guardrail(self, payload: JSONObject) -> None:  # any family's decoded chunk, relayed as is
         if payload.get(ACTION_FIELD) == "INTERVENED":
             self._intervened = True
         trace = native_trace(payload.get(TRACE_FIELD))
