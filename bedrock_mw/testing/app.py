@@ -240,6 +240,7 @@ class EmulatorApp:
         state.open_streams += 1
         state.counters["streams_started"] += 1
         completed = False
+        sent = 0
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             async with anyio.create_task_group() as group:
@@ -252,6 +253,8 @@ class EmulatorApp:
                 for index, frame in enumerate(reply.frames):
                     if error_after is not None and index >= error_after:
                         break
+                    state.open_stream_bytes += len(frame)
+                    sent += len(frame)
                     await send({"type": "http.response.body", "body": frame, "more_body": True})
                     if delay:
                         await anyio.sleep(delay)
@@ -275,6 +278,7 @@ class EmulatorApp:
                 group.cancel_scope.cancel()
         finally:
             state.open_streams -= 1
+            state.open_stream_bytes -= sent
             state.counters["streams_completed" if completed else "streams_aborted"] += 1
 
 

@@ -36,9 +36,10 @@ async def _reply(send: Send, status: int, payload: Any) -> None:
 
 
 def state_snapshot(state: EmulatorState) -> dict[str, Any]:
-    """open_streams, counters and sizes, as GET /_emulator/state returns them."""
+    """open_streams, open_stream_bytes, counters and sizes, as GET /_emulator/state returns them."""
     return {
         "open_streams": state.open_streams,
+        "open_stream_bytes": state.open_stream_bytes,
         "counters": dict(state.counters),
         "faults": len(state.faults),
         "log_entries": len(state.log),

@@ -19,6 +19,7 @@ Rules (also in docs/emulator.md):
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -95,6 +96,9 @@ def _tool_result_text(block: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
+# Filler answers are immutable and the same for the same count, so concurrent streams share one
+# string: 2,000 streams of a 200,000-word answer held 1.2 MB each (docs/emulator.md, Memory).
+@functools.lru_cache(maxsize=8)
 def lorem(count: int) -> str:
     """`count` deterministic filler words."""
     count = min(count, MAX_EMIT_WORDS)
@@ -132,6 +136,7 @@ def _cut(text: str, stop_sequences: Sequence[str]) -> tuple[str, str | None]:
     return text[:position], matched
 
 
+@functools.lru_cache(maxsize=8)  # shared like lorem(): the same long answer cut at the same length
 def _truncate(text: str, max_words: int) -> tuple[str, bool]:
     if words(text) <= max_words:
         return text, False

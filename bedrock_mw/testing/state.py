@@ -36,6 +36,9 @@ class EmulatorState:
     settings: EmulatorSettings = field(default_factory=EmulatorSettings)
     counters: Counter[str] = field(default_factory=Counter)
     open_streams: int = 0
+    # Bytes handed to the server by the streams open now: what a non-reading client can make the
+    # emulator buffer (bounded by backpressure: send() waits once the transport's buffer is full).
+    open_stream_bytes: int = 0
     assumed_roles: list[AssumedRole] = field(default_factory=list)
     warm: set[tuple[str, str]] = field(default_factory=set)
     # Set on shutdown so hanging requests let go instead of holding the server open.
