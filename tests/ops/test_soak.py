@@ -341,6 +341,8 @@ def soak_config(emulator: BedrockEmulator, redis: RedisServer, prefix: str) -> d
     config["limits"] = {
         "redis_url": redis.url,
         "redis_prefix": prefix,
+        # A release lost in the freeze (it never reached Redis) frees when its lease lapses.
+        "redis_lease_ttl_s": 5.0,
         "body_idle_timeout_s": BODY_IDLE_S,
         "body_timeout_s": 10.0,
     }
@@ -401,6 +403,12 @@ def ledger(redis: RedisServer, prefix: str) -> dict[str, int]:
         return today
 
 
+def unsettled_holds(redis: RedisServer, prefix: str) -> int:
+    """Reservation records still waiting for their settle (a tombstone of a revoked one is not)."""
+    with Redis.from_url(redis.url) as client:
+        return sum(client.get(k) != b"revoked" for k in client.scan_iter(f"{prefix}:budget:*:hold:*"))
+
+
 def inflight_leases(redis: RedisServer, prefix: str) -> dict[str, int]:
     """Leases each key holds in Redis now (scored by expiry: one that has lapsed holds nothing)."""
     with Redis.from_url(redis.url) as client:
@@ -452,9 +460,9 @@ async def test_soak_leaves_no_stream_lease_or_missing_record_and_no_500(
     statuses = Counter(r.status for r in records)
     assert statuses[200] and statuses[499] and statuses[408], f"{what}: statuses {statuses}"
     assert bedrock_emulator.state.counters["streams_aborted"], f"{what}: no stream was cut short"
-    # Last, so that every other finding is reported first. The next request for a key gives back
-    # what a freeze left in Redis (docs/limits.md; the limiter's keep-alive would, within a third
-    # of the lease TTL): one per key, and then nothing may be held.
+    # Last, so that every other finding is reported first. The next request for a key revokes the
+    # leases whose acquire the gateway gave up on during the freeze (docs/limits.md): one per key,
+    # and then nothing may be held.
     async with httpx.AsyncClient(timeout=30) as client:
         for route in ROUTES[:2]:  # one route per key
             headers = route.headers(f"soak-after-{route.key}")
@@ -463,21 +471,22 @@ async def test_soak_leaves_no_stream_lease_or_missing_record_and_no_500(
             )
             assert after.status_code == 200, f"{what}: {after.status_code} {after.text}"
     records = await gw.usage.wait_for(count + len(KEYS))
+    await eventually(
+        lambda: not any(inflight_leases(soak_redis, prefix).values()), 30.0, f"no lease held in Redis {what}"
+    )
+    # Requests admitted unchecked during the freeze are not in the ledger; a reservation made after
+    # its request gave up, and never given back, would be (it holds the request's worst case).
+    spent = {kid: sum(micro_usd(r.cost_usd or 0.0) for r in records if r.key_id == kid) for kid in KEYS}
     try:
-        await eventually(
-            lambda: not any(inflight_leases(soak_redis, prefix).values()),
-            30.0,
-            f"no lease held in Redis {what}",
-        )
-        # Requests admitted unchecked during the freeze are not in the ledger; a reservation made
-        # after its request gave up and never settled would be (it holds the request's worst case).
-        spent = {kid: sum(micro_usd(r.cost_usd or 0.0) for r in records if r.key_id == kid) for kid in KEYS}
         await eventually(
             lambda: all(count <= spent[kid] for kid, count in ledger(soak_redis, prefix).items()),
             30.0,
             f"no reservation left in the budgets {what}: {spent} spent",
         )
     except AssertionError as failed:
-        # PENDING #13 item 6 (branch `leases`): an acquire or reservation that timed out during the
-        # freeze still runs in Redis when it thaws and nothing gives it back. Enabled once it lands.
-        pytest.xfail(f"phantom leases or reservations after a Redis freeze (#13 item 6): {failed}")
+        unsettled = unsettled_holds(soak_redis, prefix)
+        if not unsettled:
+            raise
+        # PENDING (found by this soak): a settle lost in the freeze leaves its hold's whole
+        # reservation counted for ever; the hold's record is still there to say so.
+        pytest.xfail(f"{unsettled} budget holds never settled after the freeze: {failed}")
