@@ -26,6 +26,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -54,6 +55,9 @@ _WARN_EVERY_S: Final = 30.0
 # How long a hold's record (and a revocation's tombstone) lives: records are deleted when settled,
 # so this only bounds those of a process that died, and outlasts any stall a late script comes out of.
 _HOLD_TTL_MS: Final = 15 * 60 * 1000
+# A hold's record outlives any request (the providers' total_s is 15 minutes by default): settling
+# applies only while it exists.
+_RECORD_TTL_MS: Final = 2 * 60 * 60 * 1000
 # Revocations wait in memory for Redis to answer, at most this many, retried this often.
 _MAX_REVOCATIONS: Final = 10_000
 _REVOKE_EVERY_S: Final = 1.0
@@ -101,17 +105,19 @@ for i = 1, n do
   fields[i] = field
 end
 for i = 1, n do redis.call('HINCRBY', KEYS[i], fields[i], amount) end
-redis.call('SET', hold, amount .. ' ' .. table.concat(fields, ' '), 'PX', HOLD_TTL_MS)
+redis.call('SET', hold, amount .. ' ' .. table.concat(fields, ' '), 'PX', RECORD_TTL_MS)
 local reply = {0, tostring(now)}
 for i = 1, #fields do reply[#reply + 1] = fields[i] end
 return reply
 """
-).replace("HOLD_TTL_MS", str(_HOLD_TTL_MS))
+).replace("RECORD_TTL_MS", str(_RECORD_TTL_MS))
 
 # KEYS: the hashes reserved against, then the hold's record. ARGV: delta (micro-USD), then the
 # fields reserved in.
 _SETTLE: Final = """
-redis.call('DEL', KEYS[#KEYS])
+-- Only while the hold's record exists, so a settle sent again after a stall (or a stalled copy that
+-- runs late) moves the budgets once.
+if redis.call('DEL', KEYS[#KEYS]) == 0 then return 0 end
 local delta = tonumber(ARGV[1])
 if delta == 0 then return 0 end
 for i = 1, #KEYS - 1 do
@@ -207,6 +213,7 @@ class RedisBudgets:
         self._revoke_script = self._client.register_script(_REVOKE)
         self._status_script = self._client.register_script(_STATUS)
         self._revoking: list[list[str]] = []  # the keys of each reservation given up on
+        self._settling: list[tuple[list[str], list[Any]]] = []  # settles that did not reach Redis
         self._dropped_revocations = 0
         self._reviser: asyncio.Task[None] | None = None
         self._last_warning = -_WARN_EVERY_S
@@ -246,17 +253,21 @@ class RedisBudgets:
         return [status_of(s, int(used), now) for s, used in zip(scopes, result[1:], strict=True)]
 
     async def revoke_pending(self) -> None:
-        """Revoke now the reservations given up on, in one pipelined batch (kept if Redis fails)."""
+        """Revoke now the reservations given up on and send again the settles that failed, in one
+        pipelined batch (kept if Redis fails)."""
         pending, self._revoking = self._revoking, []
-        if not pending:
+        settles, self._settling = self._settling, []
+        if not pending and not settles:
             return
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for keys in pending:
                     await self._revoke_script(keys=keys, client=pipe)
+                for keys, args in settles:
+                    await self._settle_script(keys=keys, args=args, client=pipe)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._revoke_later(pending)
+            self._revoke_later(pending, settles)
             self._warn("revocation", exc)
 
     async def aclose(self) -> None:
@@ -268,18 +279,24 @@ class RedisBudgets:
         if self._owns_client:
             await self._client.aclose()
 
-    def _revoke_later(self, pending: list[list[str]]) -> None:
-        room = max(_MAX_REVOCATIONS - len(self._revoking), 0)
-        self._revoking.extend(pending[:room])
-        self._dropped_revocations += max(len(pending) - room, 0)  # told in the next warning
+    def _revoke_later(
+        self, pending: Sequence[list[str]], settles: Sequence[tuple[list[str], list[Any]]] = ()
+    ) -> None:
+        room = max(_MAX_REVOCATIONS - len(self._revoking) - len(self._settling), 0)
+        kept, kept_settles = pending[:room], settles[: max(room - len(pending), 0)]
+        self._revoking.extend(kept)
+        self._settling.extend(kept_settles)
+        dropped = len(pending) + len(settles) - len(kept) - len(kept_settles)
+        self._dropped_revocations += dropped  # told in the next warning
         loop = asyncio.get_running_loop()
         reviser = self._reviser
-        if self._revoking and (reviser is None or reviser.done() or reviser.get_loop() is not loop):
+        waiting = self._revoking or self._settling
+        if waiting and (reviser is None or reviser.done() or reviser.get_loop() is not loop):
             self._reviser = loop.create_task(self._keep_revoking(), name="bedrock-mw budget revocations")
 
     async def _keep_revoking(self) -> None:
         try:
-            while self._revoking:
+            while self._revoking or self._settling:
                 await asyncio.sleep(_REVOKE_EVERY_S)
                 await self.revoke_pending()
         finally:
@@ -288,11 +305,15 @@ class RedisBudgets:
                 self._reviser = None
 
     async def _settle(self, keys: list[str], fields: list[str], delta: int) -> None:
+        args: list[Any] = [delta, *fields]
         try:
             with anyio.CancelScope(shield=True):
-                await self._settle_script(keys=keys, args=[delta, *fields])
+                await self._settle_script(keys=keys, args=args)
         except (RedisError, OSError) as exc:
-            self._warn("settle", exc)  # never raise from cleanup; the reservation stays counted
+            # Never raise from cleanup. Sent again once Redis answers: lost, the whole reservation
+            # would stay counted for ever; the script applies once however many copies run.
+            self._revoke_later([], [(keys, args)])
+            self._warn("settle", exc)
 
     def _unavailable(self, operation: str, exc: BaseException) -> BudgetHold:
         self._warn(operation, exc)

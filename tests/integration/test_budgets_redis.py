@@ -114,6 +114,46 @@ async def test_a_reservation_that_ran_after_its_caller_gave_up_is_given_back(
     await inspect.aclose()
 
 
+async def test_a_settle_that_timed_out_in_a_stall_counts_once_however_many_copies_run(
+    redis_server: RedisServer,
+) -> None:
+    ledger = RedisBudgets(redis_server.url, "lost", timeout_s=0.5)
+    inspect = Redis.from_url(redis_server.url)
+    scope = BudgetScope("key", "k", 10.0, "total")
+    hold = await ledger.reserve([scope], 0.5)
+    redis_server.freeze()
+    try:
+        await hold.settle(0.1)  # times out: the stalled copy runs when Redis resumes, then it is sent again
+    finally:
+        redis_server.thaw()
+    await _eventually_used(inspect, "lost", scope, 100_000)
+    while ledger._settling:  # the copy sent again has gone through  # noqa: ASYNC110
+        await anyio.sleep(0.05)
+    await ledger.revoke_pending()
+    assert await _used_micro(inspect, "lost", scope) == 100_000  # not the 0.4 given back twice
+    assert [key async for key in inspect.scan_iter(match="lost:budget:*:hold:*")] == []
+    await ledger.aclose()
+    await inspect.aclose()
+
+
+async def test_a_settle_that_never_reached_redis_is_sent_again_and_gives_back_the_rest(
+    redis_url: str, redis_prefix: str
+) -> None:
+    inspect = Redis.from_url(redis_url)
+    ledger = RedisBudgets(redis_url, redis_prefix, client=inspect)
+    scope = BudgetScope("key", "k", 10.0, "total")
+    reserved = await ledger.reserve([scope], 0.5)
+    keys, fields = reserved._keys, reserved._fields  # type: ignore[attr-defined]
+    ledger._revoke_later([], [(keys, [100_000 - 500_000, *fields])])  # as a failed settle leaves it
+    await ledger.revoke_pending()
+    await ledger.revoke_pending()
+    assert await _used_micro(inspect, redis_prefix, scope) == 100_000
+    await reserved.settle(0.1)  # a copy after the record is gone moves nothing
+    assert await _used_micro(inspect, redis_prefix, scope) == 100_000
+    await ledger.aclose()
+    await inspect.aclose()
+
+
 async def test_a_late_reservation_of_a_revoked_hold_counts_nothing(redis_url: str, redis_prefix: str) -> None:
     # The other order: the revocation reaches Redis before the stalled script does.
     inspect = Redis.from_url(redis_url)
