@@ -50,6 +50,7 @@ def render(r: dict[str, Any]) -> str:
         + ".",
         f"Settings: {r['settings']['reps']} repetitions of {r['settings']['duration_s']} s after "
         f"{r['settings']['warmup_s']} s of warm-up; cells are the median (min-max) of the repetitions.",
+        *r.get("notes", []),
         "",
     ]
     if "targets" in r:
