@@ -32,8 +32,6 @@ from urllib.parse import quote
 
 import anyio
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ..errors import ErrorKind, GatewayError
@@ -47,6 +45,7 @@ from .budgets import (
     micro_usd,
     status_of,
 )
+from .redis_limiter import no_retry_client
 
 __all__ = ["RedisBudgets", "budget_key", "hold_key"]
 
@@ -194,18 +193,8 @@ class RedisBudgets:
         fail_open: bool = True,
         timeout_s: float = 1.0,
     ) -> None:
-        # No retries: a retried script could run twice, the first copy after its hold was settled.
         self._owns_client = client is None
-        self._client: Redis = (
-            client
-            if client is not None
-            else Redis.from_url(
-                url,
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-                retry=Retry(NoBackoff(), 0),
-            )
-        )
+        self._client: Redis = client if client is not None else no_retry_client(url, timeout_s)
         self._prefix = prefix
         self._fail_open = fail_open
         self._reserve_script = self._client.register_script(_RESERVE)

@@ -259,6 +259,20 @@ class _LeaseBook:
         return {keys: list(ids) for keys, ids in self._ids.items()}
 
 
+def no_retry_client(url: str, timeout_s: float) -> Redis:
+    """The Redis client the limiter and the budget ledger own: lazy, bounded waits, no retries.
+
+    ``from_url`` connects lazily, so building one does no I/O. No retries: a retried script could
+    run twice, the first copy after its lease or hold was released (see the module doc).
+    """
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 class RedisLimiter:
     """Limits shared through Redis by every worker and host using the same ``prefix``."""
 
@@ -272,19 +286,8 @@ class RedisLimiter:
         fail_open: bool = True,
         timeout_s: float = 1.0,
     ) -> None:
-        # from_url connects lazily: constructing the limiter does no I/O. No retries: a retried
-        # script could run twice, the first copy after its lease was released (see the module doc).
         self._owns_client = client is None
-        self._client: Redis = (
-            client
-            if client is not None
-            else Redis.from_url(
-                url,
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-                retry=Retry(NoBackoff(), 0),
-            )
-        )
+        self._client: Redis = client if client is not None else no_retry_client(url, timeout_s)
         self._prefix = prefix
         self._lease_ttl_ms = max(1, round(lease_ttl_s * 1000))
         self._renew_every_s = lease_ttl_s / 3  # two renewals may fail before a live lease lapses
