@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import raise_fd_limit
-from bench.names import HOST
 from bench.procs import Server, running, start_emulator, start_gateway
 from bench.routes import ROUTES
 from bench.run import measure
@@ -32,17 +31,7 @@ Runs = dict[tuple[str, str, int], list[dict[str, Any]]]  # (side, route, concurr
 
 def _load(server: Server, route_name: str, c: int, warmup_s: float, duration_s: float) -> dict[str, Any]:
     route = next(r for r in ROUTES if r.name == route_name)
-    spec = {
-        "host": HOST,
-        "port": server.port,
-        "path": route.path,
-        "body": route.body(),
-        "headers": route.headers,
-        "mode": "closed",
-        "concurrency": c,
-        "warmup_s": warmup_s,
-        "duration_s": duration_s,
-    }
+    spec = route.closed_loop(server.port, c, warmup_s, duration_s)
     result = measure("bench.loadgen", spec, watched=server)
     result["cpu_ms"] = 1000 * result["server_cpu_s"] / max(1, result["requests"])
     return result

@@ -79,6 +79,20 @@ class Route:
         """Whether the answer is a stream (its first byte is then measured against the raw stream's)."""
         return self.path.endswith("-stream") or self.body().get("stream") is True
 
+    def closed_loop(self, port: int, concurrency: int, warmup_s: float, duration_s: float) -> dict[str, Any]:
+        """The load generator's spec for this route on ``port``: closed loop at ``concurrency``."""
+        return {
+            "host": HOST,
+            "port": port,
+            "path": self.path,
+            "body": self.body(),
+            "headers": self.headers,
+            "mode": "closed",
+            "concurrency": concurrency,
+            "warmup_s": warmup_s,
+            "duration_s": duration_s,
+        }
+
 
 ROUTES: tuple[Route, ...] = (
     Route("raw converse", "emulator", _model_path(MODEL_ID, "converse"), _converse, BEDROCK),
@@ -219,17 +233,7 @@ def measure_routes(
         for route in routes:
             server = servers[route.target]
             for c in concurrency:
-                spec = {
-                    "host": HOST,
-                    "port": server.port,
-                    "path": route.path,
-                    "body": route.body(),
-                    "headers": route.headers,
-                    "mode": "closed",
-                    "concurrency": c,
-                    "warmup_s": warmup_s,
-                    "duration_s": duration_s,
-                }
+                spec = route.closed_loop(server.port, c, warmup_s, duration_s)
                 result = measure("bench.loadgen", spec, watched=gateway)
                 result["gateway_cpu_ms_per_request"] = (
                     1000 * result["server_cpu_s"] / result["requests"]
