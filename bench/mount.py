@@ -3,19 +3,28 @@
 Both processes serve the same config on the same emulator and take the same closed-loop load in
 turn, repetitions interleaved, so both see the same machine. Each repetition pairs the two: the
 host's p50 and gateway-process CPU per request minus ``serve``'s.
+
+On a shared two-core machine that end-to-end difference is noisy (repetitions differ by tenths of a
+millisecond either way), so the part also measures the one piece of code mounting adds, in-process
+and alone (:func:`host_dispatch`): FastAPI's app and its ``Mount`` in front of an ASGI app, against
+the same ASGI app called directly, in CPU time per request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.names import HOST
+from bench.names import HOST, HOST_PREFIX
 from bench.routes import ANTHROPIC, _messages
 from bench.stats import spread
 
 if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
     from bench.procs import Server
 
 PATH = "/v1/messages"
@@ -31,9 +40,17 @@ def mount_cost(
     workdir: Path,
     measure: Callable[..., dict[str, Any]],
     log: Callable[[str], None],
+    dispatch_calls: int,
 ) -> dict[str, Any]:
-    """Per concurrency: both sides' req/s, p50, p99 and CPU per request, and the paired differences."""
+    """Per concurrency: both sides' req/s, p50, p99 and CPU per request, and the paired differences;
+    under ``dispatch``, what FastAPI's ``Mount`` adds measured alone (:func:`host_dispatch`)."""
     from bench.procs import start_host_app  # psutil: only where processes are run
+
+    dispatch = host_dispatch(max(reps, 3), dispatch_calls)
+    log(
+        f"  FastAPI's Mount alone: {dispatch['direct_us']['median']:.1f} µs direct, "
+        f"{dispatch['mounted_us']['median']:.1f} µs mounted, {dispatch['added_us']['median']:+.1f} µs added"
+    )
 
     host = start_host_app(emulator, workdir)
     servers = {"serve": serve, "mounted": host}
@@ -62,7 +79,7 @@ def mount_cost(
                     )
     finally:
         host.stop()
-    out: dict[str, Any] = {"path": PATH, "prefix": host.prefix}
+    out: dict[str, Any] = {"path": PATH, "prefix": host.prefix, "dispatch": dispatch}
     for c in concurrency:
         cell: dict[str, Any] = {}
         for name, by_c in runs.items():
@@ -81,6 +98,102 @@ def mount_cost(
         )
         out[str(c)] = cell
     return out
+
+
+_HEADERS = [
+    (b"host", b"127.0.0.1:8000"),
+    (b"content-type", b"application/json"),
+    (b"content-length", b"120"),
+    (b"x-api-key", b"vk-bench"),
+    (b"anthropic-version", b"2023-06-01"),
+]
+
+
+def _scope(path: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": _HEADERS,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
+    # The mounted app: reads the body and answers, as the gateway does, with nothing else to do.
+    await receive()
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def _cpu_us_per_call(app: Callable[..., Any], path: str, calls: int) -> float:
+    template = _scope(path)
+    sent = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal sent
+        sent += 1
+
+    start = time.process_time()
+    for _ in range(calls):
+        await app(dict(template), receive, send)  # a router rewrites its scope: a fresh one per call
+    elapsed = time.process_time() - start
+    if sent != 2 * calls:
+        raise RuntimeError(f"{path}: {sent} ASGI messages for {calls} calls, expected two per call")
+    return 1e6 * elapsed / calls
+
+
+def host_dispatch(rounds: int, calls: int) -> dict[str, Any]:
+    """CPU µs per request that a FastAPI host app and its ``Mount`` add in front of a mounted app.
+
+    In-process, on uvloop when installed (as under uvicorn): the same trivial ASGI app called
+    directly and through ``FastAPI().mount(HOST_PREFIX, app)``, rounds alternated; ``added_us`` is the
+    difference paired by round.
+    """
+    from fastapi import FastAPI
+
+    host = FastAPI()
+
+    @host.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    host.mount(HOST_PREFIX, _answer)
+
+    async def measure() -> dict[str, list[float]]:
+        await _cpu_us_per_call(host, HOST_PREFIX + PATH, 200)  # FastAPI builds its stack on first call
+        runs: dict[str, list[float]] = {"direct": [], "mounted": []}
+        for _ in range(rounds):
+            runs["direct"].append(await _cpu_us_per_call(_answer, PATH, calls))
+            runs["mounted"].append(await _cpu_us_per_call(host, HOST_PREFIX + PATH, calls))
+        return runs
+
+    try:
+        import uvloop
+
+        runs = uvloop.run(measure())
+    except ImportError:
+        runs = asyncio.run(measure())
+    added = [m - d for m, d in zip(runs["mounted"], runs["direct"], strict=True)]
+    return {
+        "calls": calls,
+        "direct_us": spread(runs["direct"]),
+        "mounted_us": spread(runs["mounted"]),
+        "added_us": spread(added),
+    }
 
 
 def render(result: dict[str, Any], cell: Callable[..., str]) -> list[str]:
@@ -106,4 +219,14 @@ def render(result: dict[str, Any], cell: Callable[..., str]) -> list[str]:
             f"{cell(s['cpu_ms_per_request'], '{:.3f}')} | {cell(m['cpu_ms_per_request'], '{:.3f}')} | "
             f"{cell(data['added_cpu_ms_per_request'], '{:+.3f}')} |"
         )
+    dispatch = result.get("dispatch")
+    if dispatch is not None:
+        lines += [
+            "",
+            "The code mounting adds, measured alone in-process (`bench/mount.py` `host_dispatch`: a "
+            f"trivial ASGI app called directly and through FastAPI's `Mount`, {dispatch['calls']:,} "
+            f"calls per round): {cell(dispatch['direct_us'], '{:.1f}')} µs direct, "
+            f"{cell(dispatch['mounted_us'], '{:.1f}')} µs mounted, "
+            f"**{cell(dispatch['added_us'], '{:+.1f}')} µs** added per request.",
+        ]
     return [*lines, ""]

@@ -210,3 +210,29 @@ def test_a_quick_run_of_the_process_parts_measures_and_reports_them(tmp_path: Pa
     assert len(verdicts) == 8
     # A smoke run is too short to judge the soak, the tail or 2,000 streams.
     assert sum(met is None for met in verdicts.values()) >= 3
+
+
+def test_the_mount_verdict_also_needs_the_mount_measured_alone_within_the_bar() -> None:
+    from bench.targets import mount
+
+    results = _full_run_results(cpu16=0.2, drift=0.0)
+    results["mount"]["1"]["added_p50_ms"] = _cell(0.01)
+    results["mount"]["16"]["added_p50_ms"] = _cell(0.01)
+    results["mount"]["dispatch"] = {"added_us": _cell(20.0)}
+    verdict = mount(results)
+    assert verdict["met"] is True and "measured alone +0.0200 ms" in verdict["value"]
+    results["mount"]["dispatch"] = {"added_us": _cell(60.0)}
+    assert mount(results)["met"] is False
+
+
+def test_the_in_process_mount_measurement_routes_every_call_through_fastapi() -> None:
+    import pytest
+
+    pytest.importorskip("fastapi")
+    from bench.mount import host_dispatch
+
+    # host_dispatch raises unless each call produced the mounted app's two ASGI messages.
+    result = host_dispatch(2, 50)
+    assert result["calls"] == 50
+    assert result["direct_us"]["n"] == result["mounted_us"]["n"] == result["added_us"]["n"] == 2
+    assert result["mounted_us"]["min"] > 0 and result["direct_us"]["min"] > 0
