@@ -31,6 +31,7 @@ import inspect
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +48,6 @@ from bench.procs import (
     HOST,
     Phased,
     Server,
-    _spawn,
     _wait_http,
     free_port,
     gateway_config,
@@ -358,16 +358,31 @@ def _serve(config: str, port: int, stats: str) -> None:
 
 
 # -- the driver ------------------------------------------------------------------------------------
-def start_phased_gateway(emulator: Server, workdir: Path) -> tuple[Server, Path]:
-    config = workdir / "phased.json"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_phased_gateway(
+    emulator: Server, workdir: Path, name: str = "phased", tree: Path | None = None
+) -> tuple[Server, Path]:
+    """The instrumented gateway; ``tree`` puts another source checkout's ``bedrock_mw`` first."""
+    config = workdir / f"{name}.json"
     config.write_bytes(orjson.dumps(gateway_config(emulator)))
     port = free_port()
-    stats = workdir / "phases.json"
-    proc = _spawn(
-        [sys.executable, "-m", "bench.phases", "--serve", str(config), str(port), str(stats)],
-        workdir / "phased.log",
+    stats = workdir / f"{name}-phases.json"
+    env = os.environ.copy()
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree.resolve()), str(ROOT)])
+    # Run from this file (an older tree's ``bench`` package may lack this module), in the work
+    # directory: neither the current directory nor ``bench/`` comes before the tree on the path.
+    runner = f"import runpy; runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", runner, "--serve", str(config), str(port), str(stats)],
+        stdout=(workdir / f"{name}.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=workdir,
     )
-    server = Server("phased", proc, port)
+    server = Server(name, proc, port)
     _wait_http(server.url + "/livez", proc)
     return server, stats
 
@@ -471,9 +486,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--subtract", action="store_true", help="subtract the timers' calibrated clock reads")
     parser.add_argument("--json", type=Path, help="also write the raw phase data here")
+    parser.add_argument(
+        "--before", type=Path, help="a source tree to compare with, phase by phase (reps interleaved)"
+    )
     args = parser.parse_args(argv)
     routes = args.routes or list(DEFAULT_ROUTES)
     raise_fd_limit()
+    if args.before is not None:
+        return compare(args, routes)
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-phases-") as tmp:
         workdir = Path(tmp)
@@ -499,6 +519,60 @@ def main(argv: list[str] | None = None) -> int:
         if MISSING:
             print("not instrumented:", MISSING)
     return 0
+
+
+def compare(args: argparse.Namespace, routes: list[str]) -> int:
+    """Two instrumented gateways (``--before`` and this tree) on one emulator, phase by phase."""
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-phases-") as tmp:
+        workdir = Path(tmp)
+        emulator = start_emulator(workdir)
+        with running(emulator):
+            sides = {
+                "before": start_phased_gateway(emulator, workdir, "before", args.before),
+                "after": start_phased_gateway(emulator, workdir, "after", ROOT),
+            }
+            with running(*(server for server, _ in sides.values())):
+                for route in routes:
+                    for rep in range(args.reps):
+                        order = list(sides.items()) if rep % 2 == 0 else list(reversed(sides.items()))
+                        for side, (server, stats) in order:
+                            r = measure_phased(server, stats, route, args.warmup, args.duration)
+                            runs.setdefault((side, route), []).append(r)
+                    print(render_compare(route, runs[("before", route)], runs[("after", route)]), flush=True)
+                    print(flush=True)
+    if args.json is not None:
+        args.json.write_bytes(orjson.dumps({f"{s} {r}": v for (s, r), v in runs.items()}))
+    return 0
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, float]:
+    names = {n for r in runs for n in r["ns"]}
+    return {
+        n: statistics.median(r["ns"].get(n, 0) / 1000 / max(1, r["requests"]) for r in runs) for n in names
+    }
+
+
+def render_compare(route: str, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
+    """One route's phases before and after (medians of µs per request over the repetitions)."""
+    b, a = _medians(before), _medians(after)
+    lines = [
+        f"#### {route} (before / after)",
+        "",
+        "| phase | before µs | after µs | after - before |",
+        "|---|---:|---:|---:|",
+    ]
+    for n in sorted(set(b) | set(a), key=lambda n: -b.get(n, 0)):
+        vb, va = b.get(n, 0.0), a.get(n, 0.0)
+        lines.append(f"| {n} | {vb:.1f} | {va:.1f} | {va - vb:+.1f} |")
+    whole_b = statistics.median(r["whole_ns"] / 1000 / max(1, r["requests"]) for r in before)
+    whole_a = statistics.median(r["whole_ns"] / 1000 / max(1, r["requests"]) for r in after)
+    lines.append(
+        f"| **whole (process CPU)** | **{whole_b:.1f}** | **{whole_a:.1f}** | **{whole_a - whole_b:+.1f}** |"
+    )
+    lines.append("")
+    lines.append(f"{len(before)} repetitions per side, interleaved.")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
