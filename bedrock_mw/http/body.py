@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ..errors import ErrorKind, GatewayError
 
@@ -72,32 +72,37 @@ async def read_bytes(
         raise GatewayError(
             ErrorKind.REQUEST_TOO_LARGE, f"request body exceeds the limit of {max_bytes} bytes"
         )
+    # The ASGI messages are read directly rather than through ``Request.stream()``, under one timer
+    # moved on after each chunk: a body that arrives in one message (nearly every request) costs
+    # one receive and one timer, where the stream generator took three of each.
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + total_timeout_s
-    stream = request.stream()
     try:
-        while True:
-            wait = min(idle_timeout_s, deadline - loop.time())
-            try:
-                async with asyncio.timeout(max(wait, 0.0)):
-                    chunk = await anext(stream)
-            except StopAsyncIteration:
-                break
-            except TimeoutError:
-                raise GatewayError(
-                    ErrorKind.TIMEOUT,
-                    f"the request body did not arrive in time (limits: {idle_timeout_s:g}s without "
-                    f"data, {total_timeout_s:g}s in all)",
-                    status=408,
-                ) from None
-            size += len(chunk)
-            if size > max_bytes:
-                raise GatewayError(
-                    ErrorKind.REQUEST_TOO_LARGE, f"request body exceeds the limit of {max_bytes} bytes"
-                )
-            chunks.append(chunk)
-    finally:
-        await stream.aclose()
+        async with asyncio.timeout_at(min(loop.time() + idle_timeout_s, deadline)) as timer:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                chunk: bytes = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise GatewayError(
+                            ErrorKind.REQUEST_TOO_LARGE,
+                            f"request body exceeds the limit of {max_bytes} bytes",
+                        )
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+                timer.reschedule(min(loop.time() + idle_timeout_s, deadline))
+    except TimeoutError:
+        raise GatewayError(
+            ErrorKind.TIMEOUT,
+            f"the request body did not arrive in time (limits: {idle_timeout_s:g}s without "
+            f"data, {total_timeout_s:g}s in all)",
+            status=408,
+        ) from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
