@@ -28,6 +28,7 @@ import contextlib
 import functools
 import gc
 import inspect
+import math
 import os
 import signal
 import statistics
@@ -211,7 +212,7 @@ P_RECORD = "usage: UsageRecord build (incl. cost)"
 P_WRITE = "usage: write_record (access-log check, observer loop)"
 P_METRICS = "metrics: Prometheus observe"
 P_HOOK = "usage: host's usage hook"
-P_GC = "gc: garbage collections"
+P_GC = "gc: collections of generation {}"
 
 
 def points() -> list[tuple[Any, str, str]]:
@@ -316,11 +317,14 @@ def instrument(app: Any) -> None:
     if gateway.usage_hook is not None:
         gateway.usage_hook = timed(gateway.usage_hook, P_HOOK)
 
+    names = [P_GC.format(generation) for generation in range(3)]
+
     def on_gc(phase: str, info: dict[str, Any]) -> None:
+        name = names[info["generation"]]
         if phase == "start":
-            PHASES.enter(P_GC)
+            PHASES.enter(name)
         else:
-            PHASES.leave(P_GC)
+            PHASES.leave(name)
 
     gc.callbacks.append(on_gc)
 
@@ -383,7 +387,11 @@ def start_phased_gateway(
         cwd=workdir,
     )
     server = Server(name, proc, port)
-    _wait_http(server.url + "/livez", proc)
+    try:
+        _wait_http(server.url + "/livez", proc)
+    except BaseException:
+        server.stop()  # a gateway that never came up is not left running
+        raise
     return server, stats
 
 
@@ -489,7 +497,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--before", type=Path, help="a source tree to compare with, phase by phase (reps interleaved)"
     )
+    parser.add_argument("--primitives", action="store_true", help="only time the building blocks alone")
+    parser.add_argument("--render", type=Path, help="print the table of every route from a --json file")
     args = parser.parse_args(argv)
+    if args.primitives:
+        print(primitives())
+        return 0
+    if args.render is not None:
+        print(render_routes(orjson.loads(args.render.read_bytes())))
+        return 0
     routes = args.routes or list(DEFAULT_ROUTES)
     raise_fd_limit()
     if args.before is not None:
@@ -513,12 +529,142 @@ def main(argv: list[str] | None = None) -> int:
                     out[route] = {"phased": runs, "plain_ms": plains}
                     print(render(route, runs, plains, args.subtract), flush=True)
                     print(flush=True)
+    print(render_routes(out))
     if args.json is not None:
         args.json.write_bytes(orjson.dumps(out, option=orjson.OPT_INDENT_2))
     with contextlib.suppress(Exception):
         if MISSING:
             print("not instrumented:", MISSING)
     return 0
+
+
+def primitives(n: int = 20_000) -> str:
+    """What the building blocks of a request cost alone (uvloop, one process): the floor's units."""
+    import asyncio
+    import hashlib
+    import secrets
+
+    import anyio
+    import prometheus_client as prom
+    import uvloop
+    from starlette.requests import Request
+
+    from bedrock_mw.usage import UsageRecord
+
+    body = orjson.dumps(
+        {
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "Say hello"}],
+        }
+    )
+    headers = [(b"host", b"x"), (b"content-type", b"application/json"), (b"x-api-key", b"sk-" + b"k" * 40)]
+    registry = prom.CollectorRegistry()
+    counter = prom.Counter("c", "c", ("a", "b", "c", "d", "e", "f"), registry=registry)
+    histogram = prom.Histogram("h", "h", ("a", "b"), registry=registry)
+
+    async def nothing() -> None:
+        return None
+
+    async def one_layer() -> None:
+        await nothing()
+
+    async def task_step_cancel() -> None:
+        task = asyncio.ensure_future(asyncio.sleep(10))
+        await asyncio.sleep(0)
+        task.cancel()
+
+    async def timer() -> None:
+        async with asyncio.timeout(5.0):
+            await nothing()
+
+    async def shield() -> None:
+        with anyio.CancelScope(shield=True):
+            await nothing()
+
+    async def request_and_header() -> None:
+        Request({"type": "http", "headers": headers}).headers.get("x-api-key")
+
+    async def labels_inc() -> None:
+        counter.labels("messages", "200", "p", "us-east-1", "m", "k").inc()
+        histogram.labels("messages", "p").observe(0.001)
+
+    async def sha256() -> None:
+        hashlib.sha256(b"sk-" + b"k" * 40).hexdigest()
+
+    async def request_id() -> None:
+        secrets.token_hex(12)
+
+    async def json_both() -> None:
+        orjson.dumps(orjson.loads(body))
+
+    async def usage_record() -> None:
+        UsageRecord(request_id="r", key_id="k", endpoint="messages", model="m", status=200)
+
+    async def clock() -> None:
+        _clock()
+
+    cases: list[tuple[str, Callable[[], Any]]] = [
+        ("an `async def` called and awaited (one layer of the await chain)", one_layer),
+        ("a task: created, run one step, cancelled (the disconnect watcher)", task_step_cancel),
+        ("`asyncio.timeout` entered and left (one deadline)", timer),
+        ("anyio `CancelScope(shield=True)` entered and left (the settle)", shield),
+        ("Starlette `Request` built and one header read", request_and_header),
+        ("Prometheus: one counter `labels().inc()` and one histogram `labels().observe()`", labels_inc),
+        ("SHA-256 of a 43-byte key, hex", sha256),
+        ("a request id (`secrets.token_hex(12)`)", request_id),
+        ("orjson: parse and dump a 100-byte Messages body", json_both),
+        ("a `UsageRecord` built", usage_record),
+        ("the process CPU clock read once (the timers' unit)", clock),
+    ]
+
+    async def run() -> list[str]:
+        rows = []
+        for label, case in cases:
+            for _ in range(500):
+                await case()
+            best = math.inf
+            for _ in range(5):
+                t0 = time.perf_counter_ns()
+                for _ in range(n // 5):
+                    await case()
+                best = min(best, (time.perf_counter_ns() - t0) / (n // 5))
+            rows.append(f"| {label} | {best / 1000:.2f} |")
+        return rows
+
+    rows = uvloop.run(run())
+    return "\n".join(["| building block (best of 5, in a loop on uvloop) | µs |", "|---|---:|", *rows])
+
+
+def render_routes(out: dict[str, Any]) -> str:
+    """Every route side by side: median CPU µs per request of each phase, then sum and whole."""
+    routes = list(out)
+    med = {route: _medians(out[route]["phased"]) for route in routes}
+    names = sorted(
+        {n for m in med.values() for n in m}, key=lambda n: -sum(m.get(n, 0) for m in med.values())
+    )
+    lines = ["| phase | " + " | ".join(routes) + " |", "|---|" + "---:|" * len(routes)]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(f"{med[r].get(n, 0.0):.1f}" for r in routes) + " |")
+    sums = [sum(med[r].values()) for r in routes]
+    lines.append("| **sum of the phases** | " + " | ".join(f"**{v:.1f}**" for v in sums) + " |")
+    for label, values in (
+        ("the process's CPU over the window", [_whole(out[r]["phased"]) for r in routes]),
+        (
+            "psutil's, as the bench measures",
+            [statistics.median(x["psutil_ms"] for x in out[r]["phased"]) * 1000 for r in routes],
+        ),
+        (
+            "plain `serve` (no timers), alternated",
+            [statistics.median(out[r]["plain_ms"]) * 1000 for r in routes],
+        ),
+    ):
+        lines.append(f"| {label} | " + " | ".join(f"{v:.1f}" for v in values) + " |")
+    return "\n".join(lines)
+
+
+def _whole(runs: list[dict[str, Any]]) -> float:
+    return statistics.median(r["whole_ns"] / 1000 / max(1, r["requests"]) for r in runs)
 
 
 def compare(args: argparse.Namespace, routes: list[str]) -> int:
