@@ -82,18 +82,25 @@ class RequestScope:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
-        if not self._settled:
-            outcome = outcome_of_exit(exc, self.ctx.outcome)
-            if outcome.status == 500 and exc is not None:
-                log.error(
-                    "request failed unexpectedly",
-                    exc_info=(type(exc), exc, tb),
-                    extra={"request_id": self.ctx.request_id},
-                )
-            await self.settle(outcome)
-        else:
-            for stream in self.ctx.streams:  # settled early; anything opened since is closed too
-                stream.close()
+        try:
+            if not self._settled:
+                outcome = outcome_of_exit(exc, self.ctx.outcome)
+                if outcome.status == 500 and exc is not None:
+                    log.error(
+                        "request failed unexpectedly",
+                        exc_info=(type(exc), exc, tb),
+                        extra={"request_id": self.ctx.request_id},
+                    )
+                await self.settle(outcome)
+            else:
+                for stream in self.ctx.streams:  # settled early; anything opened since is closed too
+                    stream.close()
+        finally:
+            # The context's settler is this scope's bound method: a reference cycle (scope -> ctx ->
+            # settler -> scope) that would keep the whole request (its body, upstream response,
+            # transcoder) alive until the garbage collector found it. Broken here, the request is
+            # freed by reference counting the moment it ends.
+            self.ctx.settler = None
         return isinstance(exc, ClientDisconnected | ClientDisconnect)
 
     async def settle(self, outcome: Outcome) -> None:

@@ -8,6 +8,7 @@ the usage records.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import orjson
 import pytest
 
+from bedrock_mw.gateway import RequestContext
 from bedrock_mw.testing import BedrockEmulator, Fault
 from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
 
@@ -200,3 +202,30 @@ async def test_reading_most_of_a_stream_and_leaving_counts_against_tokens_per_mi
     response = await http.post(gw.url + dialect.path, json=dialect.body(), headers=dialect.headers())
     assert response.status_code == 429
     assert "tokens_per_minute" in response.text
+
+
+def _live_request_contexts() -> int:
+    return sum(1 for o in gc.get_objects() if isinstance(o, RequestContext))
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("kind", ["plain", "stream", "refused"])
+async def test_a_finished_request_is_freed_by_reference_counting_not_left_to_the_collector(
+    serve: ServeGateway, http: httpx.AsyncClient, dialect: Dialect, kind: str
+) -> None:
+    # A request's state in a reference cycle lives on (its body, upstream response, transcoder)
+    # until a collection finds it; on a busy gateway that garbage is what makes collections long.
+    gw = serve()
+    body: dict[str, Any] = dialect.body(stream=kind == "stream")
+    if kind == "refused":
+        body["model"] = "no-such-model"
+    await http.post(gw.url + dialect.path, json=body, headers=dialect.headers())  # lazy set-up first
+    gc.collect()
+    gc.disable()  # from here on only reference counting frees anything
+    try:
+        response = await http.post(gw.url + dialect.path, json=body, headers=dialect.headers())
+        assert (response.status_code == 200) == (kind != "refused"), response.text
+        await gw.usage.wait_for(2)
+        await eventually(lambda: _live_request_contexts() == 0, 2.0, "every request's context freed")
+    finally:
+        gc.enable()
