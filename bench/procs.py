@@ -177,6 +177,9 @@ def start_gateway(
     env = os.environ.copy()
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([pythonpath, str(_ROOT)])
+        # ``python -m`` puts the working directory first on sys.path, ahead of PYTHONPATH: run from
+        # a checkout, every gateway would import that checkout's bedrock_mw, whatever tree it was given.
+        env["PYTHONSAFEPATH"] = "1"
     proc = _spawn(
         [
             sys.executable,
