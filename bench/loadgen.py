@@ -101,6 +101,7 @@ async def _closed(spec: dict[str, Any]) -> dict[str, Any]:
     window: list[float] = [float("inf"), float("inf")]  # start, end of the measured window
     latencies: list[float] = []
     first_bytes: list[float] = []
+    timeline: list[tuple[float, float, float]] = []  # (start, first byte, end) per measured request
     errors = 0
     stop = False
 
@@ -116,6 +117,7 @@ async def _closed(spec: dict[str, Any]) -> dict[str, Any]:
             if window[0] <= started and ended <= window[1]:
                 latencies.append(ended - started)
                 first_bytes.append((first or ended) - started)
+                timeline.append((started, first or ended, ended))
                 if status != 200:
                     errors += 1
 
@@ -133,7 +135,20 @@ async def _closed(spec: dict[str, Any]) -> dict[str, Any]:
     # Time to the first body byte: for a streamed answer, when the caller sees its first event.
     result["ttfb_p50_ms"] = percentile(first_bytes, 50) * 1000
     result["ttfb_p99_ms"] = percentile(first_bytes, 99) * 1000
+    if spec.get("timeline"):
+        _write_timeline(spec["timeline"], window[0], timeline)
     return result
+
+
+def _write_timeline(path: str, origin: float, timeline: list[tuple[float, float, float]]) -> None:
+    """Each measured request's start, first body byte and end, in ms from the window's start.
+
+    ``origin_ms`` is on the machine's monotonic clock, which other processes read too; the file is
+    JSON (too large for the line the orchestrator reads), written once every caller has stopped.
+    """
+    rows = [[round((t - origin) * 1000, 3) for t in row] for row in timeline]
+    with open(path, "wb") as out:
+        out.write(orjson.dumps({"origin_ms": origin * 1000, "rows": rows}))
 
 
 def _latency_result(latencies: list[float], seconds: float, errors: int) -> dict[str, Any]:
