@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench import report
 from bench.micro import converse_events, run_micro, transcode_anthropic, transcode_openai
 from bench.stats import percentile, spread
@@ -236,3 +238,48 @@ def test_the_in_process_mount_measurement_routes_every_call_through_fastapi() ->
     assert result["calls"] == 50
     assert result["direct_us"]["n"] == result["mounted_us"]["n"] == result["added_us"]["n"] == 2
     assert result["mounted_us"]["min"] > 0 and result["direct_us"]["min"] > 0
+
+
+@pytest.mark.anyio
+async def test_the_fixed_app_completes_lifespan_and_answers_any_request_with_its_body() -> None:
+    from bench.fixed_app import BODY, app
+
+    lifespan = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[dict[str, object]] = []
+
+    async def receive_lifespan() -> dict[str, object]:
+        return next(lifespan)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan"}, receive_lifespan, send)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    sent.clear()
+    chunks = iter(
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.request", "body": b"}"}]
+    )
+
+    async def receive_body() -> dict[str, object]:
+        return next(chunks)
+
+    await app({"type": "http", "method": "POST", "path": "/"}, receive_body, send)
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == BODY
+    assert next(chunks, None) is None  # the whole request body was read
+
+
+def test_the_server_comparison_renders_each_sides_median_and_the_ratio() -> None:
+    from bench.servers import SIDES, render
+
+    runs = {
+        (side, "fixed", 1): [{"cpu_ms": cpu, "p50_ms": 0.1, "p99_ms": 0.2} for cpu in values]
+        for side, values in zip(
+            SIDES, ([0.04, 0.05, 0.06], [0.05, 0.05, 0.05], [0.10, 0.12, 0.11]), strict=True
+        )
+    }
+    table = render(runs, SIDES)
+    assert (
+        "| fixed | 1 | cpu_ms | 0.050 (0.040-0.060) | 0.050 (0.050-0.050) | 0.110 (0.100-0.120) | 2.20 |"
+        in table
+    )
