@@ -481,9 +481,23 @@ class Gateway:
                 ctx.first_token_at = time.perf_counter()
                 observe(first)
                 yield transcoder.feed(first)
-            async for event in stream:
-                observe(event)
-                yield transcoder.feed(event)
+            feed = transcoder.feed
+            # What one read completed is transcoded and leaves together: nothing in it waits for more.
+            async for batch in stream.batches():
+                if len(batch) == 1:
+                    observe(batch[0])
+                    yield feed(batch[0])
+                    continue
+                out: list[bytes] = []
+                try:
+                    for event in batch:
+                        observe(event)
+                        out.append(feed(event))
+                except Exception:
+                    if out:
+                        yield b"".join(out)  # what came before a failing event still leaves first
+                    raise
+                yield b"".join(out)
             counter.finished()
             outcome, last = Outcome(200), transcoder.finish()
         except UpstreamError as err:

@@ -15,6 +15,7 @@ params and parse answers as botocore does.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -78,19 +79,45 @@ class RawStream:
         """The body as it arrives, in whatever pieces the socket gives."""
         return self._resp.content.iter_any()
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._frames()
-
-    async def _frames(self) -> AsyncIterator[bytes]:
-        splitter = _wire.FrameSplitter()
-        async for chunk in self._resp.content.iter_any():
-            for frame in splitter.feed(chunk):
-                yield frame
-        if splitter.pending:
-            raise aiohttp.ClientPayloadError("the event stream ended inside a frame")
+    def __aiter__(self) -> _Frames:
+        return _Frames(self._resp.content.iter_any())
 
     def close(self) -> None:
         self._resp.close()
+
+
+class _Frames:
+    """A raw stream's event-stream frames, one by one or a read's worth at a time (:meth:`next_batch`)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self._splitter = _wire.FrameSplitter()
+        self._pending: collections.deque[bytes] = collections.deque()
+
+    def __aiter__(self) -> _Frames:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._pending:
+            self._pending.extend(await self.next_batch())
+        return self._pending.popleft()
+
+    async def next_batch(self) -> list[bytes]:
+        """The next frames: all that one read completed (never empty); StopAsyncIteration at the end."""
+        if self._pending:
+            batch = list(self._pending)
+            self._pending.clear()
+            return batch
+        frames: list[bytes] = []
+        while not frames:
+            try:
+                chunk = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                if self._splitter.pending:
+                    raise aiohttp.ClientPayloadError("the event stream ended inside a frame") from None
+                raise
+            frames = self._splitter.feed(chunk)
+        return frames
 
 
 class LeanTransport:
@@ -265,22 +292,50 @@ def _raw_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
 
 
 class DecodedEventStream(Generic[Event]):
-    """An accepted event stream decoded into botocore's event dicts (blobs as ``bytes``)."""
+    """An accepted event stream decoded into botocore's event dicts (blobs as ``bytes``).
+
+    Iterate it event by event, or take the events a batch at a time (:meth:`next_batch`: what one
+    read of the socket completed), which is how a relay takes them; both read from one place.
+    """
 
     def __init__(self, raw: RawStream, operation: _wire.Operation) -> None:
         self._raw = raw
+        self._chunks = raw.chunks().__aiter__()
         self._decoder = _wire.EventStreamDecoder(operation)
+        self._pending: collections.deque[Any] = collections.deque()
+        self._error: Exception | None = None  # raised once the events decoded before it are taken
         self.headers = raw.headers
         self.request_id = raw.request_id
 
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._events()
+    def __aiter__(self) -> DecodedEventStream[Event]:
+        return self
 
-    async def _events(self) -> AsyncIterator[Any]:
+    async def __anext__(self) -> Event:
+        if not self._pending:
+            self._pending.extend(await self.next_batch())
+        event: Event = self._pending.popleft()
+        return event
+
+    async def next_batch(self) -> list[Event]:
+        """The next events: all that one read completed (never empty); StopAsyncIteration at the end."""
+        if self._pending:
+            batch = list(self._pending)
+            self._pending.clear()
+            return batch
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
         feed = self._decoder.feed
-        async for chunk in self._raw.chunks():
-            for event in feed(chunk):
-                yield event
+        events: list[Any] = []
+        while not events:
+            chunk = await self._chunks.__anext__()
+            try:
+                events.extend(feed(chunk))
+            except Exception as exc:
+                if not events:
+                    raise
+                self._error = exc  # the events before a bad frame are relayed first, as one by one
+        return events
 
     def close(self) -> None:
         self._raw.close()
