@@ -60,6 +60,18 @@ def _string_headers(block: bytes) -> dict[str, str | bytes | bool | int] | None:
     return headers
 
 
+Headers = dict[str, str | bytes | bool | int]
+Parts = tuple[int, int, int, Headers, bytes, int]
+"""A message as :meth:`MessageReader.read` gives it: total length, headers length, prelude CRC,
+headers, payload, message CRC."""
+
+
+def _parts(buffer: EventStreamBuffer) -> Iterator[Parts]:
+    for m in buffer:
+        prelude = m.prelude
+        yield prelude.total_length, prelude.headers_length, prelude.crc, m.headers, m.payload, m.crc
+
+
 class MessageReader:
     """Bytes in (split anywhere), botocore ``EventStreamMessage``\\ s out, checked as botocore checks them."""
 
@@ -67,21 +79,38 @@ class MessageReader:
         self._rest = b""
         self._parser = EventStreamHeaderParser()
         # A stream repeats a handful of header blocks (one per event type): each is parsed once.
-        self._seen: dict[bytes, dict[str, str | bytes | bool | int]] = {}
+        self._seen: dict[bytes, Headers] = {}
         self._botocore: EventStreamBuffer | None = None
 
     def feed(self, data: bytes) -> Iterator[EventStreamMessage]:
         """The complete messages ``data`` finishes."""
+        for total, headers_length, prelude_crc, headers, payload, crc in self.read(data):
+            prelude = MessagePrelude(total, headers_length, prelude_crc)
+            yield EventStreamMessage(prelude, dict(headers), payload, crc)  # its own dict, as botocore's
+
+    def read(self, data: bytes) -> Iterator[Parts]:
+        """The complete messages ``data`` finishes, as plain tuples (no objects built per message).
+
+        A message's headers dict may be shared with earlier messages that had the same header
+        block: read it, never change it.
+        """
         if self._botocore is not None:
             self._botocore.add_data(data)
-            yield from self._botocore
+            yield from _parts(self._botocore)
             return
         data = self._rest + data if self._rest else bytes(data)
+        view = memoryview(data)  # CRCs read in place, without a copy of each message
         at, size = 0, len(data)
+        unpack_prelude, unpack_crc, crc32, seen = (
+            _PRELUDE_FIELDS.unpack_from,
+            _CRC.unpack_from,
+            zlib.crc32,
+            self._seen,
+        )
         try:
             while size - at >= _PRELUDE:
-                total, headers_length, prelude_crc = _PRELUDE_FIELDS.unpack_from(data, at)
-                computed = zlib.crc32(data[at : at + 8]) & 0xFFFFFFFF
+                total, headers_length, prelude_crc = unpack_prelude(data, at)
+                computed = crc32(view[at : at + 8])
                 if computed != prelude_crc:
                     raise ChecksumMismatch(prelude_crc, computed)
                 if headers_length > _MAX_HEADERS:
@@ -93,33 +122,32 @@ class MessageReader:
                     self._botocore = EventStreamBuffer()
                     self._botocore.add_data(data[at:])
                     at = size
-                    yield from self._botocore
+                    yield from _parts(self._botocore)
                     return
                 if size - at < total:
                     break
                 # Offsets as botocore takes them, from the start of the message in what was fed so far.
-                prelude = MessagePrelude(total, headers_length, prelude_crc)
                 payload_end = at + total - 4
-                (message_crc,) = _CRC.unpack_from(data, payload_end)
-                computed = zlib.crc32(data[at + _PRELUDE - 4 : payload_end], prelude_crc) & 0xFFFFFFFF
+                (message_crc,) = unpack_crc(data, payload_end)
+                computed = crc32(view[at + _PRELUDE - 4 : payload_end], prelude_crc)
                 if computed != message_crc:
                     raise ChecksumMismatch(message_crc, computed)
                 headers_end = at + _PRELUDE + headers_length
-                headers = self._headers(data[at + _PRELUDE : headers_end])
+                block = data[at + _PRELUDE : headers_end]
+                headers = seen.get(block)
+                if headers is None:
+                    headers = self._headers(block)
                 payload = data[headers_end:payload_end]
                 at += total
-                yield EventStreamMessage(prelude, headers, payload, message_crc)
+                yield total, headers_length, prelude_crc, headers, payload, message_crc
         finally:
             self._rest = data[at:]
 
-    def _headers(self, block: bytes) -> dict[str, str | bytes | bool | int]:
-        known = self._seen.get(block)
-        if known is not None:
-            return dict(known)  # each message its own dict, as botocore's
+    def _headers(self, block: bytes) -> Headers:
         headers = _string_headers(block)
         if headers is None:
             parsed: dict[str, str | bytes | bool | int] = self._parser.parse(block)
             return parsed
         if len(self._seen) < _SEEN_BLOCKS:
-            self._seen[block] = dict(headers)
+            self._seen[block] = headers
         return headers

@@ -15,6 +15,7 @@ its one place), and event streams read as botocore's sans-IO ``EventStreamBuffer
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import zlib
@@ -237,7 +238,7 @@ def decode_blobs(value: Any, tree: BlobTree | None) -> Any:
 
 def _blob_value(value: Any) -> Any:
     if isinstance(value, str):
-        return base64.b64decode(value)
+        return binascii.a2b_base64(value)  # base64.b64decode(value) without its Python wrapper
     if isinstance(value, list):
         return [_blob_value(item) for item in value]
     return value
@@ -324,20 +325,23 @@ def stream_event(message: EventStreamMessage, operation: Operation) -> JSONObjec
     The event is decoded by the service model at run time; the transports hand it on as the
     operation's event TypedDict (``ConverseStreamOutputTypeDef``, ``ResponseStreamTypeDef``).
     """
-    headers = message.headers
+    return _event(message.headers, message.payload, operation)
+
+
+def _event(headers: Mapping[str, Any], payload: bytes, operation: Operation) -> JSONObject | None:
     kind = headers.get(":message-type")
     if kind == "event":
-        event_type = headers.get(":event-type")
-        payload = orjson.loads(message.payload) if message.payload else {}
+        event_type: Any = headers.get(":event-type")
+        body = orjson.loads(payload) if payload else {}
         events = operation.events
         if events is not None:
             tree = events.get(event_type)
-            if tree and type(payload) is dict:
-                _decode_members(payload, tree)
-        return {event_type: payload}
+            if tree and type(body) is dict:
+                _decode_members(body, tree)
+        return {event_type: body}
     if kind == "exception":
         try:
-            body = orjson.loads(message.payload) if message.payload else {}
+            body = orjson.loads(payload) if payload else {}
         except orjson.JSONDecodeError:
             body = {}
         text = body.get("message", body.get("Message", "")) if isinstance(body, dict) else ""
@@ -360,8 +364,9 @@ class EventStreamDecoder:
 
     def feed(self, data: bytes) -> Iterator[JSONObject]:
         """The complete events that ``data`` finishes (frames may be split anywhere)."""
-        for message in self._reader.feed(data):
-            event = stream_event(message, self._operation)
+        operation = self._operation
+        for _, _, _, headers, payload, _ in self._reader.read(data):
+            event = _event(headers, payload, operation)
             if event is not None:
                 yield event
 
