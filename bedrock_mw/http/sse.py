@@ -9,62 +9,60 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..excgroups import collapse_excgroups
 from .disconnects import ClientDisconnected
 from .responses import safe_headers
 
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
 
-# How much transcoded SSE a stream may hold while its client reads slowly; past it, upstream waits.
-_SSE_HIGH_WATER = 64 * 1024
 
+class _StallWatch:
+    """Cancels a scope whose ``send`` has waited longer than ``stall_s`` (a client that stopped reading).
 
-class _Outbox:
-    """SSE bytes between the task that transcodes and the task that sends, taken out all at once.
-
-    Bedrock's events arrive in bursts (one socket read often carries dozens), and one write per
-    event costs a system call each; the sender takes whatever the transcoder produced since its
-    last write, so a burst leaves in one write while a lone event still leaves at once.
+    One timer per stream, re-armed only when it fires, instead of a timeout context per write: a
+    stream of a thousand writes sets two attributes per write, not a thousand timers.
     """
 
-    def __init__(self) -> None:
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._closed = False
-        self._filled = anyio.Event()
-        self._drained = anyio.Event()
+    def __init__(self, scope: anyio.CancelScope, stall_s: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._scope = scope
+        self._stall_s = stall_s
+        self._handle: asyncio.TimerHandle | None = None
+        self._since = 0.0
+        self._sending = False
 
-    async def put(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-        self._size += len(chunk)
-        self._filled.set()
-        if self._size >= _SSE_HIGH_WATER:
-            self._drained = anyio.Event()
-            await self._drained.wait()
+    def begin(self) -> None:
+        self._since = self._loop.time()
+        self._sending = True
+        if self._handle is None:
+            self._handle = self._loop.call_at(self._since + self._stall_s, self._check)
 
-    def close(self) -> None:
-        self._closed = True
-        self._filled.set()
+    def end(self) -> None:
+        self._sending = False
 
-    async def take(self) -> bytes | None:
-        """Everything put since the last take; None once closed and empty."""
-        while not self._chunks:
-            if self._closed:
-                return None
-            await self._filled.wait()
-            self._filled = anyio.Event()
-        chunks, self._chunks, self._size = self._chunks, [], 0
-        self._drained.set()
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    def _check(self) -> None:
+        self._handle = None
+        if not self._sending:
+            return  # the next begin() re-arms
+        due = self._since + self._stall_s
+        if self._loop.time() < due:
+            self._handle = self._loop.call_at(due, self._check)
+            return
+        self._scope.cancel()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 class SSEResponse(Response):
     """Streams SSE bytes as they are transcoded, and stops when the client leaves.
 
-    ``body`` yields bytes; one task iterates it while another sends, so the events of one upstream
-    burst go out in one write. However the response ends (the client leaves, stops reading, or a
-    task fails), ``body`` is ``aclose()``d before this returns; a client that left before the
-    last byte raises :class:`ClientDisconnected`, so the request's scope records a 499.
+    ``body`` yields bytes (from a relay, what one upstream read completed), each sent as soon as
+    it is produced, from the task that produces it. However the response ends (the client leaves,
+    stops reading, or the body fails), ``body`` is ``aclose()``d before this returns; a client that
+    left before the last byte raises :class:`ClientDisconnected`, so the request's scope records
+    a 499.
     """
 
     def __init__(
@@ -87,8 +85,7 @@ class SSEResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            with collapse_excgroups():
-                completed = await self._run(receive, send)
+            completed = await self._run(receive, send)
         finally:
             aclose = getattr(self.body_iterator, "aclose", None)
             if aclose is not None:
@@ -99,43 +96,41 @@ class SSEResponse(Response):
 
     async def _run(self, receive: Receive, send: Send) -> bool:
         """Send the stream; False when the client disconnected (or stopped reading) before its end."""
-        # The first chunk (the stream's first event, already at hand) leaves from this task, before
-        # any task is started: time to first byte pays for no task hop.
+        # The first chunk (the stream's first event, already at hand) leaves before anything else.
         start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         first = await anext(self.body_iterator, b"")
         await send(start)
         if first:
             await send({"type": "http.response.body", "body": first, "more_body": True})
-        outbox = _Outbox()
+        # This task transcodes and sends, each chunk as soon as it is produced (the body yields what
+        # one upstream read completed); one watcher task cancels it when the client leaves, and one
+        # timer when a write waits on a client that stopped reading. Both cancel through a cancel
+        # scope, which the request's shielded settling (lease, usage record) is safe from.
         completed = False
-        stall_s = self.stall_timeout_s
-        async with anyio.create_task_group() as tg:
-
-            async def transcode() -> None:
-                async for chunk in self.body_iterator:
-                    if chunk:
-                        await outbox.put(chunk)
-                outbox.close()
-
-            async def pump() -> None:
-                while (chunk := await outbox.take()) is not None:
-                    try:
-                        async with asyncio.timeout(stall_s):
-                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    except TimeoutError:
-                        tg.cancel_scope.cancel()  # the client stopped reading: treat it as gone
-                        return
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                nonlocal completed
-                completed = True
-                tg.cancel_scope.cancel()
+        with anyio.CancelScope() as scope:
 
             async def watch() -> None:
                 while (await receive())["type"] != "http.disconnect":
                     pass
-                tg.cancel_scope.cancel()
+                scope.cancel()
 
-            tg.start_soon(transcode)
-            tg.start_soon(pump)
-            tg.start_soon(watch)
-        return completed
+            stall = _StallWatch(scope, self.stall_timeout_s)
+            watcher = asyncio.ensure_future(watch())
+            try:
+                async for chunk in self.body_iterator:
+                    if chunk:
+                        stall.begin()
+                        try:
+                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                        finally:
+                            stall.end()
+                stall.begin()
+                try:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                finally:
+                    stall.end()
+                completed = True
+            finally:
+                stall.stop()
+                watcher.cancel()
+        return completed  # False: the client left, or stopped reading, and is treated as gone
