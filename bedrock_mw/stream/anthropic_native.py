@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime.type_defs import ResponseStreamTypeDef
 
 _TYPE_PREFIX = b'{"type":"'
+_TYPE_AT = len(_TYPE_PREFIX)
 _PASSED = frozenset({b"content_block_delta", b"content_block_start", b"content_block_stop", b"ping"})
+# The SSE frame's opening per passed event type, built once.
+_OPENINGS = {kind: b"event: " + kind + b"\ndata: " for kind in _PASSED}
 METRICS_KEY = "amazon-bedrock-invocationMetrics"
 _STREAM_EXCEPTIONS: dict[str, ErrorKind] = {
     "internalServerException": ErrorKind.API_ERROR,
@@ -48,8 +51,8 @@ def _sniffed_type(data: bytes) -> bytes | None:
     """The event type when the JSON opens with it (Bedrock's order), without parsing the rest."""
     if not data.startswith(_TYPE_PREFIX):
         return None
-    end = data.find(b'"', len(_TYPE_PREFIX))
-    return data[len(_TYPE_PREFIX) : end] if end > 0 else None
+    end = data.find(b'"', _TYPE_AT)
+    return data[_TYPE_AT:end] if end > 0 else None
 
 
 class AnthropicNativeStreamTranscoder:
@@ -86,9 +89,9 @@ class AnthropicNativeStreamTranscoder:
                     )
             return b""
         data: bytes = chunk.get("bytes") or b""
-        kind = _sniffed_type(data)
-        if kind in _PASSED and b"\n" not in data:
-            return _frame(kind, data)
+        opening = _OPENINGS.get(_sniffed_type(data))  # type: ignore[arg-type]
+        if opening is not None and b"\n" not in data:
+            return opening + data + b"\n\n"  # _frame(kind, data)
         return self._parsed(data)
 
     def _parsed(self, data: bytes) -> bytes:

@@ -96,18 +96,24 @@ class DeliveredUsage:
 
 # Native chunks are JSON whose delta string is measured in place, without a second parse.
 _DELTA_KEYS = (b'"text":"', b'"thinking":"', b'"partial_json":"', b'"outputText":"', b'"generation":"')
+_DELTA_KEYS_SIZED = tuple((key, len(key)) for key in _DELTA_KEYS)
 
 
-def _chunk_text_chars(data: object) -> int:
-    if isinstance(data, str):
-        data = data.encode()
-    if not isinstance(data, bytes | bytearray):
+def _chunk_text_chars(value: object) -> int:
+    data: bytes | bytearray
+    if type(value) is bytes:  # what the decoded stream holds: checked first
+        data = value
+    elif isinstance(value, str):
+        data = value.encode()
+    elif isinstance(value, bytes | bytearray):
+        data = value
+    else:
         return 0
-    for key in _DELTA_KEYS:
+    for key, size in _DELTA_KEYS_SIZED:
         at = data.find(key)
         if at < 0:
             continue
-        start = at + len(key)
+        start = at + size
         end = data.find(b'"', start)
         while end > 0 and data[end - 1] == 0x5C:  # an escaped quote: the string goes on
             end = data.find(b'"', end + 1)

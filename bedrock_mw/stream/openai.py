@@ -46,6 +46,17 @@ class ChunkWriter:
         self._finish_reason: str | None = None
         self._usage = TokenUsage()
         self._guardrail_trace: GuardrailTraceAssessmentTypeDef | None = None
+        # A chunk with no finish reason, dumped once with a placeholder delta and cut around it.
+        template: ChatCompletionChunk = {
+            **self._head,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": None}],
+        }
+        if include_usage:
+            template["usage"] = None
+        opening, _, closing = orjson.dumps(template).rpartition(b'"delta":{}')
+        self._open = b"data: " + opening + b'"delta":'
+        self._close = closing + b"\n\n"
 
     @property
     def usage(self) -> TokenUsage:
@@ -58,6 +69,9 @@ class ChunkWriter:
         return self._finish_reason
 
     def _chunk(self, delta: ChunkDelta, reason: str | None = None) -> bytes:
+        if reason is None:
+            # Most chunks: the frame around the delta is the same bytes each time, dumped once.
+            return self._open + orjson.dumps(delta) + self._close
         chunk: ChatCompletionChunk = {
             **self._head,
             "system_fingerprint": None,
