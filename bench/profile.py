@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from bench.loadgen import raise_fd_limit
-from bench.procs import Phased, running, start_emulator, start_gateway
+from bench.procs import Phased, add_fault, running, start_emulator, start_gateway
 from bench.run import ANTHROPIC_HEADERS, OPENAI_HEADERS, PROMPT, _http_spec, _messages_body
 
 
@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path("bench/results/profile"))
+    parser.add_argument(
+        "--paced", type=float, default=0.0, help="stream: seconds the emulator pauses between events"
+    )
     args = parser.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     raise_fd_limit()
@@ -32,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         emulator = start_emulator(Path(tmp))
         gateway = start_gateway(emulator, Path(tmp))
         with running(emulator, gateway):
+            if args.paced:  # each event reaches the gateway alone: the per-event cost without bursts
+                for operation in ("converse-stream", "invoke-with-response-stream"):
+                    add_fault(emulator, {"operation": operation, "event_delay_s": args.paced})
             if args.load == "stream":
                 body = _messages_body(f"emit 1000 events. {PROMPT}", True, max_tokens=1100)
                 spec = {
