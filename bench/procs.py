@@ -75,6 +75,18 @@ class Server:
                 total += t.user + t.system
         return total
 
+    def wait_s(self) -> float | None:
+        """Seconds the main thread (the event loop) has been runnable but waiting for a CPU.
+
+        From Linux's ``/proc/PID/schedstat``; None where it cannot be read. A window in which this
+        grows by a large share of its length measured a starved process, not only its own code.
+        """
+        try:
+            with open(f"/proc/{self.proc.pid}/schedstat") as stats:
+                return int(stats.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return None
+
     def rss(self) -> int:
         """Resident set size in bytes (of the process and its children)."""
         total = 0

@@ -240,6 +240,10 @@ def measure_routes(
                     if route.target == "gateway" and result["requests"]
                     else None
                 )
+                wait = result.get("server_wait_s")
+                result["gateway_wait_share"] = (
+                    wait / duration_s if route.target == "gateway" and wait is not None else None
+                )
                 runs[route.name][c].append(result)
                 log(
                     f"  rep {rep + 1} {route.name:36} c={c:<3} {result['rps']:7.0f} req/s "
@@ -267,6 +271,9 @@ def summarise(
             cpu = [r["gateway_cpu_ms_per_request"] for r in rs if r["gateway_cpu_ms_per_request"] is not None]
             if cpu:
                 cell["gateway_cpu_ms_per_request"] = spread(cpu)
+            waits = [r["gateway_wait_share"] for r in rs if r.get("gateway_wait_share") is not None]
+            if waits:
+                cell["gateway_wait_share"] = spread(waits)
             if route.reference is not None and route.reference in runs:
                 ref = runs[route.reference][c]
                 cell["added_p50_ms"] = spread(

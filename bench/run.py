@@ -128,10 +128,14 @@ def measure(module: str, spec: dict[str, Any], watched: Server | None = None) ->
     load = Phased(module, spec)
     load.expect("warm")
     cpu0 = watched.cpu_s() if watched else 0.0
+    wait0 = watched.wait_s() if watched else None
     load.go()
     result = load.finish()
     if watched is not None:
         result["server_cpu_s"] = watched.cpu_s() - cpu0
+        wait1 = watched.wait_s()
+        if wait0 is not None and wait1 is not None:
+            result["server_wait_s"] = wait1 - wait0
     return result
 
 
@@ -369,10 +373,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--soak-s", type=float, default=None, help="the soak's measured window (600 s; 3 s with --quick)"
     )
+    parser.add_argument(
+        "--tail-s", type=float, default=None, help="the tail's windows (30 s; 0.7 s with --quick)"
+    )
     args = parser.parse_args(argv)
     s = QUICK if args.quick else Settings()
     if args.soak_s is not None:
         s = dataclasses.replace(s, soak_s=args.soak_s)
+    if args.tail_s is not None:
+        s = dataclasses.replace(s, tail_s=args.tail_s)
     parts = set(args.only.split(","))
     unknown = parts - set(PARTS)
     if unknown:

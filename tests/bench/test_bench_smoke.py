@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -202,6 +203,11 @@ def test_a_quick_run_of_the_process_parts_measures_and_reports_them(tmp_path: Pa
     results = orjson.loads(out.read_bytes())
     assert set(results["tail"]["routes"]) == {"/v1/messages", "/v1/messages (stream)"}
     assert all(row[c]["errors"] == 0 for row in results["tail"]["routes"].values() for c in ("1", "16"))
+    # The streamed route's raw stream is measured beside it: the machine's own tail, judged by no bar.
+    assert set(results["tail"]["references"]) == {"raw invoke stream (Claude)"}
+    if sys.platform == "linux":  # schedstat: how long the gateway waited for a CPU in each window
+        rows = results["tail"]["routes"].values()
+        assert all("gateway_wait_share" in row[c] for row in rows for c in ("1", "16"))
     for c in ("1", "16"):
         assert results["mount"][c]["serve"]["errors"] == 0 and results["mount"][c]["mounted"]["errors"] == 0
     assert results["memory"]["runs"][0]["open"] == run.QUICK.held_streams
