@@ -7,6 +7,7 @@ The models are validated once, at start-up; the request path reads plain attribu
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -212,6 +213,7 @@ class ProviderConfig(_Model):
     timeouts: TimeoutConfig = TimeoutConfig()
     max_connections: int = Field(64, ge=1, le=10_000)
     transport: Literal["lean", "aiobotocore"] = "lean"
+    http_client: Literal["aiohttp", "pyreqwest", "auto"] = "aiohttp"
     guardrail: GuardrailConfig | None = None
     account_id: str | None = None
 
@@ -220,6 +222,13 @@ class ProviderConfig(_Model):
     def _region_shape(cls, value: str) -> str:
         if not _REGION.match(value):
             raise ValueError(f"{value!r} is not an AWS region name (like 'us-east-1')")
+        return value
+
+    @field_validator("http_client")
+    @classmethod
+    def _http_client_installed(cls, value: str) -> str:
+        if value == "pyreqwest" and importlib.util.find_spec("pyreqwest") is None:
+            raise ValueError("http_client 'pyreqwest' needs the fast extra: pip install 'bedrock-mw[fast]'")
         return value
 
     @field_validator("account_id")

@@ -3,7 +3,7 @@
 Every call goes through one :class:`BedrockTransport` per (provider, region) (:class:`ClientPool`):
 the lean client (``_runtime``, ``_wire``) by default, or aiobotocore's general client where a
 provider says ``transport: aiobotocore``. The dispatcher applies every deadline (asyncio's
-``timeout``, and the stream's idle watchdog) and turns every botocore and aiohttp failure into an
+``timeout``, and the stream's idle watchdog) and turns every botocore and HTTP client failure into an
 :class:`UpstreamError` in exactly one place (:func:`_upstream_errors`), so no foreign exception type
 reaches the app. The raw path (:meth:`Dispatcher.send_raw`, :meth:`Dispatcher.open_raw`) sends a
 body as given and returns Bedrock's bytes or event-stream frames untouched, for pass-through routes.

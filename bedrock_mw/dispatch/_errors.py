@@ -1,4 +1,4 @@
-"""Upstream failures: the one place botocore's and timeout exceptions become UpstreamError."""
+"""Upstream failures: the one place where botocore's and the HTTP clients' exceptions become UpstreamError."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiohttp
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -21,6 +20,7 @@ from botocore.exceptions import (
 )
 
 from ..config import ProviderConfig
+from ._http import CLIENT_ERRORS, CONNECT_TIMEOUTS, describe
 
 
 @dataclass(eq=False)
@@ -113,18 +113,22 @@ def _upstream_errors(operation: str, target: Target, *, mid_stream: bool = False
         TokenRetrievalError,
     ) as exc:
         raise UpstreamError("CredentialsError", _safe(exc), 401, **where) from None  # type: ignore[arg-type]
-    except (ConnectTimeoutError, EndpointConnectionError, aiohttp.ConnectionTimeoutError) as exc:
-        # (aiohttp's connect timeout is also a TimeoutError: it is a connection failure, not a slow answer.)
+    except (ConnectTimeoutError, EndpointConnectionError) as exc:
         raise UpstreamError("ConnectionError", _safe(exc), 502, **where) from None  # type: ignore[arg-type]
+    except CONNECT_TIMEOUTS as exc:
+        # (The HTTP clients' connect timeouts are TimeoutErrors too: a connection failure, not a slow answer.)
+        raise UpstreamError("ConnectionError", describe(exc), 502, **where) from None  # type: ignore[arg-type]
     except (ReadTimeoutError, TimeoutError) as exc:
         raise UpstreamError("Timeout", _safe(exc) or "no answer in time", 504, **where) from None  # type: ignore[arg-type]
     except BotoCoreError as exc:
         raise UpstreamError("ConnectionError", _safe(exc), 502, **where) from None  # type: ignore[arg-type]
-    except (OSError, aiohttp.ClientError) as exc:
-        # aiohttp's connection errors (OSErrors, or its own for a dropped connection) carry host
-        # and port, never credentials.
-        raise UpstreamError("ConnectionError", f"{type(exc).__name__}: {exc}", 502, **where) from None  # type: ignore[arg-type]
+    except _CONNECTION_FAILURES as exc:
+        # The HTTP clients' connection errors (OSErrors, or their own for a refused or dropped
+        # connection) carry the URL, host and port, never credentials (headers are not in them).
+        raise UpstreamError("ConnectionError", describe(exc), 502, **where) from None  # type: ignore[arg-type]
 
+
+_CONNECTION_FAILURES: tuple[type[BaseException], ...] = (OSError, *CLIENT_ERRORS)
 
 # Exception events inside a stream carry no HTTP status of their own: use the one Bedrock gives the
 # same error outside a stream.

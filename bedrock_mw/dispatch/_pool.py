@@ -14,6 +14,7 @@ from botocore.exceptions import NoCredentialsError
 from ..config import ApiKeyAuth, ProviderConfig
 from ._botocore import AiobotocoreTransport
 from ._errors import Destination, _upstream_errors
+from ._http import HttpClientName
 from ._runtime import LeanTransport
 from ._sessions import ClientCredentials, _client_config, _credential_fingerprint, _session_for
 from ._transport import BedrockTransport
@@ -35,6 +36,7 @@ def wire_for(service_model: Any) -> Wire:
 class _PoolSettings(TypedDict):
     max_connections: int
     connect_timeout_s: float
+    http_client_name: HttpClientName
 
 
 class _StaticCredentials(Credentials):  # type: ignore[misc]
@@ -90,6 +92,7 @@ async def _lean(
     common: _PoolSettings = {
         "max_connections": provider.max_connections,
         "connect_timeout_s": provider.timeouts.connect_s,
+        "http_client_name": provider.http_client,
     }
     if isinstance(auth, ApiKeyAuth):
         return LeanTransport(wire, endpoint, region, token=auth.api_key.get_secret_value(), **common)

@@ -5,7 +5,8 @@ make: parameter validation, model-driven serialisation and parsing, endpoint res
 dispatch, a user agent built anew. This client takes the endpoint botocore resolved once, the
 operations as botocore's service model defines them (``_wire.Wire``), credentials from the
 aiobotocore session (refreshable and assumed-role ones refresh through ``get_frozen_credentials``),
-and sends through one aiohttp session with a bounded, kept-alive connection pool.
+and sends through one HTTP client (``_http``: aiohttp's, or pyreqwest's with the ``fast`` extra) with
+a bounded, kept-alive connection pool.
 
 Two layers: the raw one (:meth:`LeanTransport.send`, :meth:`LeanTransport.open`) sends a body as
 given and hands back the answer's status, headers and bytes or event-stream frames untouched, for
@@ -15,17 +16,18 @@ params and parse answers as botocore does.
 
 from __future__ import annotations
 
+import asyncio
 import collections
-from collections.abc import AsyncIterator, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-import aiohttp
 import botocore
 from botocore.utils import percent_encode
-from yarl import URL
 
 from . import _wire
+from ._http import BodyEndedEarly, HttpAnswer, HttpClientName, HttpSettings, http_client
 from ._transport import InvokeOptions, InvokeResponse
 
 if TYPE_CHECKING:
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 
 Event = TypeVar("Event")
 
+# How long closing the pool waits for the streams it handed out to be closed by their owners.
+_DRAIN_S = 1.0
 _USER_AGENT = f"bedrock-mw Botocore/{botocore.__version__}"
 _JSON = "application/json"
 
@@ -65,25 +69,29 @@ class RawStream:
     Bedrock framed it. ``close()`` drops the connection at once; always call it.
     """
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
-        self._resp = resp
-        self.status = resp.status
-        self.headers: Mapping[str, str] = {k.lower(): v for k, v in resp.headers.items()}
+    def __init__(self, answer: HttpAnswer, on_close: Callable[[], None] | None = None) -> None:
+        self._answer = answer
+        self._on_close = on_close
+        self.status = answer.status
+        self.headers: Mapping[str, str] = answer.headers
         self.request_id = self.headers.get("x-amzn-requestid")
 
     async def read(self) -> bytes:
         """The whole body (for an error answer)."""
-        return await self._resp.read()
+        return await self._answer.read()
 
     def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives, in whatever pieces the socket gives."""
-        return self._resp.content.iter_any()
+        return self._answer.chunks()
 
     def __aiter__(self) -> _Frames:
-        return _Frames(self._resp.content.iter_any())
+        return _Frames(self._answer.chunks())
 
     def close(self) -> None:
-        self._resp.close()
+        self._answer.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
 
 class _Frames:
@@ -114,14 +122,14 @@ class _Frames:
                 chunk = await self._chunks.__anext__()
             except StopAsyncIteration:
                 if self._splitter.pending:
-                    raise aiohttp.ClientPayloadError("the event stream ended inside a frame") from None
+                    raise BodyEndedEarly("the event stream ended inside a frame") from None
                 raise
             frames = self._splitter.feed(chunk)
         return frames
 
 
 class LeanTransport:
-    """Bedrock Runtime for one provider and region, on one aiohttp connection pool."""
+    """Bedrock Runtime for one provider and region, on one HTTP client's connection pool."""
 
     def __init__(
         self,
@@ -133,6 +141,7 @@ class LeanTransport:
         token: str | None = None,
         max_connections: int,
         connect_timeout_s: float,
+        http_client_name: HttpClientName = "aiohttp",
     ) -> None:
         self._wire = wire
         self._converse = wire["Converse"]
@@ -144,22 +153,20 @@ class LeanTransport:
         self._region = region
         self._credentials = credentials
         self._bearer = f"Bearer {token}" if token is not None else None
-        connector = aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=30.0)
-        self._http = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s),
-            skip_auto_headers=("Accept-Encoding",),
-            auto_decompress=False,
-        )
+        self._http = http_client(http_client_name, HttpSettings(max_connections, connect_timeout_s))
+        self._open_streams = 0
+        self._no_open_streams = asyncio.Event()
+        self._no_open_streams.set()
 
-    # -- the one request path: a complete header set in, the open answer out --------------------------
-    async def _post(
-        self, op: _wire.Operation, model_id: str, body: bytes, headers: dict[str, str]
-    ) -> aiohttp.ClientResponse:
-        return await self._post_path(op.path(model_id), body, headers)
+    @property
+    def http_client(self) -> str:
+        """The HTTP client this transport sends through: ``aiohttp`` or ``pyreqwest``."""
+        return self._http.name
 
-    async def _post_path(self, path: str, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
-        # ``headers`` is the caller's own dict, completed here (auth, user agent).
+    # -- the one request path: a complete header set in, the answer out ------------------------------
+    async def _complete(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """The URL and the whole header set (auth, user agent) for a POST of ``body`` to ``path``."""
+        # ``headers`` is the caller's own dict, completed here.
         url = self._endpoint + path
         if self._bearer is not None:
             headers["Authorization"] = self._bearer
@@ -167,15 +174,28 @@ class LeanTransport:
             frozen = await self._credentials.get_frozen_credentials()
             headers = _wire.sign_headers(frozen, self._region, url, body, headers)
         headers["User-Agent"] = _USER_AGENT
-        # encoded=True: yarl must send the path exactly as signed (it would unquote %3A).
-        return await self._http.post(URL(url, encoded=True), data=body, headers=headers)
+        return url, headers
+
+    async def _open(self, path: str, body: bytes, headers: dict[str, str]) -> RawStream:
+        url, headers = await self._complete(path, body, headers)
+        stream = RawStream(await self._http.open(url, body, headers), self._stream_closed)
+        self._open_streams += 1
+        self._no_open_streams.clear()
+        return stream
+
+    def _stream_closed(self) -> None:
+        self._open_streams -= 1
+        if self._open_streams == 0:
+            self._no_open_streams.set()
+
+    async def _fetch(self, path: str, body: bytes, headers: dict[str, str]) -> RawResponse:
+        url, headers = await self._complete(path, body, headers)
+        return RawResponse(*await self._http.fetch(url, body, headers))
 
     async def _exchange(
         self, op: _wire.Operation, model_id: str, body: bytes, headers: dict[str, str]
     ) -> RawResponse:
-        async with await self._post(op, model_id, body, headers) as resp:
-            raw = await resp.read()
-            return RawResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, raw)
+        return await self._fetch(op.path(model_id), body, headers)
 
     # -- raw: bytes in, status + headers + bytes or frames out ---------------------------------------
     async def send(
@@ -191,8 +211,7 @@ class LeanTransport:
         self, operation: str, model_id: str, body: bytes, headers: Mapping[str, str] | None = None
     ) -> RawStream:
         """Like :meth:`send`, returning once the status and headers arrived; the caller closes it."""
-        resp = await self._post(self._wire[operation], model_id, body, _raw_headers(headers))
-        return RawStream(resp)
+        return await self._open(self._wire[operation].path(model_id), body, _raw_headers(headers))
 
     async def apply_guardrail(self, identifier: str, version: str, body: bytes) -> RawResponse:
         """ApplyGuardrail (no model runs): the whole answer, whatever its status.
@@ -201,9 +220,7 @@ class LeanTransport:
         built here, each part percent-encoded as botocore encodes URI labels.
         """
         path = f"/guardrail/{percent_encode(identifier)}/version/{percent_encode(version)}/apply"
-        async with await self._post_path(path, body, _raw_headers(None)) as resp:
-            raw = await resp.read()
-            return RawResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, raw)
+        return await self._fetch(path, body, _raw_headers(None))
 
     # -- BedrockTransport ---------------------------------------------------------------------------
     async def _call(
@@ -217,7 +234,7 @@ class LeanTransport:
     async def _stream(
         self, op: _wire.Operation, model_id: str, body: bytes, headers: dict[str, str]
     ) -> DecodedEventStream[Any]:
-        raw = RawStream(await self._post(op, model_id, body, headers))
+        raw = await self._open(op.path(model_id), body, headers)
         try:
             if raw.status >= 300:
                 raise _wire.client_error(op.name, raw.status, raw.headers, await raw.read())
@@ -279,8 +296,15 @@ class LeanTransport:
             raise _wire.ResponseParserError(error="CountTokens answered without inputTokens") from None
 
     async def aclose(self) -> None:
-        """Close every pooled connection."""
-        await self._http.close()
+        """Close every pooled connection, once the streams handed out were closed (at most ``_DRAIN_S``).
+
+        At shutdown the requests that hold streams are cancelled at the same time as the app closes
+        its clients: their owners close them (and settle the requests) in the next turns of the loop.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_DRAIN_S):
+                await self._no_open_streams.wait()
+        await self._http.aclose()
 
 
 def _raw_headers(headers: Mapping[str, str] | None) -> dict[str, str]:

@@ -40,6 +40,7 @@ def _credential_fingerprint(provider: ProviderConfig) -> str:
     parts: list[str] = [
         auth.mode,
         provider.transport,
+        provider.http_client,
         provider.endpoint_url or "",
         str(provider.timeouts),
         str(provider.max_connections),

@@ -1,13 +1,14 @@
 """The one seam between the dispatcher and Bedrock: the :class:`BedrockTransport` Protocol.
 
 Two implementations: the lean client (``_runtime.LeanTransport``, the default, on botocore's wire
-pieces and one aiohttp pool) and an adapter over aiobotocore's general client
-(``_botocore.AiobotocoreTransport``, selectable per provider, and the reference the tests hold the
-lean one to). Parameters and answers are botocore's own shapes (the ``mypy-boto3-bedrock-runtime``
-TypedDicts, imported for type checking only), so either transport is a drop-in for the other.
+pieces and one connection pool of an ``_http`` client, aiohttp's or pyreqwest's) and an adapter over
+aiobotocore's general client (``_botocore.AiobotocoreTransport``, selectable per provider, and the
+reference the tests hold the lean one to). Parameters and answers are botocore's own shapes (the
+``mypy-boto3-bedrock-runtime`` TypedDicts, imported for type checking only), so either transport is a
+drop-in for the other.
 
 Transports raise botocore's exceptions (``ClientError`` for an answer Bedrock refused, the connection
-and credential errors) and aiohttp's; the dispatcher maps them to ``UpstreamError`` in one place and
+and credential errors) and their HTTP client's; the dispatcher maps them to ``UpstreamError`` in one place and
 applies every deadline: a transport has no timeout of its own beyond connecting.
 """
 

@@ -1,7 +1,8 @@
 """The dispatcher over both Bedrock transports, against the emulator over real sockets.
 
-Every behaviour runs on the lean client and on the aiobotocore adapter; the equivalence tests hold
-the lean client's answers to aiobotocore's, the reference.
+Every behaviour runs on the lean client over each of its HTTP clients (aiohttp, pyreqwest) and on
+the aiobotocore adapter; the equivalence tests hold the lean client's answers to aiobotocore's, the
+reference.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ EMBED = "amazon.titan-embed-text-v2:0"
 PROFILE_ARN = (
     "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 )
-TRANSPORTS = ["lean", "aiobotocore"]
+# A transport, and for the lean one the HTTP client it sends through.
+TRANSPORTS = ["lean/aiohttp", "lean/pyreqwest", "aiobotocore"]
+LEAN = ["lean/aiohttp", "lean/pyreqwest"]
 ANTHROPIC_BODY = {
     "anthropic_version": "bedrock-2023-05-31",
     "max_tokens": 50,
@@ -41,7 +44,10 @@ ANTHROPIC_BODY = {
 }
 
 
-def provider_config(emu: BedrockEmulator, transport: str, *, bearer: bool = False) -> ProviderConfig:
+def provider_config(
+    emu: BedrockEmulator, transport: str, *, bearer: bool = False, **settings: Any
+) -> ProviderConfig:
+    """A provider on the emulator; ``transport`` is ``lean/<http client>``, ``lean`` or ``aiobotocore``."""
     auth: dict[str, Any] = (
         {"mode": "api_key", "api_key": EMULATOR_API_KEY}
         if bearer
@@ -51,13 +57,22 @@ def provider_config(emu: BedrockEmulator, transport: str, *, bearer: bool = Fals
             "secret_access_key": EMULATOR_SECRET_ACCESS_KEY,
         }
     )
+    return _provider(f"emulator-{transport}", auth, emu.endpoint_url, transport, **settings)
+
+
+def _provider(
+    id_: str, auth: dict[str, Any], endpoint_url: str, transport: str, **settings: Any
+) -> ProviderConfig:
+    kind, _, client = transport.partition("/")
     return ProviderConfig.model_validate(
         {
-            "id": f"emulator-{transport}",
+            "id": id_,
             "auth": auth,
             "region": "us-east-1",
-            "endpoint_url": emu.endpoint_url,
-            "transport": transport,
+            "endpoint_url": endpoint_url,
+            "transport": kind,
+            "http_client": client or "auto",
+            **settings,
         }
     )
 
@@ -234,14 +249,8 @@ async def test_an_exception_event_mid_stream_is_a_mid_stream_upstream_error(
 
 
 async def test_an_unreachable_endpoint_is_a_connection_error(dispatcher: Dispatcher, transport: str) -> None:
-    provider = ProviderConfig.model_validate(
-        {
-            "id": "closed",
-            "auth": {"mode": "api_key", "api_key": EMULATOR_API_KEY},
-            "region": "us-east-1",
-            "endpoint_url": "http://127.0.0.1:9",
-            "transport": transport,
-        }
+    provider = _provider(
+        "closed", {"mode": "api_key", "api_key": EMULATOR_API_KEY}, "http://127.0.0.1:9", transport
     )
     with pytest.raises(UpstreamError) as caught:
         await dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("x"))

@@ -1,0 +1,313 @@
+"""The lean client's two HTTP clients (aiohttp, pyreqwest) behave alike on the wire, over real sockets.
+
+What the dispatcher relies on from either: a closed stream drops its connection at once, a connect
+timeout is a connection failure, the pool holds at most ``max_connections`` requests in flight, no
+proxy from the environment, no redirect followed, nothing asked to be compressed, and failures that
+name no credentials. (Every operation, both auth modes and percent-encoded model ids run on both in
+``test_transports.py``.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from bedrock_mw.config import ProviderConfig
+from bedrock_mw.dispatch import Destination, Dispatcher, UpstreamError
+from bedrock_mw.testing import (
+    EMULATOR_ACCESS_KEY_ID,
+    EMULATOR_API_KEY,
+    EMULATOR_SECRET_ACCESS_KEY,
+    BedrockEmulator,
+    Fault,
+)
+
+pytestmark = pytest.mark.anyio
+
+NOVA = "amazon.nova-lite-v1:0"
+SONNET4 = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+LEAN = ["lean/aiohttp", "lean/pyreqwest"]
+TRANSPORTS = [*LEAN, "aiobotocore"]
+BEARER = {"mode": "api_key", "api_key": EMULATOR_API_KEY}
+SIGV4 = {
+    "mode": "access_keys",
+    "access_key_id": EMULATOR_ACCESS_KEY_ID,
+    "secret_access_key": EMULATOR_SECRET_ACCESS_KEY,
+}
+
+
+def _provider(
+    id_: str, auth: dict[str, Any], endpoint_url: str, transport: str, **settings: Any
+) -> ProviderConfig:
+    kind, _, client = transport.partition("/")
+    return ProviderConfig.model_validate(
+        {
+            "id": id_,
+            "auth": auth,
+            "region": "us-east-1",
+            "endpoint_url": endpoint_url,
+            "transport": kind,
+            "http_client": client or "aiohttp",
+            **settings,
+        }
+    )
+
+
+def provider_config(emu: BedrockEmulator, transport: str, **settings: Any) -> ProviderConfig:
+    return _provider(f"emulator-{transport}", SIGV4, emu.endpoint_url, transport, **settings)
+
+
+def user(text: str) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": [{"text": text}]}]}
+
+
+@pytest.fixture(params=LEAN)
+def lean(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def dispatcher() -> AsyncIterator[Dispatcher]:
+    dispatcher = Dispatcher()
+    yield dispatcher
+    await dispatcher.aclose()
+
+
+async def until(condition: Callable[[], bool], what: str, within_s: float = 5.0) -> None:
+    """Wait for ``condition`` (a generous bound: this asserts that it happens, not how fast)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not condition():
+        assert loop.time() < deadline, f"never: {what}"
+        await asyncio.sleep(0.01)
+
+
+async def test_each_lean_client_is_the_one_configured(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, lean: str
+) -> None:
+    client = await dispatcher.pool.lean(provider_config(bedrock_emulator, lean), "us-east-1")
+    assert client.http_client == lean.removeprefix("lean/")
+    # ``auto`` takes pyreqwest when it is installed (the dev extra installs it); aiohttp is the default.
+    auto = await dispatcher.pool.lean(provider_config(bedrock_emulator, "lean/auto"), "us-east-1")
+    assert auto.http_client == "pyreqwest"
+    default = ProviderConfig.model_validate(
+        {"id": "plain", "auth": SIGV4, "region": "us-east-1", "endpoint_url": bedrock_emulator.endpoint_url}
+    )
+    assert (await dispatcher.pool.lean(default, "us-east-1")).http_client == "aiohttp"
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["decoded", "raw"])
+async def test_closing_a_stream_midway_drops_the_upstream_connection(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, lean: str, raw: bool
+) -> None:
+    bedrock_emulator.faults.add(Fault(event_delay_s=0.05))  # 200 events: ten seconds of stream
+    target = Destination(provider_config(bedrock_emulator, lean), "us-east-1", SONNET4)
+    if raw:
+        body = b'{"messages": [{"role": "user", "content": [{"text": "emit 200 events"}]}]}'
+        stream: Any = await dispatcher.open_raw(target, "ConverseStream", body)
+    else:
+        stream = await dispatcher.converse_stream(target, user("emit 200 events"))
+    seen = 0
+    async for _ in stream:
+        seen += 1
+        if seen == 3:
+            break
+    assert bedrock_emulator.open_streams == 1
+    stream.close()
+    await until(lambda: bedrock_emulator.open_streams == 0, "the emulator saw the disconnect")
+    counters = bedrock_emulator.state.counters
+    assert (counters["streams_aborted"], counters["streams_completed"]) == (1, 0)
+    # The pool is still good: the next call gets a fresh connection.
+    answer = await dispatcher.converse(Destination(target.provider, "us-east-1", NOVA), user("again"))
+    assert answer["stopReason"] == "end_turn"
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A loopback port whose accept queue is full: connecting there waits until the client gives up."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        yield port
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_connect_timeout_is_a_connection_error_not_a_timeout(
+    dispatcher: Dispatcher, unanswered_port: int, transport: str
+) -> None:
+    url = f"http://127.0.0.1:{unanswered_port}"
+    provider = _provider("stalled", BEARER, url, transport, timeouts={"connect_s": 0.3})
+    with pytest.raises(UpstreamError) as caught:
+        await dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("x"))
+    assert (caught.value.code, caught.value.status) == ("ConnectionError", 502)
+
+
+async def test_a_failure_names_no_credentials(dispatcher: Dispatcher, lean: str) -> None:
+    for auth in (
+        BEARER,
+        {
+            "mode": "access_keys",
+            "access_key_id": "AKIDEXAMPLE",
+            "secret_access_key": EMULATOR_SECRET_ACCESS_KEY,
+        },
+    ):
+        provider = _provider("closed", auth, "http://127.0.0.1:9", lean)
+        with pytest.raises(UpstreamError) as caught:
+            await dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("x"))
+        err = caught.value
+        assert (err.code, err.status) == ("ConnectionError", 502)
+        assert "127.0.0.1:9" in err.message or "refused" in err.message.lower()
+        for secret in (EMULATOR_API_KEY, EMULATOR_SECRET_ACCESS_KEY):
+            assert secret not in str(err) and secret not in repr(err)
+
+
+async def test_the_pool_holds_at_most_max_connections_requests_in_flight(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, lean: str
+) -> None:
+    bedrock_emulator.faults.add(Fault(event_delay_s=0.05, operation="converse-stream"))
+    provider = provider_config(bedrock_emulator, lean, max_connections=2)
+    streams = [
+        await dispatcher.converse_stream(Destination(provider, "us-east-1", SONNET4), user("emit 200 events"))
+        for _ in range(2)
+    ]
+    third = asyncio.ensure_future(dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("3rd")))
+    try:
+        await asyncio.sleep(0.3)
+        # Both connections are busy: the third request waits in the pool, unsent.
+        assert not third.done()
+        assert [e.operation for e in bedrock_emulator.log.entries].count("converse") == 0
+        streams[0].close()
+        answer = await asyncio.wait_for(third, 30)
+        assert answer["stopReason"] == "end_turn"
+    finally:
+        third.cancel()
+        for stream in streams:
+            stream.close()
+
+
+async def test_proxy_variables_in_the_environment_are_not_used(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, lean: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy that refuses every connection: a client that took it would fail.
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    target = Destination(provider_config(bedrock_emulator, lean), "us-east-1", NOVA)
+    answer = await dispatcher.converse(target, user("direct"))
+    assert answer["stopReason"] == "end_turn"
+
+
+async def test_a_redirect_is_not_followed(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, lean: str
+) -> None:
+    hits = 0
+
+    async def redirect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal hits
+        hits += 1
+        await reader.readuntil(b"\r\n\r\n")
+        location = f"{bedrock_emulator.endpoint_url}/model/{NOVA}/converse"
+        writer.write(
+            f"HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(redirect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        provider = _provider("moved", BEARER, f"http://127.0.0.1:{port}", lean)
+        with pytest.raises(UpstreamError) as caught:
+            await dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("x"))
+        assert caught.value.status == 307
+        assert hits == 1 and bedrock_emulator.log.entries == []
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_nothing_asks_for_compression(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, lean: str
+) -> None:
+    target = Destination(provider_config(bedrock_emulator, lean), "us-east-1", SONNET4)
+    await dispatcher.converse(target, user("plain"))
+    stream = await dispatcher.converse_stream(target, user("streamed"))
+    try:
+        [_ async for _ in stream]
+    finally:
+        stream.close()
+    for entry in bedrock_emulator.log.entries:
+        assert "accept-encoding" not in entry.headers
+        assert entry.headers["user-agent"].startswith("bedrock-mw ")
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["decoded", "raw"])
+async def test_a_cancel_scope_that_cancels_a_stream_read_catches_its_own_cancellation(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, lean: str, raw: bool
+) -> None:
+    # anyio (and Starlette on it) tells its own cancellation from anyone else's by the exception the
+    # task was cancelled with: a client must let that one through, not raise a new one.
+    bedrock_emulator.faults.add(Fault(event_delay_s=600.0))  # the first event, then silence
+    target = Destination(provider_config(bedrock_emulator, lean), "us-east-1", SONNET4)
+    if raw:
+        body = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
+        stream: Any = await dispatcher.open_raw(target, "ConverseStream", body)
+    else:
+        stream = await dispatcher.converse_stream(target, user("hi"))
+    seen = 0
+    try:
+        with anyio.CancelScope() as scope:
+            async for _ in stream:
+                seen += 1
+                scope.cancel()  # takes effect at the next read, which waits for a silent upstream
+        assert scope.cancelled_caught and seen == 1
+    finally:
+        stream.close()
+    await until(lambda: bedrock_emulator.open_streams == 0, "the emulator saw the disconnect")
+
+
+@pytest.mark.parametrize(
+    "client",
+    [
+        "lean/aiohttp",
+        pytest.param(
+            "lean/pyreqwest",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="pyreqwest 0.15.1 does not abort a cancelled request; it runs until Bedrock answers",
+            ),
+        ),
+    ],
+)
+async def test_a_cancelled_call_abandons_the_bedrock_request(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, client: str
+) -> None:
+    bedrock_emulator.faults.add(Fault.hanging(times=1))  # no answer until the caller hangs up
+    provider = provider_config(bedrock_emulator, client, max_connections=1)
+    call = asyncio.ensure_future(dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("x")))
+    await until(lambda: len(bedrock_emulator.log.entries) == 1, "the call reached the emulator")
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    # The abandoned call let go of the pool's one connection: the next call goes through.
+    answer = await asyncio.wait_for(
+        dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("y")), 5
+    )
+    assert answer["stopReason"] == "end_turn"
