@@ -34,12 +34,13 @@ def _token_retry_after(
 class _KeyWindow:
     """One key's counters: in-flight leases, admission times, and per-second token buckets."""
 
-    __slots__ = ("in_flight", "requests", "tokens")
+    __slots__ = ("in_flight", "requests", "tokens", "tokens_total")
 
     def __init__(self) -> None:
         self.in_flight = 0
         self.requests: deque[float] = deque()  # admission times, oldest first
         self.tokens: deque[list[int]] = deque()  # [whole second, tokens], oldest first
+        self.tokens_total = 0  # the sum over ``tokens``, kept as they come and go (not summed per request)
 
     def expire(self, now: float) -> None:
         cutoff = now - WINDOW_S
@@ -47,13 +48,14 @@ class _KeyWindow:
             self.requests.popleft()
         oldest_second = math.floor(now) - WINDOW_S
         while self.tokens and self.tokens[0][0] <= oldest_second:
-            self.tokens.popleft()
+            self.tokens_total -= self.tokens.popleft()[1]
 
     @property
     def idle(self) -> bool:
         return self.in_flight == 0 and not self.requests and not self.tokens
 
     def record_tokens(self, now: float, used: int) -> None:
+        self.tokens_total += used
         second = math.floor(now)
         if self.tokens and self.tokens[-1][0] == second:
             self.tokens[-1][1] += used
@@ -137,7 +139,7 @@ class InProcessLimiter:
             )
         tpm = limits.tokens_per_minute
         if tpm is not None:
-            used = sum(tokens for _, tokens in window.tokens)
+            used = window.tokens_total
             needed = min(max(estimated_tokens, 0), tpm)
             if not _tokens_fit(used, needed, tpm):
                 buckets = [(second, tokens) for second, tokens in window.tokens]
