@@ -14,6 +14,7 @@ except :func:`resolve_model`, which awaits the (host-implemented) alias store.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -284,6 +285,9 @@ def _parse_id(text: str, region: str | None) -> ModelRef | None:
     return ModelRef(text, f"{geo}.{base}", base, region, geo, "inference-profile", family_of(base))
 
 
+# Pure (the same text and region always parse to the same frozen ModelRef, or raise), and asked on
+# every request: remembered for the model strings in use. Refusals are not cached (they raise).
+@functools.lru_cache(maxsize=1024)
 def _parse_target(text: str, region: str | None) -> ModelRef | None:
     if not text:
         raise _error(ErrorKind.INVALID_REQUEST, "model must not be empty")
