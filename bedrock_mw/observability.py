@@ -55,6 +55,7 @@ class PrometheusMetrics:
 
         self.registry = registry if registry is not None else prom.CollectorRegistry()
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        self._children: dict[tuple[Any, ...], Any] = {}
         labels = ("endpoint", "status", "provider", "region", "model", "key")
         self.requests = prom.Counter(
             "bedrock_mw_requests", "Requests served, by outcome", labels, registry=self.registry
@@ -111,10 +112,23 @@ class PrometheusMetrics:
             registry=self.registry,
         )
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once per label set.
+
+        The children are the ones prometheus_client keeps anyway (this holds no more of them);
+        its ``labels()`` checks and converts the values and takes a lock on every call.
+        """
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def observe(self, record: UsageRecord) -> None:
         provider, region, model = record.provider_id or "", record.region or "", record.model_id or ""
         key = record.key_id or ""
-        self.requests.labels(record.endpoint, str(record.status), provider, region, model, key).inc()
+        child = self._child
+        child(self.requests, record.endpoint, str(record.status), provider, region, model, key).inc()
         usage = record.usage
         for kind, count in (
             ("input", usage.input_tokens),
@@ -123,19 +137,19 @@ class PrometheusMetrics:
             ("cache_write", usage.cache_write_input_tokens),
         ):
             if count:
-                self.tokens.labels(kind, provider, region, model, key).inc(count)
+                child(self.tokens, kind, provider, region, model, key).inc(count)
         if record.cost_usd:
-            self.cost.labels(key, model).inc(record.cost_usd)
-        self.latency.labels(record.endpoint, provider).observe(record.latency_s)
+            child(self.cost, key, model).inc(record.cost_usd)
+        child(self.latency, record.endpoint, provider).observe(record.latency_s)
         if record.time_to_first_token_s is not None:
-            self.ttft.labels(record.endpoint, provider).observe(record.time_to_first_token_s)
+            child(self.ttft, record.endpoint, provider).observe(record.time_to_first_token_s)
         if record.attempts:
-            self.attempts.labels(record.endpoint).inc(record.attempts)
+            child(self.attempts, record.endpoint).inc(record.attempts)
             if record.attempts > 1 and provider:
-                self.fallbacks.labels(record.endpoint, provider).inc()
+                child(self.fallbacks, record.endpoint, provider).inc()
         if record.status == 429 and not record.attempts:
             # Bedrock was never called: the gateway refused it itself (a limit or budget).
-            self.refusals.labels(record.endpoint, key, record.error_type or "rate_limit").inc()
+            child(self.refusals, record.endpoint, key, record.error_type or "rate_limit").inc()
 
     def render(self) -> tuple[bytes, str]:
         """The exposition body and its content type (every worker's values under multiprocess mode)."""
