@@ -124,6 +124,12 @@ class SSEResponse(Response):
                             await send({"type": "http.response.body", "body": chunk, "more_body": True})
                         finally:
                             stall.end()
+                        # Neither step has to suspend: a read of data already buffered returns at
+                        # once, and so does uvicorn's send once the client is gone (it drops the
+                        # bytes). One pass of the loop per chunk lets the watcher's cancellation in
+                        # (without it, a client that left was relayed the rest of a buffered stream
+                        # and recorded 200) and keeps a long burst from holding other requests up.
+                        await asyncio.sleep(0)
                 stall.begin()
                 try:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -76,7 +76,8 @@ async def test_a_client_that_never_reads_and_leaves_closes_the_bedrock_stream(
     serve: ServeGateway, http: httpx.AsyncClient, bedrock_emulator: BedrockEmulator
 ) -> None:
     gw = serve(limited_config(bedrock_emulator, max_concurrent=1))
-    # 4,000 words of output, more than the socket buffers and the outbox hold: the relay blocks.
+    # More output than the socket buffers hold: the relay blocks, then finds the client gone with
+    # much of the stream already buffered upstream (read without suspending).
     payload = orjson.dumps(ANTHROPIC.body("emit 50000 events", stream=True, max_tokens=64000))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
