@@ -18,6 +18,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 if importlib.util.find_spec("example_app") is None or importlib.util.find_spec("bedrock_mw") is None:
     sys.path.insert(0, str(_ROOT))
 
+from bedrock_mw.dispatch import Dispatcher  # noqa: E402
 from bedrock_mw.testing import BedrockEmulator  # noqa: E402
 
 # The plugin's fixtures, so they exist even when bedrock-mw's pytest11 entry point is not installed.
@@ -31,6 +32,14 @@ from bedrock_mw.testing.pytest_plugin import (  # noqa: E402, F401
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+async def dispatcher() -> AsyncIterator[Dispatcher]:
+    """A dispatcher with its own client pool, closed after the test."""
+    dispatcher = Dispatcher()
+    yield dispatcher
+    await dispatcher.aclose()
 
 
 class LifespanOutcome:

@@ -8,22 +8,16 @@ reference.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
 from botocore.eventstream import EventStreamBuffer
+from emulator_providers import BEARER, SIGV4, TRANSPORTS, emulator_provider
 
 from bedrock_mw.config import ProviderConfig
 from bedrock_mw.dispatch import Destination, Dispatcher, LeanTransport, UpstreamError
-from bedrock_mw.testing import (
-    EMULATOR_ACCESS_KEY_ID,
-    EMULATOR_API_KEY,
-    EMULATOR_SECRET_ACCESS_KEY,
-    BedrockEmulator,
-    Fault,
-)
+from bedrock_mw.testing import BedrockEmulator, Fault
 
 pytestmark = pytest.mark.anyio
 
@@ -34,9 +28,6 @@ EMBED = "amazon.titan-embed-text-v2:0"
 PROFILE_ARN = (
     "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0"
 )
-# A transport, and for the lean one the HTTP client it sends through.
-TRANSPORTS = ["lean/aiohttp", "lean/pyreqwest", "aiobotocore"]
-LEAN = ["lean/aiohttp", "lean/pyreqwest"]
 ANTHROPIC_BODY = {
     "anthropic_version": "bedrock-2023-05-31",
     "max_tokens": 50,
@@ -48,45 +39,13 @@ def provider_config(
     emu: BedrockEmulator, transport: str, *, bearer: bool = False, **settings: Any
 ) -> ProviderConfig:
     """A provider on the emulator; ``transport`` is ``lean/<http client>``, ``lean`` or ``aiobotocore``."""
-    auth: dict[str, Any] = (
-        {"mode": "api_key", "api_key": EMULATOR_API_KEY}
-        if bearer
-        else {
-            "mode": "access_keys",
-            "access_key_id": EMULATOR_ACCESS_KEY_ID,
-            "secret_access_key": EMULATOR_SECRET_ACCESS_KEY,
-        }
-    )
-    return _provider(f"emulator-{transport}", auth, emu.endpoint_url, transport, **settings)
-
-
-def _provider(
-    id_: str, auth: dict[str, Any], endpoint_url: str, transport: str, **settings: Any
-) -> ProviderConfig:
-    kind, _, client = transport.partition("/")
-    return ProviderConfig.model_validate(
-        {
-            "id": id_,
-            "auth": auth,
-            "region": "us-east-1",
-            "endpoint_url": endpoint_url,
-            "transport": kind,
-            "http_client": client or "auto",
-            **settings,
-        }
-    )
+    auth = BEARER if bearer else SIGV4
+    return emulator_provider(f"emulator-{transport}", auth, emu.endpoint_url, transport, **settings)
 
 
 @pytest.fixture(params=TRANSPORTS)
 def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture
-async def dispatcher() -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher()
-    yield dispatcher
-    await dispatcher.aclose()
 
 
 @pytest.fixture
@@ -249,9 +208,7 @@ async def test_an_exception_event_mid_stream_is_a_mid_stream_upstream_error(
 
 
 async def test_an_unreachable_endpoint_is_a_connection_error(dispatcher: Dispatcher, transport: str) -> None:
-    provider = _provider(
-        "closed", {"mode": "api_key", "api_key": EMULATOR_API_KEY}, "http://127.0.0.1:9", transport
-    )
+    provider = emulator_provider("closed", BEARER, "http://127.0.0.1:9", transport)
     with pytest.raises(UpstreamError) as caught:
         await dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("x"))
     assert (caught.value.code, caught.value.status) == ("ConnectionError", 502)

@@ -11,51 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
+import orjson
 import pytest
+from emulator_providers import BEARER, LEAN, SIGV4, TRANSPORTS, emulator_provider
 
 from bedrock_mw.config import ProviderConfig
 from bedrock_mw.dispatch import Destination, Dispatcher, UpstreamError
-from bedrock_mw.testing import (
-    EMULATOR_ACCESS_KEY_ID,
-    EMULATOR_API_KEY,
-    EMULATOR_SECRET_ACCESS_KEY,
-    BedrockEmulator,
-    Fault,
-)
+from bedrock_mw.testing import EMULATOR_API_KEY, EMULATOR_SECRET_ACCESS_KEY, BedrockEmulator, Fault
 
 pytestmark = pytest.mark.anyio
 
 NOVA = "amazon.nova-lite-v1:0"
 SONNET4 = "us.anthropic.claude-sonnet-4-20250514-v1:0"
-LEAN = ["lean/aiohttp", "lean/pyreqwest"]
-TRANSPORTS = [*LEAN, "aiobotocore"]
-BEARER = {"mode": "api_key", "api_key": EMULATOR_API_KEY}
-SIGV4 = {
-    "mode": "access_keys",
-    "access_key_id": EMULATOR_ACCESS_KEY_ID,
-    "secret_access_key": EMULATOR_SECRET_ACCESS_KEY,
-}
 
 
 def _provider(
     id_: str, auth: dict[str, Any], endpoint_url: str, transport: str, **settings: Any
 ) -> ProviderConfig:
-    kind, _, client = transport.partition("/")
-    return ProviderConfig.model_validate(
-        {
-            "id": id_,
-            "auth": auth,
-            "region": "us-east-1",
-            "endpoint_url": endpoint_url,
-            "transport": kind,
-            "http_client": client or "aiohttp",
-            **settings,
-        }
-    )
+    # aiobotocore names no HTTP client: the lean client beside it here is aiohttp, the plain install's.
+    return emulator_provider(id_, auth, endpoint_url, transport, bare_client="aiohttp", **settings)
 
 
 def provider_config(emu: BedrockEmulator, transport: str, **settings: Any) -> ProviderConfig:
@@ -66,16 +44,16 @@ def user(text: str) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": [{"text": text}]}]}
 
 
+async def _open_stream(dispatcher: Dispatcher, target: Destination, text: str, *, raw: bool) -> Any:
+    """A ConverseStream of ``text``: decoded events, or (``raw``) Bedrock's frames untouched."""
+    if raw:
+        return await dispatcher.open_raw(target, "ConverseStream", orjson.dumps(user(text)))
+    return await dispatcher.converse_stream(target, user(text))
+
+
 @pytest.fixture(params=LEAN)
 def lean(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture
-async def dispatcher() -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher()
-    yield dispatcher
-    await dispatcher.aclose()
 
 
 async def until(condition: Callable[[], bool], what: str, within_s: float = 5.0) -> None:
@@ -107,11 +85,7 @@ async def test_closing_a_stream_midway_drops_the_upstream_connection(
 ) -> None:
     bedrock_emulator.faults.add(Fault(event_delay_s=0.05))  # 200 events: ten seconds of stream
     target = Destination(provider_config(bedrock_emulator, lean), "us-east-1", SONNET4)
-    if raw:
-        body = b'{"messages": [{"role": "user", "content": [{"text": "emit 200 events"}]}]}'
-        stream: Any = await dispatcher.open_raw(target, "ConverseStream", body)
-    else:
-        stream = await dispatcher.converse_stream(target, user("emit 200 events"))
+    stream = await _open_stream(dispatcher, target, "emit 200 events", raw=raw)
     seen = 0
     async for _ in stream:
         seen += 1
@@ -266,11 +240,7 @@ async def test_a_cancel_scope_that_cancels_a_stream_read_catches_its_own_cancell
     # task was cancelled with: a client must let that one through, not raise a new one.
     bedrock_emulator.faults.add(Fault(event_delay_s=600.0))  # the first event, then silence
     target = Destination(provider_config(bedrock_emulator, lean), "us-east-1", SONNET4)
-    if raw:
-        body = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}'
-        stream: Any = await dispatcher.open_raw(target, "ConverseStream", body)
-    else:
-        stream = await dispatcher.converse_stream(target, user("hi"))
+    stream = await _open_stream(dispatcher, target, "hi", raw=raw)
     seen = 0
     try:
         with anyio.CancelScope() as scope:
