@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import statistics
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,56 +97,57 @@ def main(argv: list[str] | None = None) -> int:
     concurrency = [int(c) for c in args.concurrency.split(",")]
     raise_fd_limit()
     runs: Runs = {}
+    with _before_and_after(args.before, args.after) as sides:
+        for rep in range(args.reps):
+            for route in routes:
+                for c in concurrency:
+                    for side, server in _order(sides, rep):
+                        r = _load(server, route, c, args.warmup, args.duration)
+                        runs.setdefault((side, route, c), []).append(r)
+                        line = f"rep {rep + 1} {side:6} {route:32} c={c:<3} {r['cpu_ms']:.3f} CPU ms"
+                        print(f"{line} p50 {r['p50_ms']:.2f} ms errors {r['errors']}", flush=True)
+    print(render(runs, routes, concurrency, args.reps))
+    return 0
+
+
+@contextlib.contextmanager
+def _before_and_after(before: Path, after: Path, *, paced_s: float = 0.0) -> Iterator[dict[str, Server]]:
+    """One gateway per tree on one emulator (streams paced ``paced_s`` apart when given)."""
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
         workdir = Path(tmp)
         emulator = start_emulator(workdir)
         with running(emulator):
-            trees = {"before": args.before, "after": args.after}
+            if paced_s:
+                for operation in ("converse-stream", "invoke-with-response-stream"):
+                    add_fault(emulator, {"operation": operation, "event_delay_s": paced_s})
             sides = {
                 side: start_gateway(emulator, workdir, name=side, pythonpath=str(tree.resolve()))
-                for side, tree in trees.items()
+                for side, tree in (("before", before), ("after", after))
             }
             with running(*sides.values()):
-                for rep in range(args.reps):
-                    order = list(sides.items()) if rep % 2 == 0 else list(reversed(sides.items()))
-                    for route in routes:
-                        for c in concurrency:
-                            for side, server in order:
-                                r = _load(server, route, c, args.warmup, args.duration)
-                                runs.setdefault((side, route, c), []).append(r)
-                                line = f"rep {rep + 1} {side:6} {route:32} c={c:<3} {r['cpu_ms']:.3f} CPU ms"
-                                print(f"{line} p50 {r['p50_ms']:.2f} ms errors {r['errors']}", flush=True)
-    print(render(runs, routes, concurrency, args.reps))
-    return 0
+                yield sides
+
+
+def _order(sides: dict[str, Server], rep: int) -> list[tuple[str, Server]]:
+    """The sides in turn, the order alternated by repetition so drift hits both alike."""
+    order = list(sides.items())
+    return order if rep % 2 == 0 else order[::-1]
 
 
 def _streaming(args: argparse.Namespace) -> int:
     raise_fd_limit()
     rates: dict[tuple[str, str], list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
-        workdir = Path(tmp)
-        emulator = start_emulator(workdir)
-        with running(emulator):
-            if args.paced:
-                for operation in ("converse-stream", "invoke-with-response-stream"):
-                    add_fault(emulator, {"operation": operation, "event_delay_s": args.paced})
-            trees = {"before": args.before, "after": args.after}
-            sides = {
-                side: start_gateway(emulator, workdir, name=side, pythonpath=str(tree.resolve()))
-                for side, tree in trees.items()
-            }
-            with running(*sides.values()):
-                for rep in range(args.reps):
-                    order = list(sides.items()) if rep % 2 == 0 else list(reversed(sides.items()))
-                    for name in STREAMS:
-                        for side, server in order:
-                            r = _stream_load(server, name, 1000, args.streams)
-                            rates.setdefault((side, name), []).append(r["events_per_cpu_s"])
-                            print(
-                                f"rep {rep + 1} {side:6} {name:8} {r['events']} events "
-                                f"{r['server_cpu_s']:.2f} CPU-s -> {r['events_per_cpu_s']:,.0f} events/CPU-s",
-                                flush=True,
-                            )
+    with _before_and_after(args.before, args.after, paced_s=args.paced) as sides:
+        for rep in range(args.reps):
+            for name in STREAMS:
+                for side, server in _order(sides, rep):
+                    r = _stream_load(server, name, 1000, args.streams)
+                    rates.setdefault((side, name), []).append(r["events_per_cpu_s"])
+                    print(
+                        f"rep {rep + 1} {side:6} {name:8} {r['events']} events "
+                        f"{r['server_cpu_s']:.2f} CPU-s -> {r['events_per_cpu_s']:,.0f} events/CPU-s",
+                        flush=True,
+                    )
     lines = [
         f"Events per gateway CPU second, medians of {args.reps} interleaved repetitions"
         + (f", events paced {args.paced * 1000:g} ms apart" if args.paced else "")
