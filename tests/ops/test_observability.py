@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -298,7 +299,9 @@ async def test_the_open_streams_gauge_counts_streams_being_relayed_and_drops_whe
 ) -> None:
     gw = serve(config_with_key(bedrock_emulator, metrics=True))
     assert open_streams((await http.get(gw.url + "/metrics")).text) == 0
-    bedrock_emulator.faults.add(Fault(event_delay_s=0.2))  # a slow stream: open while we look
+    # A slow stream (30 events a second apart): certainly open while we look, however loaded the
+    # machine; the caller leaves after the look, so the test does not wait for its end.
+    bedrock_emulator.faults.add(Fault(event_delay_s=1.0))
     body = ANTHROPIC.body(stream=True)
     body["messages"][0]["content"] = "emit 30 events. hi"
     body["max_tokens"] = 200
@@ -309,15 +312,17 @@ async def test_the_open_streams_gauge_counts_streams_being_relayed_and_drops_whe
         async for line in r.aiter_lines():
             if line.startswith("data:"):
                 break  # a transcoded event arrived: the relay is running
-        # The stream runs ~7 s more; a loaded CI machine may serve the scrape late, so look a few
-        # times while it is certainly still open (failed once in CI with a single scrape).
+        # A loaded CI machine may serve a scrape late, so look for a while (failed once in CI with
+        # 20 looks 0.1 s apart; what the emulator and the usage log say then is in the message).
         seen = 0.0
-        for _ in range(20):
+        deadline = time.monotonic() + 15.0
+        while time.monotonic() < deadline:
             seen = open_streams((await http.get(gw.url + "/metrics")).text)
             if seen == 1:
                 break
             await asyncio.sleep(0.1)
-        assert seen == 1
+        state = (await http.get(bedrock_emulator.endpoint_url + "/_emulator/state")).json()
+        assert seen == 1, f"emulator: {state}; usage: {gw.usage.records}"
     # The caller left mid-stream: the relay is closed by its owner and the gauge comes back down.
     await gw.usage.wait_for(1)
     assert open_streams((await http.get(gw.url + "/metrics")).text) == 0
