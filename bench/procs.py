@@ -215,6 +215,15 @@ def start_gateway(
     return server
 
 
+def start_relay(emulator: Server, workdir: Path) -> Server:
+    """The floor relay (``bench.relay``): the gateway's server, upstream client and signer, nothing else."""
+    port = free_port()
+    proc = _spawn([sys.executable, "-m", "bench.relay", emulator.url, HOST, str(port)], workdir / "relay.log")
+    server = Server("relay", proc, port)
+    _wait_http(server.url + "/livez", proc)
+    return server
+
+
 def start_host_app(emulator: Server, workdir: Path) -> Server:
     """The gateway mounted in a FastAPI host app (``bench.host_app``), under uvicorn like ``serve``."""
     config = workdir / "host.json"

@@ -34,6 +34,9 @@ BATCH = [f"document number {i} about the weather" for i in range(16)]
 # Issue 14's bar: the pass-through costs no more than the Anthropic route over the same Converse call.
 PASS_THROUGH = "/bedrock converse (pass-through)"
 PASS_THROUGH_BAR = "/v1/messages (Converse)"
+# The floor relay's rows: what the gateway's parts cost with none of its own work between them.
+RELAY = "relay invoke (Claude)"
+RELAY_STREAM = "relay invoke stream (Claude)"
 
 ANTHROPIC = {"x-api-key": VIRTUAL_KEY, "anthropic-version": "2023-06-01"}
 ANTHROPIC_CONVERSE = {"x-api-key": CONVERSE_KEY, "anthropic-version": "2023-06-01"}
@@ -67,7 +70,7 @@ class Route:
     """One measured row: where it is sent, what it sends, and the raw row it is compared with."""
 
     name: str
-    target: str  # "gateway" or "emulator"
+    target: str  # "gateway", "emulator" or "relay" (bench.relay: the floor of the gateway's parts)
     path: str
     body: Callable[[], dict[str, Any]]
     headers: dict[str, str]
@@ -130,6 +133,24 @@ ROUTES: tuple[Route, ...] = (
         _model_path(MODEL_ID, "invoke-with-response-stream"),
         lambda: _native(200),
         BEDROCK,
+    ),
+    Route(
+        RELAY,
+        "relay",
+        _model_path(MODEL_ID, "invoke"),
+        lambda: _native(64),
+        {},
+        "raw invoke (Claude)",
+        "bench.relay: the gateway's server, upstream client and SigV4 signer, and nothing else",
+    ),
+    Route(
+        RELAY_STREAM,
+        "relay",
+        _model_path(MODEL_ID, "invoke-with-response-stream"),
+        lambda: _native(200),
+        {},
+        "raw invoke stream (Claude)",
+        "the same, the event stream relayed a socket read at a time",
     ),
     Route("/v1/messages", "gateway", "/v1/messages", _messages, ANTHROPIC, "raw invoke (Claude)"),
     Route(
@@ -225,24 +246,34 @@ def measure_routes(
     measure: Callable[..., dict[str, Any]],
     log: Callable[[str], None],
     routes: tuple[Route, ...] = ROUTES,
+    relay: Server | None = None,
 ) -> dict[str, Any]:
-    """Closed-loop load per route and concurrency, repetitions interleaved; summary per route."""
+    """Closed-loop load per route and concurrency, repetitions interleaved; summary per route.
+
+    The ``relay …`` rows run only when the floor relay (``bench.relay``) is given.
+    """
     servers = {"gateway": gateway, "emulator": emulator}
+    if relay is not None:
+        servers["relay"] = relay
+    else:
+        routes = tuple(r for r in routes if r.target != "relay")
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {r.name: {c: [] for c in concurrency} for r in routes}
     for rep in range(reps):
         for route in routes:
             server = servers[route.target]
+            # CPU is the gateway's (or, on its rows, the floor relay's): the process between the two.
+            watched = server if route.target in ("gateway", "relay") else None
             for c in concurrency:
                 spec = route.closed_loop(server.port, c, warmup_s, duration_s)
-                result = measure("bench.loadgen", spec, watched=gateway)
+                result = measure("bench.loadgen", spec, watched=watched or gateway)
                 result["gateway_cpu_ms_per_request"] = (
                     1000 * result["server_cpu_s"] / result["requests"]
-                    if route.target == "gateway" and result["requests"]
+                    if watched is not None and result["requests"]
                     else None
                 )
                 wait = result.get("server_wait_s")
                 result["gateway_wait_share"] = (
-                    wait / duration_s if route.target == "gateway" and wait is not None else None
+                    wait / duration_s if watched is not None and wait is not None else None
                 )
                 runs[route.name][c].append(result)
                 log(
@@ -303,7 +334,10 @@ def render(results: dict[str, Any], cell: Callable[..., str]) -> list[str]:
         "(a bearer token, no client library): the floor. *added p50* is the route's p50 minus its raw "
         "row's in the same repetition (the whole answer, streamed ones included); *added first byte* is "
         "the same for the time to the first body byte of a streamed answer; *gateway CPU* is the gateway "
-        "process's CPU time over the measured window divided by the requests it answered.",
+        "process's CPU time over the measured window divided by the requests it answered. `relay …` rows "
+        "are `bench.relay`: the gateway's server (uvicorn as `serve` runs it), upstream client (aiohttp) "
+        "and SigV4 signer forwarding the raw call with nothing else between them; their CPU column is "
+        "the relay process's, the floor under any gateway made of these parts.",
         "",
         "| route | c | requests/s | p50 ms | p99 ms | p99/p50 | added p50 ms | added first byte p50 ms "
         "| gateway CPU ms/request |",
@@ -325,7 +359,34 @@ def render(results: dict[str, Any], cell: Callable[..., str]) -> list[str]:
             )
     lines.append("")
     lines += pass_through_verdict(results)
+    lines += floor_verdict(results)
     return lines
+
+
+def floor_verdict(results: dict[str, Any]) -> list[str]:
+    """One line per concurrency: /v1/messages' CPU per request beside the floor relay's on the same call.
+
+    Both forward the same InvokeModel call through the same server, client and signer; the
+    difference is the gateway's own work (authentication, routing, limits, the request's scope,
+    usage record and metrics).
+    """
+    relay, ours = results.get(RELAY), results.get("/v1/messages")
+    if relay is None or ours is None:
+        return []
+    lines = []
+    for c, data in relay.items():
+        if not c.isdigit() or c not in ours:
+            continue
+        floor = data.get("gateway_cpu_ms_per_request", {}).get("median")
+        mine = ours[c].get("gateway_cpu_ms_per_request", {}).get("median")
+        if floor is None or mine is None:
+            continue
+        lines.append(
+            f"Floor at c={c}: the relay used {floor:.3f} CPU ms/request and /v1/messages {mine:.3f} on the "
+            f"same InvokeModel call: the gateway's own work is {mine - floor:.3f} ms "
+            f"({100 * (mine - floor) / mine:.0f} %) of it."
+        )
+    return [*lines, ""] if lines else []
 
 
 def pass_through_verdict(results: dict[str, Any]) -> list[str]:

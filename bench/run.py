@@ -41,8 +41,9 @@ from bench.procs import (
     start_emulator,
     start_gateway,
     start_litellm,
+    start_relay,
 )
-from bench.routes import measure_routes, pass_through_verdict
+from bench.routes import floor_verdict, measure_routes, pass_through_verdict
 from bench.soak import soak
 from bench.stats import spread
 from bench.tail import measure_tail
@@ -455,10 +456,22 @@ def main(argv: list[str] | None = None) -> int:
                     results["vs_floor"] = _compare(results["requests"], s)
                 if "routes" in parts:
                     log("every route against the raw wire")
-                    results["routes"] = measure_routes(
-                        s.route_concurrency, s.reps, s.warmup_s, s.duration_s, emulator, gateway, measure, log
-                    )
-                    for line in pass_through_verdict(results["routes"]):
+                    relay = start_relay(emulator, workdir)
+                    try:
+                        results["routes"] = measure_routes(
+                            s.route_concurrency,
+                            s.reps,
+                            s.warmup_s,
+                            s.duration_s,
+                            emulator,
+                            gateway,
+                            measure,
+                            log,
+                            relay=relay,
+                        )
+                    finally:
+                        relay.stop()
+                    for line in pass_through_verdict(results["routes"]) + floor_verdict(results["routes"]):
                         log(line)
                 if "streaming" in parts:
                     log("streaming")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypedDict
 
-from bench.routes import ROUTES
+from bench.routes import RELAY, ROUTES
 from bench.tail import BARS
 
 ADDED_P50_MS = 0.35
@@ -50,8 +50,17 @@ def added_latency(results: dict[str, Any]) -> Verdict:
             worst = (added, name)
     if worst is None:
         return {"target": target, "value": "not run (routes)", "met": None}
-    value = f"worst {worst[0]:+.2f} ms ({worst[1]})"
+    value = f"worst {worst[0]:+.2f} ms ({worst[1]})" + _floor(results, "1", "added_p50_ms", "{:+.2f} ms")
     return {"target": target, "value": value, "met": worst[0] <= ADDED_P50_MS}
+
+
+def _floor(results: dict[str, Any], c: str, key: str, form: str) -> str:
+    """``; floor relay …``: the same figure for ``bench.relay`` (the gateway's parts alone), if it ran."""
+    relay = results.get("routes", {}).get(RELAY, {}).get(c)
+    value = _median(relay, key) if relay is not None else None
+    if value is None:
+        return ""
+    return f"; the floor relay (server, client and signer alone): {form.format(value)}"
 
 
 def cpu_per_request(results: dict[str, Any]) -> Verdict:
@@ -70,8 +79,10 @@ def cpu_per_request(results: dict[str, Any]) -> Verdict:
     if "16" not in found:
         return {"target": target, "value": "not run (routes at c=16)", "met": None}
     value = f"worst {found['16'][0]:.3f} ms ({found['16'][1]})"
+    value += _floor(results, "16", "gateway_cpu_ms_per_request", "{:.3f} ms")
     if "1" in found:
         value += f"; at c=1 worst {found['1'][0]:.3f} ms ({found['1'][1]})"
+        value += _floor(results, "1", "gateway_cpu_ms_per_request", "{:.3f} ms")
     return {"target": target, "value": value, "met": found["16"][0] <= CPU_MS_PER_REQUEST}
 
 

@@ -289,3 +289,14 @@ def test_the_server_comparison_renders_each_sides_median_and_the_ratio() -> None
         "| fixed | 1 | cpu_ms | 0.050 (0.040-0.060) | 0.050 (0.050-0.050) | 0.110 (0.100-0.120) | 2.20 |"
         in table
     )
+
+
+def test_the_floor_verdict_puts_the_gateways_cpu_beside_the_relays_on_the_same_call() -> None:
+    from bench.routes import RELAY, floor_verdict
+
+    def row(cpu: float) -> dict[str, object]:
+        return {"16": {"gateway_cpu_ms_per_request": {"median": cpu}}}
+
+    (line,) = floor_verdict({RELAY: row(0.25), "/v1/messages": row(1.0)})[:-1]
+    assert "relay used 0.250" in line and "/v1/messages 1.000" in line and "0.750 ms (75 %)" in line
+    assert floor_verdict({"/v1/messages": row(1.0)}) == []
