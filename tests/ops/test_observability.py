@@ -309,11 +309,13 @@ async def test_the_open_streams_gauge_counts_streams_being_relayed_and_drops_whe
         "POST", gw.url + ANTHROPIC.path, json=body, headers=ANTHROPIC.headers(SECRET_KEY)
     ) as r:
         assert r.status_code == 200
-        async for line in r.aiter_lines():
-            if line.startswith("data:"):
-                break  # a transcoded event arrived: the relay is running
-        # A loaded CI machine may serve a scrape late, so look for a while (failed once in CI with
-        # 20 looks 0.1 s apart; what the emulator and the usage log say then is in the message).
+        # The line iterator is held, not left to a `break`: an abandoned httpx iterator is closed
+        # when it is garbage-collected, and that closes the connection, so the stream would end
+        # (recorded 499) while we look. CI caught exactly that: a 499 0.05 s after the first event.
+        lines = r.aiter_lines()
+        while not (await anext(lines)).startswith("data:"):
+            pass  # until a transcoded event arrived: the relay is running
+        # A loaded CI machine may serve a scrape late, so look for a while.
         seen = 0.0
         deadline = time.monotonic() + 15.0
         while time.monotonic() < deadline:
@@ -323,6 +325,7 @@ async def test_the_open_streams_gauge_counts_streams_being_relayed_and_drops_whe
             await asyncio.sleep(0.1)
         state = (await http.get(bedrock_emulator.endpoint_url + "/_emulator/state")).json()
         assert seen == 1, f"emulator: {state}; usage: {gw.usage.records}"
+        await lines.aclose()
     # The caller left mid-stream: the relay is closed by its owner and the gauge comes back down.
     await gw.usage.wait_for(1)
     assert open_streams((await http.get(gw.url + "/metrics")).text) == 0
