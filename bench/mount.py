@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from bench.procs import Server
 
 PATH = "/v1/messages"
+# The same host app calling gc.freeze() once built, as serve does (docs/deploy.md advises it).
+FROZEN = "mounted, gc.freeze"
 
 
 def mount_cost(
@@ -53,7 +55,8 @@ def mount_cost(
     )
 
     host = start_host_app(emulator, workdir)
-    servers = {"serve": serve, "mounted": host}
+    frozen = start_host_app(emulator, workdir, freeze=True)
+    servers = {"serve": serve, "mounted": host, FROZEN: frozen}
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {n: {c: [] for c in concurrency} for n in servers}
     try:
         for rep in range(reps):
@@ -79,6 +82,7 @@ def mount_cost(
                     )
     finally:
         host.stop()
+        frozen.stop()
     out: dict[str, Any] = {"path": PATH, "prefix": host.prefix, "dispatch": dispatch}
     for c in concurrency:
         cell: dict[str, Any] = {}
@@ -91,11 +95,12 @@ def mount_cost(
                 "cpu_ms_per_request": spread([r["cpu_ms_per_request"] for r in rs]),
                 "errors": sum(r["errors"] for r in rs),
             }
-        pairs = list(zip(runs["mounted"][c], runs["serve"][c], strict=True))
-        cell["added_p50_ms"] = spread([m["p50_ms"] - s["p50_ms"] for m, s in pairs])
-        cell["added_cpu_ms_per_request"] = spread(
-            [m["cpu_ms_per_request"] - s["cpu_ms_per_request"] for m, s in pairs]
-        )
+        for name, prefix in (("mounted", ""), (FROZEN, "frozen_")):
+            pairs = list(zip(runs[name][c], runs["serve"][c], strict=True))
+            cell[prefix + "added_p50_ms"] = spread([m["p50_ms"] - s["p50_ms"] for m, s in pairs])
+            cell[prefix + "added_cpu_ms_per_request"] = spread(
+                [m["cpu_ms_per_request"] - s["cpu_ms_per_request"] for m, s in pairs]
+            )
         out[str(c)] = cell
     return out
 
@@ -204,21 +209,24 @@ def render(result: dict[str, Any], cell: Callable[..., str]) -> list[str]:
         f"`{result['path']}` on the gateway mounted at `{result['prefix']}` in a FastAPI app under "
         "uvicorn (`bench/host_app.py`) and on `bedrock-mw serve`, same config, same emulator, "
         "repetitions interleaved; *added* is the mounted process's figure minus `serve`'s, paired by "
-        "repetition.",
+        "repetition. The host runs as is, and again calling `gc.freeze()` once built (as `serve` does).",
         "",
-        "| c | serve p50 ms | mounted p50 ms | added p50 ms | serve CPU ms/request | "
+        "| host | c | serve p50 ms | mounted p50 ms | added p50 ms | serve CPU ms/request | "
         "mounted CPU ms/request | added CPU ms/request |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for c, data in result.items():
-        if not c.isdigit():
-            continue
-        s, m = data["serve"], data["mounted"]
-        lines.append(
-            f"| {c} | {cell(s['p50_ms'])} | {cell(m['p50_ms'])} | {cell(data['added_p50_ms'], '{:+.3f}')} | "
-            f"{cell(s['cpu_ms_per_request'], '{:.3f}')} | {cell(m['cpu_ms_per_request'], '{:.3f}')} | "
-            f"{cell(data['added_cpu_ms_per_request'], '{:+.3f}')} |"
-        )
+    for name, prefix in (("mounted", ""), (FROZEN, "frozen_")):
+        for c, data in result.items():
+            if not c.isdigit() or name not in data:
+                continue
+            s, m = data["serve"], data[name]
+            host = "as is" if name == "mounted" else "`gc.freeze()` after start-up"
+            lines.append(
+                f"| {host} | {c} | {cell(s['p50_ms'])} | {cell(m['p50_ms'])} | "
+                f"{cell(data[prefix + 'added_p50_ms'], '{:+.3f}')} | "
+                f"{cell(s['cpu_ms_per_request'], '{:.3f}')} | {cell(m['cpu_ms_per_request'], '{:.3f}')} | "
+                f"{cell(data[prefix + 'added_cpu_ms_per_request'], '{:+.3f}')} |"
+            )
     dispatch = result.get("dispatch")
     if dispatch is not None:
         lines += [

@@ -224,15 +224,18 @@ def start_relay(emulator: Server, workdir: Path) -> Server:
     return server
 
 
-def start_host_app(emulator: Server, workdir: Path) -> Server:
-    """The gateway mounted in a FastAPI host app (``bench.host_app``), under uvicorn like ``serve``."""
-    config = workdir / "host.json"
+def start_host_app(emulator: Server, workdir: Path, *, freeze: bool = False) -> Server:
+    """The gateway mounted in a FastAPI host app (``bench.host_app``), under uvicorn like ``serve``.
+
+    ``freeze``: the host calls ``gc.freeze()`` once it is built, as ``serve`` does.
+    """
+    name = "host-frozen" if freeze else "host"
+    config = workdir / f"{name}.json"
     config.write_bytes(orjson.dumps(gateway_config(emulator)))
     port = free_port()
-    proc = _spawn(
-        [sys.executable, "-m", "bench.host_app", str(config), HOST, str(port)], workdir / "host.log"
-    )
-    server = Server("host", proc, port, prefix=HOST_PREFIX)
+    command = [sys.executable, "-m", "bench.host_app", str(config), HOST, str(port)]
+    proc = _spawn([*command, *(["--freeze"] if freeze else [])], workdir / f"{name}.log")
+    server = Server(name, proc, port, prefix=HOST_PREFIX)
     _wait_http(server.url + HOST_PREFIX + "/livez", proc)
     return server
 

@@ -167,6 +167,15 @@ def mount(results: dict[str, Any]) -> Verdict:
     cpu = {c: cell["added_cpu_ms_per_request"]["median"] for c, cell in run.items() if c.isdigit()}
     value = f"p50 {p50:+.3f} ms; CPU " + ", ".join(f"{v:+.3f} ms (c={c})" for c, v in cpu.items())
     met = p50 <= MOUNT_MS and max(cpu.values()) <= MOUNT_MS
+    frozen = {
+        c: cell["frozen_added_cpu_ms_per_request"]["median"]
+        for c, cell in run.items()
+        if c.isdigit() and "frozen_added_cpu_ms_per_request" in cell
+    }
+    if frozen:  # reported beside the verdict, which is the host as is
+        value += "; a host that calls gc.freeze(): CPU " + ", ".join(
+            f"{v:+.3f} ms (c={c})" for c, v in frozen.items()
+        )
     dispatch = run.get("dispatch")
     if dispatch is not None:
         added_ms = dispatch["added_us"]["median"] / 1000

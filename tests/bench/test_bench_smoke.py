@@ -209,7 +209,9 @@ def test_a_quick_run_of_the_process_parts_measures_and_reports_them(tmp_path: Pa
         rows = results["tail"]["routes"].values()
         assert all("gateway_wait_share" in row[c] for row in rows for c in ("1", "16"))
     for c in ("1", "16"):
-        assert results["mount"][c]["serve"]["errors"] == 0 and results["mount"][c]["mounted"]["errors"] == 0
+        sides = ("serve", "mounted", "mounted, gc.freeze")
+        assert all(results["mount"][c][side]["errors"] == 0 for side in sides)
+        assert "frozen_added_cpu_ms_per_request" in results["mount"][c]
     assert results["memory"]["runs"][0]["open"] == run.QUICK.held_streams
     soak = results["soak"]
     assert soak["requests"] > 0 and soak["errors"] == 0 and soak["duration_s"] == 2.0
@@ -300,3 +302,30 @@ def test_the_floor_verdict_puts_the_gateways_cpu_beside_the_relays_on_the_same_c
     (line,) = floor_verdict({RELAY: row(0.25), "/v1/messages": row(1.0)})[:-1]
     assert "relay used 0.250" in line and "/v1/messages 1.000" in line and "0.750 ms (75 %)" in line
     assert floor_verdict({"/v1/messages": row(1.0)}) == []
+
+
+def test_the_mount_verdict_judges_the_host_as_is_and_reports_a_frozen_host_beside_it() -> None:
+    from bench import mount as mount_part
+    from bench.targets import mount
+
+    results = _full_run_results(cpu16=0.2, drift=0.0)
+    for c in ("1", "16"):
+        results["mount"][c]["added_p50_ms"] = _cell(0.01)
+        results["mount"][c]["added_cpu_ms_per_request"] = _cell(0.30)
+        results["mount"][c]["frozen_added_cpu_ms_per_request"] = _cell(0.01)
+    verdict = mount(results)
+    assert verdict["met"] is False  # the host as is misses the bar, however well a frozen one does
+    assert "a host that calls gc.freeze(): CPU +0.010 ms (c=1), +0.010 ms (c=16)" in verdict["value"]
+    side = {"p50_ms": _cell(1.0), "cpu_ms_per_request": _cell(0.5)}
+    cell = {
+        "serve": side,
+        "mounted": side,
+        mount_part.FROZEN: side,
+        "added_p50_ms": _cell(0.02),
+        "added_cpu_ms_per_request": _cell(0.3),
+        "frozen_added_p50_ms": _cell(0.01),
+        "frozen_added_cpu_ms_per_request": _cell(0.01),
+    }
+    table = "\n".join(mount_part.render({"path": "/v1/messages", "prefix": "/llm", "1": cell}, report._cell))
+    assert "| as is | 1 | 1.00 | 1.00 | +0.020 | 0.500 | 0.500 | +0.300 |" in table
+    assert "| `gc.freeze()` after start-up | 1 | 1.00 | 1.00 | +0.010 | 0.500 | 0.500 | +0.010 |" in table
