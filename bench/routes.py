@@ -37,6 +37,7 @@ PASS_THROUGH_BAR = "/v1/messages (Converse)"
 # The floor relay's rows: what the gateway's parts cost with none of its own work between them.
 RELAY = "relay invoke (Claude)"
 RELAY_STREAM = "relay invoke stream (Claude)"
+RELAY_COHERE = "relay invoke (Cohere, 16 texts)"
 
 ANTHROPIC = {"x-api-key": VIRTUAL_KEY, "anthropic-version": "2023-06-01"}
 ANTHROPIC_CONVERSE = {"x-api-key": CONVERSE_KEY, "anthropic-version": "2023-06-01"}
@@ -142,6 +143,15 @@ ROUTES: tuple[Route, ...] = (
         {},
         "raw invoke (Claude)",
         "bench.relay: the gateway's server, upstream client and SigV4 signer, and nothing else",
+    ),
+    Route(
+        RELAY_COHERE,
+        "relay",
+        _model_path(COHERE_EMBED, "invoke"),
+        lambda: {"texts": BATCH, "input_type": "search_document"},
+        {},
+        "raw invoke (Cohere, 16 texts)",
+        "the same for 16 embeddings: what moving their 324 KB answer through the parts costs",
     ),
     Route(
         RELAY_STREAM,

@@ -329,3 +329,24 @@ def test_the_mount_verdict_judges_the_host_as_is_and_reports_a_frozen_host_besid
     table = "\n".join(mount_part.render({"path": "/v1/messages", "prefix": "/llm", "1": cell}, report._cell))
     assert "| as is | 1 | 1.00 | 1.00 | +0.020 | 0.500 | 0.500 | +0.300 |" in table
     assert "| `gc.freeze()` after start-up | 1 | 1.00 | 1.00 | +0.010 | 0.500 | 0.500 | +0.010 |" in table
+
+
+def test_the_latency_and_cpu_targets_state_the_floor_relays_figure_on_the_same_call() -> None:
+    from bench.routes import RELAY, RELAY_COHERE
+    from bench.targets import added_latency, cpu_per_request
+
+    results = _full_run_results(cpu16=0.5, drift=0.0)
+    routes = results["routes"]
+    assert isinstance(routes, dict)
+    routes["/v1/embeddings (Cohere, 16)"]["1"]["added_p50_ms"] = _cell(4.0)
+    routes["/v1/embeddings (Cohere, 16)"]["reference"] = "raw invoke (Cohere, 16 texts)"
+    for name, added, cpu in ((RELAY, 0.1, 0.2), (RELAY_COHERE, 1.5, 0.9)):
+        figures = {"added_p50_ms": _cell(added), "gateway_cpu_ms_per_request": _cell(cpu)}
+        cells = {c: figures for c in ("1", "16")}
+        reference = "raw invoke (Claude)" if name == RELAY else "raw invoke (Cohere, 16 texts)"
+        routes[name] = {"target": "relay", "reference": reference, "streamed": False, **cells}
+    latency = added_latency(results)["value"]
+    assert "worst +4.00 ms (/v1/embeddings (Cohere, 16))" in latency
+    assert f"same call, {RELAY_COHERE}: +1.50 ms" in latency
+    cpu = cpu_per_request(results)["value"]
+    assert f"same call, {RELAY}: 0.200 ms" in cpu
