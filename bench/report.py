@@ -21,6 +21,8 @@ README_END = "<!-- bench:readme:end -->"
 ROOT = Path(__file__).resolve().parent.parent
 # The routes README.md lists, in this order (the rest are in docs/benchmarks.md).
 README_ROUTES = (
+    routes.RELAY,
+    routes.RELAY_COHERE,
     "/v1/messages",
     "/v1/messages (stream)",
     "/v1/messages (Converse)",
@@ -145,7 +147,9 @@ def render_readme(r: dict[str, Any]) -> str:
     lines = [
         f"Measured by `python -m bench` on {m['nproc']} CPUs ({m['cpu']}), one gateway worker, every "
         "feature on (auth, routing, limits, usage hook, metrics), against the built-in emulator; *raw* is "
-        "the same Bedrock call sent straight to the emulator with no client library, in the same run. "
+        "the same Bedrock call sent straight to the emulator with no client library, in the same run; "
+        "*relay* rows are `bench.relay`, the gateway's server, upstream client and signer forwarding that "
+        "call with none of the gateway's own work (their CPU column is the relay's). "
         "Method and every table: [docs/benchmarks.md](docs/benchmarks.md).",
         "",
     ]
@@ -167,8 +171,10 @@ def render_readme(r: dict[str, Any]) -> str:
             if row.get("streamed") and key in one:
                 added += " (first byte)"
             cpu = [_cpu(c) for c in (one, sixteen)]
-            lines.append(f"| `{name}` | {added} | {cpu[0]} | {cpu[1]} |")
+            label = f"`{name}`" + (" (the floor: no gateway work)" if row.get("target") == "relay" else "")
+            lines.append(f"| {label} | {added} | {cpu[0]} | {cpu[1]} |")
         lines.append("")
+        lines += routes.floor_verdict(rows)
     peer = r.get("requests", {})
     if "litellm_messages" in peer and "gateway_messages" in peer and "16" in peer["litellm_messages"]:
         ours = peer["gateway_messages"]["16"]["rps"]["median"]

@@ -350,3 +350,18 @@ def test_the_latency_and_cpu_targets_state_the_floor_relays_figure_on_the_same_c
     assert f"same call, {RELAY_COHERE}: +1.50 ms" in latency
     cpu = cpu_per_request(results)["value"]
     assert f"same call, {RELAY}: 0.200 ms" in cpu
+
+
+def test_the_readme_table_shows_the_floor_relay_beside_the_routes() -> None:
+    from bench.routes import RELAY
+
+    results = _full_run_results(cpu16=0.5, drift=0.0)
+    routes = results["routes"]
+    assert isinstance(routes, dict)
+    figures = {"added_p50_ms": _cell(0.1), "gateway_cpu_ms_per_request": _cell(0.2)}
+    routes[RELAY] = {"target": "relay", "reference": "raw invoke (Claude)", "streamed": False, "1": figures}
+    routes[RELAY]["16"] = figures
+    results["machine"] = {"nproc": 2, "cpu": "test"}
+    readme = report.render_readme(results)
+    assert f"| `{RELAY}` (the floor: no gateway work) | +0.10 ms | 0.200 | 0.200 |" in readme
+    assert "Floor at c=16: the relay used 0.200 CPU ms/request and /v1/messages 0.500" in readme
