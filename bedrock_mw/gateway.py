@@ -553,9 +553,6 @@ class Gateway:
         await self.limiter.aclose()
         await self.response_store.aclose()
         await self.budgets.aclose()
-        for observer in self.observers:
-            if isinstance(observer, PrometheusMetrics):
-                observer.close()  # a worker leaving: its live-only values leave the shared sums
 
 
 _DEFAULT_MAX_OUTPUT = 4096

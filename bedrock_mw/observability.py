@@ -8,6 +8,7 @@ prompt bodies or secrets.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -41,6 +42,94 @@ class Observer(Protocol):
     def observe(self, record: UsageRecord) -> None: ...
 
 
+class _Families:
+    """The gateway's metric families, registered in one registry."""
+
+    def __init__(self, registry: Any) -> None:
+        import prometheus_client as prom
+
+        self.registry = registry
+        labels = ("endpoint", "status", "provider", "region", "model", "key")
+        self.requests = prom.Counter(
+            "bedrock_mw_requests", "Requests served, by outcome", labels, registry=registry
+        )
+        self.tokens = prom.Counter(
+            "bedrock_mw_tokens",
+            "Tokens by type",
+            ("type", "provider", "region", "model", "key"),
+            registry=registry,
+        )
+        self.latency = prom.Histogram(
+            "bedrock_mw_request_seconds",
+            "End-to-end latency",
+            ("endpoint", "provider"),
+            registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.ttft = prom.Histogram(
+            "bedrock_mw_time_to_first_token_seconds",
+            "Time to first streamed event",
+            ("endpoint", "provider"),
+            registry=registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+        )
+        self.attempts = prom.Counter(
+            "bedrock_mw_upstream_attempts",
+            "Bedrock attempts made (fallbacks included)",
+            ("endpoint",),
+            registry=registry,
+        )
+        self.fallbacks = prom.Counter(
+            "bedrock_mw_fallbacks",
+            "Requests answered by a fallback attempt, by the provider that answered",
+            ("endpoint", "provider"),
+            registry=registry,
+        )
+        self.cost = prom.Counter(
+            "bedrock_mw_cost_usd",
+            "What requests cost in USD at the price table's rates (requests of unknown price not counted)",
+            ("key", "model"),
+            registry=registry,
+        )
+        # livesum: under several workers, the sum over the workers that are alive.
+        self.open_streams = prom.Gauge(
+            "bedrock_mw_open_streams",
+            "Streams being relayed to callers right now",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.refusals = prom.Counter(
+            "bedrock_mw_refusals",
+            "Requests refused with 429 by the gateway's own limits or budgets, by reason",
+            ("endpoint", "key", "reason"),
+            registry=registry,
+        )
+
+
+# Multiprocess mode: the one set of families of this process (see PrometheusMetrics), made once.
+_PROCESS_FAMILIES: _Families | None = None
+
+
+def _process_families() -> _Families:
+    global _PROCESS_FAMILIES
+    if _PROCESS_FAMILIES is None:
+        import prometheus_client as prom
+
+        _PROCESS_FAMILIES = _Families(prom.CollectorRegistry())
+        # This process's live-only values (the open-streams gauge) leave the shared sums when the
+        # process leaves, not when a gateway closes: another gateway of the process may still be
+        # relaying streams, or be built later, and both write through the same per-process file.
+        atexit.register(_mark_process_dead)
+    return _PROCESS_FAMILIES
+
+
+def _mark_process_dead() -> None:
+    from prometheus_client import multiprocess
+
+    with contextlib.suppress(OSError):  # the directory went first (a temporary one, cleaned up)
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
 class PrometheusMetrics:
     """Request, token, latency and time-to-first-token metrics in a Prometheus registry.
 
@@ -48,69 +137,32 @@ class PrometheusMetrics:
     ``PROMETHEUS_MULTIPROC_DIR`` set (``serve`` sets it), prometheus_client writes every value to a
     per-process file in that directory and :meth:`render` sums all workers' files, so whichever
     worker answers a scrape reports the whole server.
+
+    In that mode a value lives in the process's file, keyed by the metric and its labels, not by the
+    object that holds it: every gateway of one process (a host mounting two, a sub-app rebuilt after
+    its lifespan ended) therefore shares one set of families, so their counts add up instead of each
+    overwriting the other's, and the process's live-only values are dropped when it exits.
     """
 
     def __init__(self, registry: Any = None) -> None:
         import prometheus_client as prom
 
-        self.registry = registry if registry is not None else prom.CollectorRegistry()
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        if self.multiprocess:
+            families = _process_families()
+        else:
+            families = _Families(registry if registry is not None else prom.CollectorRegistry())
+        self.registry = families.registry
         self._children: dict[tuple[Any, ...], Any] = {}
-        labels = ("endpoint", "status", "provider", "region", "model", "key")
-        self.requests = prom.Counter(
-            "bedrock_mw_requests", "Requests served, by outcome", labels, registry=self.registry
-        )
-        self.tokens = prom.Counter(
-            "bedrock_mw_tokens",
-            "Tokens by type",
-            ("type", "provider", "region", "model", "key"),
-            registry=self.registry,
-        )
-        self.latency = prom.Histogram(
-            "bedrock_mw_request_seconds",
-            "End-to-end latency",
-            ("endpoint", "provider"),
-            registry=self.registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-        )
-        self.ttft = prom.Histogram(
-            "bedrock_mw_time_to_first_token_seconds",
-            "Time to first streamed event",
-            ("endpoint", "provider"),
-            registry=self.registry,
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
-        )
-        self.attempts = prom.Counter(
-            "bedrock_mw_upstream_attempts",
-            "Bedrock attempts made (fallbacks included)",
-            ("endpoint",),
-            registry=self.registry,
-        )
-        self.fallbacks = prom.Counter(
-            "bedrock_mw_fallbacks",
-            "Requests answered by a fallback attempt, by the provider that answered",
-            ("endpoint", "provider"),
-            registry=self.registry,
-        )
-        self.cost = prom.Counter(
-            "bedrock_mw_cost_usd",
-            "What requests cost in USD at the price table's rates (requests of unknown price not counted)",
-            ("key", "model"),
-            registry=self.registry,
-        )
-        # livesum: under several workers, the sum over the workers that are alive.
-        self.open_streams = prom.Gauge(
-            "bedrock_mw_open_streams",
-            "Streams being relayed to callers right now",
-            registry=self.registry,
-            multiprocess_mode="livesum",
-        )
-        self.refusals = prom.Counter(
-            "bedrock_mw_refusals",
-            "Requests refused with 429 by the gateway's own limits or budgets, by reason",
-            ("endpoint", "key", "reason"),
-            registry=self.registry,
-        )
+        self.requests = families.requests
+        self.tokens = families.tokens
+        self.latency = families.latency
+        self.ttft = families.ttft
+        self.attempts = families.attempts
+        self.fallbacks = families.fallbacks
+        self.cost = families.cost
+        self.open_streams = families.open_streams
+        self.refusals = families.refusals
 
     def _child(self, metric: Any, *values: str) -> Any:
         """``metric.labels(*values)``, looked up once per label set.
@@ -162,13 +214,6 @@ class PrometheusMetrics:
         registry = prom.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST
-
-    def close(self) -> None:
-        """This worker is shutting down: drop its live-only values from the shared directory."""
-        if self.multiprocess:
-            from prometheus_client import multiprocess
-
-            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 class GenAITracer:
