@@ -214,6 +214,7 @@ class ProviderConfig(_Model):
     max_connections: int = Field(64, ge=1, le=10_000)
     transport: Literal["lean", "aiobotocore"] = "lean"
     http_client: Literal["aiohttp", "pyreqwest", "auto"] = "aiohttp"
+    ca_bundle: str | None = Field(None, min_length=1)
     guardrail: GuardrailConfig | None = None
     account_id: str | None = None
 

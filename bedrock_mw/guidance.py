@@ -166,6 +166,15 @@ RULES: tuple[_Rule, ...] = (
     _rule(
         "ConnectionError",
         ErrorKind.BAD_GATEWAY,
+        "The TLS certificate of Bedrock's endpoint for provider {provider} is not one the gateway trusts: "
+        "if a private CA signed it (a VPC proxy, a TLS-inspecting firewall), name that CA's PEM file in "
+        "the provider's ca_bundle.",
+        # OpenSSL's words (aiohttp, botocore), then rustls' (pyreqwest).
+        r"CERTIFICATE_VERIFY_FAILED|invalid peer certificate",
+    ),
+    _rule(
+        "ConnectionError",
+        ErrorKind.BAD_GATEWAY,
         "The gateway could not reach Bedrock in {region} for provider {provider}; check network access and "
         "endpoint_url.",
     ),

@@ -3,8 +3,8 @@
 Set up as ``_http`` describes: ``TCPConnector(limit=max_connections)`` with 30 s keep-alive, a
 connect timeout only, no ``Accept-Encoding`` and no decompression, ``trust_env`` off (no proxy from
 the environment), redirects not followed, TLS from ``ssl.create_default_context()`` (the system's
-roots), and the URL handed to yarl as already encoded so the signed path is sent byte for byte
-(yarl would otherwise unquote ``%3A`` in a model id).
+roots, and the provider's ``ca_bundle`` loaded into it), and the URL handed to yarl as already
+encoded so the signed path is sent byte for byte (yarl would otherwise unquote ``%3A`` in a model id).
 """
 
 from __future__ import annotations
@@ -43,7 +43,12 @@ class AiohttpClient:
     name = "aiohttp"
 
     def __init__(self, settings: HttpSettings) -> None:
-        connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=KEEPALIVE_S)
+        bundle = settings.ca_bundle
+        connector = aiohttp.TCPConnector(
+            limit=settings.max_connections,
+            keepalive_timeout=KEEPALIVE_S,
+            ssl=bundle.ssl_context if bundle is not None else True,
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout_s),

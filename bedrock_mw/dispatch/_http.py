@@ -16,7 +16,8 @@ and Bedrock keeps generating. Once headers arrived, closing the answer stops the
 
 Both behave the same on the wire: the path sent exactly as signed (never re-quoted or unquoted),
 no automatic decompression and no ``Accept-Encoding``, no redirects followed, no proxy taken from
-the environment, TLS verified against the system's roots, a connect timeout and nothing else
+the environment, TLS verified against the system's roots and the provider's ``ca_bundle`` if it
+names one (:class:`CaBundle`), a connect timeout and nothing else
 (the dispatcher owns every other deadline), at most ``max_connections`` requests in flight with
 idle connections kept alive for 30 s. Their exceptions are listed here for ``_errors``, the one
 place that maps them.
@@ -25,6 +26,8 @@ place that maps them.
 from __future__ import annotations
 
 import importlib.util
+import re
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -36,11 +39,40 @@ KEEPALIVE_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
+class CaBundle:
+    """CA certificates a provider trusts beyond the system's roots (its ``ca_bundle``), as each client
+    takes them: one PEM certificate at a time (pyreqwest), or an SSL context (aiohttp)."""
+
+    path: str
+    certificates: tuple[bytes, ...]
+    ssl_context: ssl.SSLContext
+
+
+class CaBundleError(OSError):
+    """A ``ca_bundle`` file that holds no PEM certificate (an OSError, as one that cannot be read)."""
+
+
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?-----END CERTIFICATE-----", re.DOTALL)
+
+
+def load_ca_bundle(path: str) -> CaBundle:
+    """Read a PEM bundle and build its SSL context: blocking (the system's roots are read too)."""
+    with open(path, "rb") as file:
+        certificates = tuple(_PEM_CERTIFICATE.findall(file.read()))
+    if not certificates:
+        raise CaBundleError(f"ca_bundle {path} holds no PEM certificate")
+    context = ssl.create_default_context()
+    context.load_verify_locations(cadata=b"\n".join(certificates).decode("ascii"))
+    return CaBundle(path, certificates, context)
+
+
+@dataclass(frozen=True, slots=True)
 class HttpSettings:
-    """What both clients are built from (a provider's pool size and connect timeout)."""
+    """What both clients are built from (a provider's pool size, connect timeout and extra CAs)."""
 
     max_connections: int
     connect_timeout_s: float
+    ca_bundle: CaBundle | None = None
 
 
 class HttpAnswer(Protocol):

@@ -14,7 +14,7 @@ from botocore.exceptions import NoCredentialsError
 from ..config import ApiKeyAuth, ProviderConfig
 from ._botocore import AiobotocoreTransport
 from ._errors import Destination, _upstream_errors
-from ._http import HttpClientName
+from ._http import CaBundle, HttpClientName, load_ca_bundle
 from ._runtime import LeanTransport
 from ._sessions import ClientCredentials, _client_config, _credential_fingerprint, _session_for
 from ._transport import BedrockTransport
@@ -37,6 +37,7 @@ class _PoolSettings(TypedDict):
     max_connections: int
     connect_timeout_s: float
     http_client_name: HttpClientName
+    ca_bundle: CaBundle | None
 
 
 class _StaticCredentials(Credentials):  # type: ignore[misc]
@@ -57,6 +58,10 @@ class _Pooled:
 async def _open(provider: ProviderConfig, region: str, *, lean: bool) -> BedrockTransport:
     """A transport for this provider and region: the lean client, or aiobotocore's when configured."""
     session, kwargs = _session_for(provider, region)
+    if not lean and provider.ca_bundle:
+        # botocore reads the bundle itself; read it first so that a bad one is named as the lean
+        # client names it, not as botocore's "unhandled exception" without the path.
+        await anyio.to_thread.run_sync(load_ca_bundle, provider.ca_bundle)
     stack = contextlib.AsyncExitStack()
     try:
         client = await stack.enter_async_context(
@@ -65,6 +70,8 @@ async def _open(provider: ProviderConfig, region: str, *, lean: bool) -> Bedrock
                 region_name=region,
                 endpoint_url=provider.endpoint_url,
                 config=_client_config(provider),
+                # None leaves botocore's own choice: AWS_CA_BUNDLE, the profile's ca_bundle, certifi's.
+                verify=provider.ca_bundle,
                 **kwargs,
             )
         )
@@ -89,10 +96,13 @@ async def _lean(
     kwargs: ClientCredentials,
 ) -> LeanTransport:
     auth = provider.auth
+    # The provider's own bundle, else the one botocore would use (AWS_CA_BUNDLE, the profile's).
+    path = provider.ca_bundle or session.get_config_variable("ca_bundle")
     common: _PoolSettings = {
         "max_connections": provider.max_connections,
         "connect_timeout_s": provider.timeouts.connect_s,
         "http_client_name": provider.http_client,
+        "ca_bundle": await anyio.to_thread.run_sync(load_ca_bundle, path) if path else None,
     }
     if isinstance(auth, ApiKeyAuth):
         return LeanTransport(wire, endpoint, region, token=auth.api_key.get_secret_value(), **common)

@@ -5,7 +5,8 @@ is what it is here for. Set up to behave as ``_aiohttp`` does (see ``_http``): a
 ``max_connections`` requests in flight and as many idle connections kept for 30 s, a connect
 timeout only, no decompression (so no ``Accept-Encoding``), redirects not followed, no proxy (reqwest
 would read ``HTTP(S)_PROXY`` from the environment; aiohttp does not), no ``Referer``, TLS verified by
-rustls against the platform's roots (on Linux the system store, as OpenSSL's default context).
+rustls against the platform's roots (on Linux the system store, as OpenSSL's default context) and
+the provider's ``ca_bundle``, added one certificate at a time (reqwest reads one per call).
 reqwest's URL parser keeps percent-escapes as they are, so the signed path is sent byte for byte.
 
 Streamed answers are read with no read-ahead limit of pyreqwest's own (its buffer would hold chunks
@@ -118,9 +119,12 @@ class ReqwestClient:
     name = "pyreqwest"
 
     def __init__(self, settings: HttpSettings) -> None:
+        builder = ClientBuilder()
+        if settings.ca_bundle is not None:
+            for certificate in settings.ca_bundle.certificates:
+                builder = builder.add_root_certificate_pem(certificate)
         self._client: Client = (
-            ClientBuilder()
-            .max_connections(settings.max_connections)
+            builder.max_connections(settings.max_connections)
             .pool_max_idle_per_host(settings.max_connections)
             .pool_idle_timeout(timedelta(seconds=KEEPALIVE_S))
             .connect_timeout(timedelta(seconds=settings.connect_timeout_s))

@@ -27,7 +27,7 @@ import botocore
 from botocore.utils import percent_encode
 
 from . import _wire
-from ._http import BodyEndedEarly, HttpAnswer, HttpClientName, HttpSettings, http_client
+from ._http import BodyEndedEarly, CaBundle, HttpAnswer, HttpClientName, HttpSettings, http_client
 from ._transport import InvokeOptions, InvokeResponse
 
 if TYPE_CHECKING:
@@ -142,6 +142,7 @@ class LeanTransport:
         max_connections: int,
         connect_timeout_s: float,
         http_client_name: HttpClientName = "aiohttp",
+        ca_bundle: CaBundle | None = None,
     ) -> None:
         self._wire = wire
         self._converse = wire["Converse"]
@@ -153,7 +154,8 @@ class LeanTransport:
         self._region = region
         self._credentials = credentials
         self._bearer = f"Bearer {token}" if token is not None else None
-        self._http = http_client(http_client_name, HttpSettings(max_connections, connect_timeout_s))
+        settings = HttpSettings(max_connections, connect_timeout_s, ca_bundle)
+        self._http = http_client(http_client_name, settings)
         self._open_streams = 0
         self._no_open_streams = asyncio.Event()
         self._no_open_streams.set()

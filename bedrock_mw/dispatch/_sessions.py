@@ -42,6 +42,7 @@ def _credential_fingerprint(provider: ProviderConfig) -> str:
         provider.transport,
         provider.http_client,
         provider.endpoint_url or "",
+        provider.ca_bundle or "",
         str(provider.timeouts),
         str(provider.max_connections),
     ]

@@ -29,6 +29,7 @@ from .models import MODEL_RULES, ModelRule, ResolvedModel, resolve_model
 from .request_log import LogEntry, RequestLog
 from .server import BedrockEmulator, run
 from .state import EmulatorSettings, EmulatorState
+from .tls import LoopbackCertificate, make_loopback_certificate
 from .tokens import json_tokens, plan_input, words
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "GuardrailBook",
     "Keyring",
     "LogEntry",
+    "LoopbackCertificate",
     "ModelRule",
     "RequestLog",
     "ResolvedModel",
@@ -61,6 +63,7 @@ __all__ = [
     "encode_message",
     "json_tokens",
     "key_fingerprint",
+    "make_loopback_certificate",
     "plan_input",
     "resolve_model",
     "run",

@@ -21,6 +21,7 @@ from .faults import FaultBook
 from .guardrails import GuardrailBook
 from .request_log import RequestLog
 from .state import EmulatorSettings, EmulatorState
+from .tls import LoopbackCertificate
 
 STARTUP_TIMEOUT_S = 10.0
 
@@ -51,7 +52,11 @@ def _config(app: EmulatorApp, **overrides: object) -> uvicorn.Config:
 
 
 class BedrockEmulator:
-    """A Bedrock Runtime emulator listening on `host:port` (port 0 picks a free one)."""
+    """A Bedrock Runtime emulator listening on `host:port` (port 0 picks a free one).
+
+    With ``certificate`` (``bedrock_mw.testing.tls.make_loopback_certificate``) it speaks HTTPS, as
+    Bedrock does; ``keep_alive_s`` is how long it keeps an idle connection open (uvicorn's default, 5 s).
+    """
 
     def __init__(
         self,
@@ -63,9 +68,13 @@ class BedrockEmulator:
         api_keys: list[ApiKey] | None = None,
         event_delay_s: float = 0.0,
         state: EmulatorState | None = None,
+        certificate: LoopbackCertificate | None = None,
+        keep_alive_s: int = 5,
     ) -> None:
         self.host = host
         self.port = port
+        self.certificate = certificate
+        self.keep_alive_s = keep_alive_s
         self.state = state or EmulatorState(settings=EmulatorSettings(default_region, event_delay_s))
         for key in access_keys or []:
             self.state.keyring.add_access_key(key)
@@ -79,7 +88,8 @@ class BedrockEmulator:
     def endpoint_url(self) -> str:
         """Base URL to give a client as `endpoint_url`."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.certificate is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def faults(self) -> FaultBook:
@@ -110,7 +120,10 @@ class BedrockEmulator:
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self.state.closing.clear()
-        server = uvicorn.Server(_config(self.app))
+        tls: dict[str, object] = {}
+        if self.certificate is not None:
+            tls = {"ssl_certfile": self.certificate.certfile, "ssl_keyfile": self.certificate.keyfile}
+        server = uvicorn.Server(_config(self.app, timeout_keep_alive=self.keep_alive_s, **tls))
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="bedrock-emulator", daemon=True
         )

@@ -27,13 +27,14 @@ from bedrock_mw.testing import (
     EMULATOR_API_KEY,
     BedrockEmulator,
     Fault,
+    LoopbackCertificate,
     key_fingerprint,
+    make_loopback_certificate,
 )
 from bedrock_mw.testing.pytest_plugin import emulator_gateway_config
 from bedrock_mw.usage import UsageRecord
 
 from .conftest import ServedApp
-from .tls import LoopbackCertificate, make_loopback_certificate
 
 HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"
 US_HAIKU = f"us.{HAIKU}"
@@ -59,7 +60,7 @@ class TlsGateway:
             "bedrock-runtime",
             region_name="us-east-1",
             endpoint_url=self.endpoint,
-            verify=str(self.cert.certfile),
+            verify=str(self.cert.ca_file),
             config=NO_RETRIES,
             **kw,
         )
@@ -95,7 +96,7 @@ def bedrock_gateway(
 
 
 def trusting(cert: LoopbackCertificate) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(cert.certfile))
+    return ssl.create_default_context(cafile=str(cert.ca_file))
 
 
 def user(text: str = "hi") -> list[dict[str, Any]]:
@@ -300,7 +301,7 @@ def test_list_inference_profiles_lists_the_profiles_the_key_may_use_from_its_reg
     cfg["virtual_keys"][0]["allowed_models"] = ["*claude-haiku-4-5*"]
     gw = bedrock_gateway(cfg)
     control = boto3.client(
-        "bedrock", region_name="us-east-1", endpoint_url=gw.endpoint, verify=str(gw.cert.certfile)
+        "bedrock", region_name="us-east-1", endpoint_url=gw.endpoint, verify=str(gw.cert.ca_file)
     )
     summaries = control.list_inference_profiles()["inferenceProfileSummaries"]
     assert sorted(s["inferenceProfileId"] for s in summaries) == [f"global.{HAIKU}", US_HAIKU]
@@ -325,7 +326,7 @@ async def test_aiobotocore_converse_and_converse_stream(bedrock_gateway: Any) ->
         "bedrock-runtime",
         region_name="us-east-1",
         endpoint_url=gw.endpoint,
-        verify=str(gw.cert.certfile),
+        verify=str(gw.cert.ca_file),
         config=NO_RETRIES,
     ) as client:
         answer = await client.converse(modelId=US_HAIKU, messages=user("async hello"))
@@ -433,7 +434,7 @@ def test_the_prefix_is_configurable_and_unknown_paths_answer_in_bedrocks_shape(
         "bedrock-runtime",
         region_name="us-east-1",
         endpoint_url=gw.served.url + "/aws/bedrock-runtime",
-        verify=str(certificate.certfile),
+        verify=str(certificate.ca_file),
         config=NO_RETRIES,
     )
     assert client.converse(modelId=US_HAIKU, messages=user())["stopReason"] == "end_turn"
@@ -453,7 +454,7 @@ def test_the_endpoint_env_var_strands_relies_on_reaches_the_gateway(
     """Strands' BedrockModel builds its client from a boto3 Session: only environment variables reach it."""
     gw = bedrock_gateway()
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", gw.endpoint)
-    monkeypatch.setenv("AWS_CA_BUNDLE", str(gw.cert.certfile))
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(gw.cert.ca_file))
     client = boto3.Session().client("bedrock-runtime", region_name="us-east-1", config=NO_RETRIES)
     answer = client.converse(modelId=US_HAIKU, messages=user("from strands"))
     assert answer["output"]["message"]["content"] == [{"text": "Echo: from strands"}]

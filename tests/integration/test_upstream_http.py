@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,7 +22,15 @@ from emulator_providers import BEARER, LEAN, SIGV4, TRANSPORTS, emulator_provide
 
 from bedrock_mw.config import ProviderConfig
 from bedrock_mw.dispatch import Destination, Dispatcher, UpstreamError
-from bedrock_mw.testing import EMULATOR_API_KEY, EMULATOR_SECRET_ACCESS_KEY, BedrockEmulator, Fault
+from bedrock_mw.guidance import explain
+from bedrock_mw.testing import (
+    EMULATOR_API_KEY,
+    EMULATOR_SECRET_ACCESS_KEY,
+    BedrockEmulator,
+    Fault,
+    LoopbackCertificate,
+    make_loopback_certificate,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -281,3 +290,125 @@ async def test_a_cancelled_call_abandons_the_bedrock_request(
         dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("y")), 5
     )
     assert answer["stopReason"] == "end_turn"
+
+
+# -- TLS: Bedrock is HTTPS; here the emulator serves HTTPS on loopback with a throwaway CA ------------------
+
+
+@pytest.fixture(scope="module")
+def loopback_certificate(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCertificate:
+    return make_loopback_certificate(tmp_path_factory.mktemp("tls"), "private endpoint")
+
+
+@pytest.fixture(scope="module")
+def tls_emulator_session(loopback_certificate: LoopbackCertificate) -> Iterator[BedrockEmulator]:
+    with BedrockEmulator(certificate=loopback_certificate) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def tls_emulator(tls_emulator_session: BedrockEmulator) -> Iterator[BedrockEmulator]:
+    tls_emulator_session.reset()
+    yield tls_emulator_session
+    tls_emulator_session.reset()
+
+
+def tls_provider(emu: BedrockEmulator, transport: str, **settings: Any) -> ProviderConfig:
+    assert emu.endpoint_url.startswith("https://")
+    return provider_config(emu, transport, **settings)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_call_over_tls_succeeds_when_the_provider_trusts_the_endpoints_ca(
+    dispatcher: Dispatcher,
+    tls_emulator: BedrockEmulator,
+    loopback_certificate: LoopbackCertificate,
+    transport: str,
+) -> None:
+    provider = tls_provider(tls_emulator, transport, ca_bundle=str(loopback_certificate.ca_file))
+    answer = await dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("over tls"))
+    assert answer["stopReason"] == "end_turn"
+    assert [e.operation for e in tls_emulator.log.entries] == ["converse"]
+
+
+async def test_every_certificate_of_a_ca_bundle_is_trusted_not_only_the_first(
+    dispatcher: Dispatcher,
+    tls_emulator: BedrockEmulator,
+    loopback_certificate: LoopbackCertificate,
+    lean: str,
+    tmp_path: Path,
+) -> None:
+    other = make_loopback_certificate(tmp_path, "another private CA")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(other.ca_file.read_bytes() + loopback_certificate.ca_file.read_bytes())
+    provider = tls_provider(tls_emulator, lean, ca_bundle=str(bundle))
+    answer = await dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("second of two"))
+    assert answer["stopReason"] == "end_turn"
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["decoded", "raw"])
+async def test_a_stream_over_tls_arrives_whole(
+    dispatcher: Dispatcher,
+    tls_emulator: BedrockEmulator,
+    loopback_certificate: LoopbackCertificate,
+    lean: str,
+    raw: bool,
+) -> None:
+    provider = tls_provider(tls_emulator, lean, ca_bundle=str(loopback_certificate.ca_file))
+    target = Destination(provider, "us-east-1", SONNET4)
+    stream = await _open_stream(dispatcher, target, "emit 50 events", raw=raw)
+    try:
+        received = [item async for item in stream]
+    finally:
+        stream.close()
+    assert len(received) >= 50
+    await until(lambda: tls_emulator.state.counters["streams_completed"] == 1, "the stream completed")
+    assert tls_emulator.state.counters["streams_aborted"] == 0
+
+
+async def test_the_aws_ca_bundle_variable_is_trusted_as_botocore_trusts_it(
+    dispatcher: Dispatcher,
+    tls_emulator: BedrockEmulator,
+    loopback_certificate: LoopbackCertificate,
+    lean: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(loopback_certificate.ca_file))
+    provider = tls_provider(tls_emulator, lean)
+    answer = await dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("env bundle"))
+    assert answer["stopReason"] == "end_turn"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_an_untrusted_certificate_is_refused_as_a_connection_error_that_says_so(
+    dispatcher: Dispatcher, tls_emulator: BedrockEmulator, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    for auth in (BEARER, SIGV4):
+        provider = _provider(f"untrusted-{transport}", auth, tls_emulator.endpoint_url, transport)
+        with pytest.raises(UpstreamError) as caught:
+            await dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("x"))
+        err = caught.value
+        assert (err.code, err.status) == ("ConnectionError", 502)
+        assert "certificate" in err.message.lower(), err.message
+        explained = explain(err)  # what the caller reads
+        assert "ca_bundle" in explained.message and provider.id in explained.message, explained.message
+        for secret in (EMULATOR_API_KEY, EMULATOR_SECRET_ACCESS_KEY):
+            assert secret not in str(err) and secret not in repr(err)
+    # Refused in the handshake: no request reached the server.
+    assert tls_emulator.log.entries == []
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_ca_bundle_that_is_missing_or_holds_no_certificate_is_a_clear_connection_error(
+    dispatcher: Dispatcher, tls_emulator: BedrockEmulator, transport: str, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.pem"
+    empty.write_text("no certificate here\n")
+    for bundle in (empty, tmp_path / "missing.pem"):
+        provider = tls_provider(tls_emulator, transport, ca_bundle=str(bundle))
+        with pytest.raises(UpstreamError) as caught:
+            await dispatcher.converse(Destination(provider, "us-east-1", NOVA), user("x"))
+        assert (caught.value.code, caught.value.status) == ("ConnectionError", 502)
+        assert str(bundle) in caught.value.message, caught.value.message
+    assert tls_emulator.log.entries == []
