@@ -17,10 +17,15 @@ and Bedrock keeps generating. Once headers arrived, closing the answer stops the
 Both behave the same on the wire: the path sent exactly as signed (never re-quoted or unquoted),
 no automatic decompression and no ``Accept-Encoding``, no redirects followed, no proxy taken from
 the environment, TLS verified against the system's roots and the provider's ``ca_bundle`` if it
-names one (:class:`CaBundle`), a connect timeout and nothing else
-(the dispatcher owns every other deadline), at most ``max_connections`` requests in flight with
-idle connections kept alive for 30 s. Their exceptions are listed here for ``_errors``, the one
-place that maps them.
+names one (:class:`CaBundle`), a connect timeout and nothing else (the dispatcher owns every other
+deadline), at most ``max_connections`` requests in flight with idle connections kept alive for
+:data:`KEEPALIVE_S`. Their exceptions are listed here for ``_errors``, the one place that maps them.
+
+A pooled connection the server closed while it was idle is dropped by both before reuse once the
+close has arrived. If the server closes it just as a request goes out, the request fails before any
+answer: aiohttp's client sends such a request once more (``_aiohttp``), never any other; pyreqwest's
+resends it only when hyper saw the close before writing the request (it tells neither whether a
+connection was pooled nor whether any answer arrived), so there the failure reaches the dispatcher.
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ from typing import Literal, Protocol
 import aiohttp
 
 HttpClientName = Literal["auto", "aiohttp", "pyreqwest"]
-KEEPALIVE_S = 30.0
+# How long an idle connection stays in the pool: below the keep-alive of the servers in front of
+# Bedrock, so that the server rarely closes one first (aiobotocore's default for AWS endpoints, whose
+# keep-alive it found to be about 20 s; Bedrock documents none).
+KEEPALIVE_S = 12.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Measured alone (``python -m bench.clients``) it costs about half of aiohttp's CPU per call, which
 is what it is here for. Set up to behave as ``_aiohttp`` does (see ``_http``): at most
-``max_connections`` requests in flight and as many idle connections kept for 30 s, a connect
+``max_connections`` requests in flight and as many idle connections kept for 12 s, a connect
 timeout only, no decompression (so no ``Accept-Encoding``), redirects not followed, no proxy (reqwest
 would read ``HTTP(S)_PROXY`` from the environment; aiohttp does not), no ``Referer``, TLS verified by
 rustls against the platform's roots (on Linux the system store, as OpenSSL's default context) and

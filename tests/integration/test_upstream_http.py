@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -412,3 +412,179 @@ async def test_a_ca_bundle_that_is_missing_or_holds_no_certificate_is_a_clear_co
         assert (caught.value.code, caught.value.status) == ("ConnectionError", 502)
         assert str(bundle) in caught.value.message, caught.value.message
     assert tls_emulator.log.entries == []
+
+
+# -- stale pooled connections -------------------------------------------------------------------------------
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused(lean: str) -> None:
+    async with BedrockEmulator(keep_alive_s=1) as emulator:
+        dispatcher = Dispatcher()
+        try:
+            target = Destination(provider_config(emulator, lean), "us-east-1", NOVA)
+            await dispatcher.converse(target, user("one"))
+            await asyncio.sleep(3)  # well past the server's keep-alive: it has closed the connection
+            answer = await dispatcher.converse(target, user("two"))
+            assert answer["stopReason"] == "end_turn"
+            assert [e.operation for e in emulator.log.entries] == ["converse", "converse"]
+        finally:
+            await dispatcher.aclose()
+
+
+class ClosingProxy:
+    """A loopback proxy to the emulator that can close a connection as a request arrives on it.
+
+    ``cut(reused=True)``: the next request that arrives on a connection that has already carried an
+    answer is not forwarded; the proxy writes ``partial`` (nothing by default) and closes the
+    connection, as a server does that closed an idle connection just as a request went out.
+    ``cut(reused=False)`` does the same to the next request on a new connection.
+    """
+
+    def __init__(self, emulator: BedrockEmulator) -> None:
+        self._upstream = emulator.port
+        self._pending = {True: 0, False: 0}
+        self._partial = b""
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self.connections = 0
+        self.cuts = 0
+
+    def cut(self, *, reused: bool, partial: bytes = b"") -> None:
+        self._pending[reused] += 1
+        self._partial = partial
+
+    @property
+    def endpoint_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for handler in self._handlers:
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self.connections += 1
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._upstream)
+        answered = False
+
+        async def answers() -> None:
+            nonlocal answered
+            while chunk := await up_reader.read(65536):
+                answered = True
+                writer.write(chunk)
+                await writer.drain()
+            writer.close()
+
+        relay = asyncio.ensure_future(answers())
+        try:
+            while chunk := await reader.read(65536):
+                if self._pending[answered]:
+                    self._pending[answered] -= 1
+                    self.cuts += 1
+                    writer.write(self._partial)
+                    writer.close()
+                    break
+                up_writer.write(chunk)
+                await up_writer.drain()
+        finally:
+            relay.cancel()
+            up_writer.close()
+            writer.close()
+            self._handlers.discard(task)
+
+
+@pytest.fixture
+async def closing_proxy(bedrock_emulator: BedrockEmulator) -> AsyncIterator[ClosingProxy]:
+    proxy = ClosingProxy(bedrock_emulator)
+    await proxy.start()
+    yield proxy
+    await proxy.stop()
+
+
+def proxied(proxy: ClosingProxy, transport: str, model_id: str = NOVA) -> Destination:
+    return Destination(
+        _provider(f"proxied-{transport}", SIGV4, proxy.endpoint_url, transport), "us-east-1", model_id
+    )
+
+
+PYREQWEST_NO_RESEND = pytest.mark.xfail(
+    strict=True,
+    reason="pyreqwest 0.15.1 tells neither whether a connection came from the pool nor whether any of "
+    "the answer arrived; hyper resends only a request it had not yet written",
+)
+
+
+@pytest.mark.parametrize(
+    "client", ["lean/aiohttp", pytest.param("lean/pyreqwest", marks=PYREQWEST_NO_RESEND)]
+)
+@pytest.mark.parametrize("operation", ["converse", "converse-stream"])
+async def test_a_request_on_a_pooled_connection_closed_before_any_answer_is_sent_once_more(
+    dispatcher: Dispatcher,
+    bedrock_emulator: BedrockEmulator,
+    closing_proxy: ClosingProxy,
+    client: str,
+    operation: str,
+) -> None:
+    target = proxied(closing_proxy, client, SONNET4)
+    await dispatcher.converse(target, user("one"))
+    closing_proxy.cut(reused=True)
+    if operation == "converse":
+        answer = await dispatcher.converse(target, user("two"))
+        assert answer["stopReason"] == "end_turn"
+    else:
+        stream = await dispatcher.converse_stream(target, user("two"))
+        try:
+            events = [event async for event in stream]
+        finally:
+            stream.close()
+        assert "messageStop" in events[-2] or "messageStop" in events[-1]
+    assert closing_proxy.cuts == 1
+    # The cut request never reached the emulator; the one sent again did, once.
+    assert [e.operation for e in bedrock_emulator.log.entries] == ["converse", operation]
+
+
+async def test_a_request_is_sent_again_at_most_once(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, closing_proxy: ClosingProxy
+) -> None:
+    target = proxied(closing_proxy, "lean/aiohttp")
+    await dispatcher.converse(target, user("one"))
+    closing_proxy.cut(reused=True)
+    closing_proxy.cut(reused=False)  # the second try goes out on a new connection: cut that too
+    with pytest.raises(UpstreamError) as caught:
+        await dispatcher.converse(target, user("two"))
+    assert (caught.value.code, caught.value.status) == ("ConnectionError", 502)
+    assert (closing_proxy.cuts, closing_proxy.connections) == (2, 2)
+    assert [e.operation for e in bedrock_emulator.log.entries] == ["converse"]
+
+
+async def test_a_new_connection_closed_before_any_answer_is_not_sent_again(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, closing_proxy: ClosingProxy, lean: str
+) -> None:
+    closing_proxy.cut(reused=False)
+    with pytest.raises(UpstreamError) as caught:
+        await dispatcher.converse(proxied(closing_proxy, lean), user("one"))
+    assert (caught.value.code, caught.value.status) == ("ConnectionError", 502)
+    assert (closing_proxy.cuts, closing_proxy.connections) == (1, 1)
+    assert bedrock_emulator.log.entries == []
+
+
+async def test_a_pooled_connection_closed_after_part_of_the_answer_is_not_sent_again(
+    dispatcher: Dispatcher, bedrock_emulator: BedrockEmulator, closing_proxy: ClosingProxy, lean: str
+) -> None:
+    target = proxied(closing_proxy, lean)
+    await dispatcher.converse(target, user("one"))
+    closing_proxy.cut(reused=True, partial=b"HTTP/1.1 200 OK\r\nContent-Type: appl")
+    with pytest.raises(UpstreamError) as caught:
+        await dispatcher.converse(target, user("two"))
+    assert (caught.value.code, caught.value.status) == ("ConnectionError", 502)
+    assert (closing_proxy.cuts, closing_proxy.connections) == (1, 1)
+    assert [e.operation for e in bedrock_emulator.log.entries] == ["converse"]
