@@ -3,7 +3,10 @@
 What the dispatcher relies on from either: a closed stream drops its connection at once, a connect
 timeout is a connection failure, the pool holds at most ``max_connections`` requests in flight, no
 proxy from the environment, no redirect followed, nothing asked to be compressed, and failures that
-name no credentials. (Every operation, both auth modes and percent-encoded model ids run on both in
+name no credentials. Over HTTPS (the emulator with a throwaway CA): a provider's ``ca_bundle`` is
+trusted, an untrusted certificate is refused before anything is sent, streams arrive whole. A pooled
+connection the server closed is not reused, and a request it closed unanswered is sent once more
+(aiohttp). (Every operation, both auth modes and percent-encoded model ids run on both in
 ``test_transports.py``.)
 """
 
