@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bedrock_mw.config import GatewayConfig
 from bedrock_mw.gateway import Gateway
 from bedrock_mw.observability import PrometheusMetrics
+from bedrock_mw.usage import UsageRecord
 
 CONFIG = {
     "providers": [{"id": "p", "auth": {"mode": "api_key", "api_key": "k"}, "region": "us-east-1"}],
@@ -41,12 +42,14 @@ def gateway():
 def close(gw):
     asyncio.run(gw.aclose())
 
-def scrape(gw):
-    metrics = next(o for o in gw.observers if isinstance(o, PrometheusMetrics))
-    body, _ = metrics.render()
+def metrics(gw):
+    return next(o for o in gw.observers if isinstance(o, PrometheusMetrics))
+
+def scrape(gw, name="bedrock_mw_open_streams"):
+    body, _ = metrics(gw).render()
     for family in text_string_to_metric_families(body.decode()):
         for sample in family.samples:
-            if sample.name == "bedrock_mw_open_streams":
+            if sample.name == name:
                 return sample.value
     return None
 
@@ -78,7 +81,7 @@ def _scrape_after_exit(metrics_dir: Path) -> float | None:
     return None
 
 
-def test_two_gateways_in_one_process_count_each_others_open_streams(tmp_path: Path) -> None:
+def test_two_gateways_in_one_process_add_up_their_open_streams_and_requests(tmp_path: Path) -> None:
     seen = _run(
         tmp_path,
         """
@@ -88,9 +91,12 @@ def test_two_gateways_in_one_process_count_each_others_open_streams(tmp_path: Pa
         seen["both streaming"] = scrape(second)
         first.open_streams.dec()
         seen["one left"] = scrape(first)
+        for gw in (first, second, first, second):
+            metrics(gw).observe(UsageRecord(request_id="r", key_id="test", endpoint="messages", model="m"))
+        seen["requests"] = scrape(first, "bedrock_mw_requests_total")
         """,
     )
-    assert seen == {"both streaming": 2.0, "one left": 1.0}
+    assert seen == {"both streaming": 2.0, "one left": 1.0, "requests": 4.0}
 
 
 def test_closing_one_gateway_keeps_the_other_gateways_open_streams(tmp_path: Path) -> None:
