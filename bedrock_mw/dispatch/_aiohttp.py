@@ -130,8 +130,9 @@ class AiohttpClient:
                 raise
         finally:
             _ATTEMPT.reset(token)
-        # The request never reached a server that would answer it: once more, on another connection
-        # (a new one unless another idle one is in the pool), and not again.
+        # Closed with no byte of an answer, as a server closes an idle connection just as a request goes
+        # out on it: once more, on another connection (a new one unless another idle one is pooled),
+        # and not again.
         return await self._session.post(target, data=body, headers=headers, allow_redirects=False)
 
     async def fetch(
