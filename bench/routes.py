@@ -392,7 +392,7 @@ def floor_verdict(results: dict[str, Any]) -> list[str]:
         if floor is None or mine is None:
             continue
         lines.append(
-            f"Floor at c={c}: the relay used {floor:.3f} CPU ms/request and /v1/messages {mine:.3f} on the "
+            f"* Floor at c={c}: the relay used {floor:.3f} CPU ms/request and /v1/messages {mine:.3f} on the "
             f"same InvokeModel call: the gateway's own work is {mine - floor:.3f} ms "
             f"({100 * (mine - floor) / mine:.0f} %) of it."
         )

@@ -71,7 +71,7 @@ def _floor(results: dict[str, Any], c: str, key: str, form: str, relay: str = RE
     value = _median(cell, key) if cell is not None else None
     if value is None:
         return ""
-    return f"; the floor relay (server, client and signer alone) same call, {relay}: {form.format(value)}"
+    return f"; the floor relay ({relay}: server, client, signer alone): {form.format(value)}"
 
 
 def cpu_per_request(results: dict[str, Any]) -> Verdict:

@@ -347,9 +347,9 @@ def test_the_latency_and_cpu_targets_state_the_floor_relays_figure_on_the_same_c
         routes[name] = {"target": "relay", "reference": reference, "streamed": False, **cells}
     latency = added_latency(results)["value"]
     assert "worst +4.00 ms (/v1/embeddings (Cohere, 16))" in latency
-    assert f"same call, {RELAY_COHERE}: +1.50 ms" in latency
+    assert f"floor relay ({RELAY_COHERE}: server, client, signer alone): +1.50 ms" in latency
     cpu = cpu_per_request(results)["value"]
-    assert f"same call, {RELAY}: 0.200 ms" in cpu
+    assert f"floor relay ({RELAY}: server, client, signer alone): 0.200 ms" in cpu
 
 
 def test_the_readme_table_shows_the_floor_relay_beside_the_routes() -> None:
