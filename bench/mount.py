@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 PATH = "/v1/messages"
 # The same host app calling gc.freeze() once built, as serve does (docs/deploy.md advises it).
 FROZEN = "mounted, gc.freeze"
+# Each host side and the prefix of its paired figures ("added_…" against serve).
+HOSTS = (("mounted", ""), (FROZEN, "frozen_"))
 
 
 def mount_cost(
@@ -95,7 +97,7 @@ def mount_cost(
                 "cpu_ms_per_request": spread([r["cpu_ms_per_request"] for r in rs]),
                 "errors": sum(r["errors"] for r in rs),
             }
-        for name, prefix in (("mounted", ""), (FROZEN, "frozen_")):
+        for name, prefix in HOSTS:
             pairs = list(zip(runs[name][c], runs["serve"][c], strict=True))
             cell[prefix + "added_p50_ms"] = spread([m["p50_ms"] - s["p50_ms"] for m, s in pairs])
             cell[prefix + "added_cpu_ms_per_request"] = spread(
@@ -215,7 +217,7 @@ def render(result: dict[str, Any], cell: Callable[..., str]) -> list[str]:
         "mounted CPU ms/request | added CPU ms/request |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, prefix in (("mounted", ""), (FROZEN, "frozen_")):
+    for name, prefix in HOSTS:
         for c, data in result.items():
             if not c.isdigit() or name not in data:
                 continue

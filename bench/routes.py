@@ -373,6 +373,22 @@ def render(results: dict[str, Any], cell: Callable[..., str]) -> list[str]:
     return lines
 
 
+def _cpu_beside(results: dict[str, Any], row: str, other: str) -> list[tuple[str, float, float]]:
+    """Per concurrency both rows ran at: (c, ``row``'s CPU ms per request, ``other``'s), medians."""
+    mine, theirs = results.get(row), results.get(other)
+    if mine is None or theirs is None:
+        return []
+    pairs = []
+    for c, data in mine.items():
+        if not c.isdigit() or c not in theirs:
+            continue
+        a = data.get("gateway_cpu_ms_per_request", {}).get("median")
+        b = theirs[c].get("gateway_cpu_ms_per_request", {}).get("median")
+        if a is not None and b is not None:
+            pairs.append((c, a, b))
+    return pairs
+
+
 def floor_verdict(results: dict[str, Any]) -> list[str]:
     """One line per concurrency: /v1/messages' CPU per request beside the floor relay's on the same call.
 
@@ -380,22 +396,12 @@ def floor_verdict(results: dict[str, Any]) -> list[str]:
     difference is the gateway's own work (authentication, routing, limits, the request's scope,
     usage record and metrics).
     """
-    relay, ours = results.get(RELAY), results.get("/v1/messages")
-    if relay is None or ours is None:
-        return []
-    lines = []
-    for c, data in relay.items():
-        if not c.isdigit() or c not in ours:
-            continue
-        floor = data.get("gateway_cpu_ms_per_request", {}).get("median")
-        mine = ours[c].get("gateway_cpu_ms_per_request", {}).get("median")
-        if floor is None or mine is None:
-            continue
-        lines.append(
-            f"* Floor at c={c}: the relay used {floor:.3f} CPU ms/request and /v1/messages {mine:.3f} on the "
-            f"same InvokeModel call: the gateway's own work is {mine - floor:.3f} ms "
-            f"({100 * (mine - floor) / mine:.0f} %) of it."
-        )
+    lines = [
+        f"* Floor at c={c}: the relay used {floor:.3f} CPU ms/request and /v1/messages {mine:.3f} on the "
+        f"same InvokeModel call: the gateway's own work is {mine - floor:.3f} ms "
+        f"({100 * (mine - floor) / mine:.0f} %) of it."
+        for c, floor, mine in _cpu_beside(results, RELAY, "/v1/messages")
+    ]
     return [*lines, ""] if lines else []
 
 
@@ -405,21 +411,12 @@ def pass_through_verdict(results: dict[str, Any]) -> list[str]:
     The cost compared is the gateway's own CPU per request (what the gateway adds, unlike p50, which
     on a shared machine moves with its neighbours); both p50s are shown beside it.
     """
-    ours, bar = results.get(PASS_THROUGH), results.get(PASS_THROUGH_BAR)
-    if ours is None or bar is None:
-        return []
     lines = []
-    for c, data in ours.items():
-        if not c.isdigit() or c not in bar:
-            continue
-        mine_cpu = data.get("gateway_cpu_ms_per_request", {}).get("median")
-        bar_cpu = bar[c].get("gateway_cpu_ms_per_request", {}).get("median")
-        if mine_cpu is None or bar_cpu is None:
-            continue
+    for c, mine_cpu, bar_cpu in _cpu_beside(results, PASS_THROUGH, PASS_THROUGH_BAR):
         verdict = "no more than" if mine_cpu <= bar_cpu else "MORE than"
+        mine_p50, bar_p50 = (results[n][c]["p50_ms"]["median"] for n in (PASS_THROUGH, PASS_THROUGH_BAR))
         lines.append(
             f"Pass-through Converse at c={c}: {mine_cpu:.3f} gateway CPU ms/request, {verdict} "
-            f"/v1/messages' {bar_cpu:.3f} in the same run (p50 {data['p50_ms']['median']:.2f} ms vs "
-            f"{bar[c]['p50_ms']['median']:.2f} ms)."
+            f"/v1/messages' {bar_cpu:.3f} in the same run (p50 {mine_p50:.2f} ms vs {bar_p50:.2f} ms)."
         )
     return [*lines, ""] if lines else []
