@@ -15,12 +15,16 @@ CPU time and memory at exactly the edges of the measured window:
   ``{"phase": "holding"}``, and close them all after the go line.
 * ``mix``: ``concurrency`` callers cycle through ``requests`` (each a path, body and headers; streamed
   ones are read to the end) for ``duration_s`` after the warm-up, counting answers by status.
+* ``rotate``: one caller sends the same request to each of ``targets`` (each a port and a path) in
+  turn, every round in a fresh random order, so each server has at most one request in flight and
+  all of them are measured over the same window, request by request; latency per target.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import resource
 import sys
 import time
@@ -159,6 +163,44 @@ def _latency_result(latencies: list[float], seconds: float, errors: int) -> dict
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
     }
+
+
+async def _rotate(spec: dict[str, Any]) -> dict[str, Any]:
+    targets = spec["targets"]
+    raws = [_request_bytes({**spec, **t}) for t in targets]
+    conns = [Connection(spec["host"], t["port"]) for t in targets]
+    latencies: list[list[float]] = [[] for _ in targets]
+    errors = [0] * len(targets)
+    window: list[float] = [float("inf"), float("inf")]
+    order = list(range(len(targets)))
+    shuffle = random.Random(spec.get("seed", 18)).shuffle
+    stop = False
+
+    async def caller() -> None:
+        while not stop:
+            shuffle(order)  # no server always follows the same one
+            for i in order:
+                started = time.perf_counter()
+                status, headers = await conns[i].head(raws[i])
+                async for _ in conns[i].body_chunks(headers):
+                    pass
+                ended = time.perf_counter()
+                if window[0] <= started and ended <= window[1]:
+                    latencies[i].append(ended - started)
+                    errors[i] += status != 200
+
+    task = asyncio.ensure_future(caller())
+    await asyncio.sleep(spec["warmup_s"])
+    await _phase("warm")
+    window[0] = time.perf_counter()
+    window[1] = window[0] + spec["duration_s"]
+    await asyncio.sleep(spec["duration_s"])
+    stop = True
+    await task
+    for conn in conns:
+        conn.close()
+    per_target = zip(latencies, errors, strict=True)
+    return {"targets": [_latency_result(lat, spec["duration_s"], e) for lat, e in per_target]}
 
 
 async def _mix(spec: dict[str, Any]) -> dict[str, Any]:
@@ -306,7 +348,7 @@ async def _phase(name: str, **extra: Any) -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
 
-MODES = {"closed": _closed, "stream": _stream, "hold": _hold, "mix": _mix}
+MODES = {"closed": _closed, "stream": _stream, "hold": _hold, "mix": _mix, "rotate": _rotate}
 
 
 def raise_fd_limit() -> int:

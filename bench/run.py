@@ -124,10 +124,17 @@ def _converse_request(text: str) -> dict[str, Any]:
     }
 
 
-def measure(module: str, spec: dict[str, Any], watched: Server | None = None) -> dict[str, Any]:
-    """Run one phased load process; add the watched server's CPU seconds over the measured window."""
+def measure(
+    module: str, spec: dict[str, Any], watched: Server | None = None, on_warm: Callable[[], Any] | None = None
+) -> dict[str, Any]:
+    """Run one phased load process; add the watched server's CPU seconds over the measured window.
+
+    ``on_warm`` runs once the load is warmed up, just before the measured window starts.
+    """
     load = Phased(module, spec)
     load.expect("warm")
+    if on_warm is not None:
+        on_warm()
     cpu0 = watched.cpu_s() if watched else 0.0
     wait0 = watched.wait_s() if watched else None
     load.go()
