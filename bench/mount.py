@@ -1,37 +1,52 @@
 """What mounting costs: the gateway in a FastAPI host app under uvicorn, beside ``bedrock-mw serve``.
 
-Both processes serve the same config on the same emulator and take the same closed-loop load in
-turn, repetitions interleaved, so both see the same machine. Each repetition pairs the two: the
-host's p50 and gateway-process CPU per request minus ``serve``'s.
+Three host processes (``HOSTS``: ``app.mount`` as is, ``app.mount`` with ``gc.freeze()``, and
+``GatewayMiddleware`` in front of FastAPI with ``gc.freeze()``) and ``serve`` serve the same config
+on the same emulator and take the same closed-loop load in turn, repetitions interleaved, so all
+see the same machine. Each repetition pairs every host with ``serve``: the host's p50 and
+process CPU per request minus ``serve``'s.
 
-On a shared two-core machine that end-to-end difference is noisy (repetitions differ by tenths of a
-millisecond either way), so the part also measures the one piece of code mounting adds, in-process
-and alone (:func:`host_dispatch`): FastAPI's app and its ``Mount`` in front of an ASGI app, against
-the same ASGI app called directly, in CPU time per request.
+What a host adds is mostly its framework's own code on the way to the gateway, so the part times
+that code twice. Alone and in-process (:func:`host_dispatch`): FastAPI's app and its ``Mount`` in
+front of a trivial ASGI app, in a tight loop, caches warm. And in place, under the same load
+(``bench.host_app.LayerClock``): the time per request spent in FastAPI's layers between the server
+and the gateway, minus the same clock with no host between its halves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.names import HOST, HOST_PREFIX
+import orjson
+
+from bench.names import CLOCK_PATH, HOST, HOST_PREFIX
 from bench.routes import ANTHROPIC, _messages
 from bench.stats import spread
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
-    from bench.procs import Server
+    from bench.procs import Phased, Server
 
 PATH = "/v1/messages"
-# The same host app calling gc.freeze() once built, as serve does (docs/deploy.md advises it).
+# The README's form, the host calling gc.freeze() once built (as serve does; docs/deploy.md advises it).
 FROZEN = "mounted, gc.freeze"
-# Each host side and the prefix of its paired figures ("added_…" against serve).
-HOSTS = (("mounted", ""), (FROZEN, "frozen_"))
+# GatewayMiddleware in front of the same FastAPI app (docs/integration.md), frozen likewise.
+WRAPPED = "wrapped, gc.freeze"
+# Each host side compared with serve: its name, the prefix of its paired figures ("added_…"), how
+# the table names it, and how it is started (bench.procs.start_host_app).
+HOSTS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("mounted", "", "`app.mount`, as is", {"form": "mount"}),
+    (FROZEN, "frozen_", "`app.mount`, `gc.freeze()` after start-up", {"form": "mount", "freeze": True}),
+    (WRAPPED, "wrapped_", "`GatewayMiddleware` in front, `gc.freeze()`", {"form": "wrap", "freeze": True}),
+)
+# The clocked hosts (bench.host_app.LayerClock): FastAPI with the gateway mounted, and the clock alone.
+CLOCKED = ("mount", "bare")
 
 
 def mount_cost(
@@ -46,9 +61,13 @@ def mount_cost(
     log: Callable[[str], None],
     dispatch_calls: int,
 ) -> dict[str, Any]:
-    """Per concurrency: both sides' req/s, p50, p99 and CPU per request, and the paired differences;
-    under ``dispatch``, what FastAPI's ``Mount`` adds measured alone (:func:`host_dispatch`)."""
-    from bench.procs import start_host_app  # psutil: only where processes are run
+    """Per concurrency: each side's req/s, p50, p99 and CPU per request, and its paired differences
+    from ``serve``; FastAPI's own layers timed in place (``clock``); under ``dispatch``, what
+    FastAPI's ``Mount`` adds measured alone (:func:`host_dispatch`).
+
+    The servers run pinned to one CPU, the emulator and the load on the other (``bench.procs.pinned``).
+    """
+    from bench.procs import Phased, pinned, start_host_app  # psutil: only where processes are run
 
     dispatch = host_dispatch(max(reps, 3), dispatch_calls)
     log(
@@ -56,36 +75,49 @@ def mount_cost(
         f"{dispatch['mounted_us']['median']:.1f} µs mounted, {dispatch['added_us']['median']:+.1f} µs added"
     )
 
-    host = start_host_app(emulator, workdir)
-    frozen = start_host_app(emulator, workdir, freeze=True)
-    servers = {"serve": serve, "mounted": host, FROZEN: frozen}
-    runs: dict[str, dict[int, list[dict[str, Any]]]] = {n: {c: [] for c in concurrency} for n in servers}
+    servers = {"serve": serve}
+    clocked: dict[str, Server] = {}
     try:
-        for rep in range(reps):
-            for name, server in servers.items():
+        for name, _, _, how in HOSTS:
+            servers[name] = start_host_app(emulator, workdir, **how)
+        for form in CLOCKED:
+            clocked[form] = start_host_app(emulator, workdir, form=form, freeze=True, clock=True)
+        runs: dict[str, dict[int, list[dict[str, Any]]]] = {n: {c: [] for c in concurrency} for n in servers}
+        clocks: dict[str, dict[int, list[dict[str, Any]]]] = {
+            f: {c: [] for c in concurrency} for f in clocked
+        }
+        with pinned([*servers.values(), *clocked.values()], [emulator]) as was_pinned:
+            for rep in range(reps):
                 for c in concurrency:
-                    spec = {
-                        "host": HOST,
-                        "port": server.port,
-                        "path": server.prefix + PATH,
-                        "body": _messages(),
-                        "headers": ANTHROPIC,
-                        "mode": "closed",
-                        "concurrency": c,
-                        "warmup_s": warmup_s,
-                        "duration_s": duration_s,
-                    }
-                    r = measure("bench.loadgen", spec, watched=server)
-                    r["cpu_ms_per_request"] = 1000 * r["server_cpu_s"] / max(1, r["requests"])
-                    runs[name][c].append(r)
-                    log(
-                        f"  rep {rep + 1} {name:8} c={c:<3} {r['rps']:7.0f} req/s p50 {r['p50_ms']:6.2f} "
-                        f"ms, {r['cpu_ms_per_request']:.3f} CPU ms/request, errors {r['errors']}"
-                    )
+                    if c == 1:  # every side in one window, request by request
+                        window = _rotated(servers, warmup_s, duration_s * len(servers), Phased)
+                    else:
+                        window = {
+                            name: measure("bench.loadgen", _spec(s, c, warmup_s, duration_s), watched=s)
+                            for name, s in servers.items()
+                        }
+                    for name, r in window.items():
+                        r["cpu_ms_per_request"] = 1000 * r["server_cpu_s"] / max(1, r["requests"])
+                        runs[name][c].append(r)
+                        log(
+                            f"  rep {rep + 1} {name:18} c={c:<3} {r['rps']:7.0f} req/s p50 "
+                            f"{r['p50_ms']:6.2f} ms, {r['cpu_ms_per_request']:.3f} CPU ms/request, "
+                            f"errors {r['errors']}"
+                        )
+                    for form, server in clocked.items():
+                        measure(
+                            "bench.loadgen",
+                            _spec(server, c, warmup_s, duration_s),
+                            on_warm=lambda server=server: _read_clock(server),  # a new count
+                        )
+                        clock = _read_clock(server)
+                        clocks[form][c].append(clock)
+                        log(f"  rep {rep + 1} clock {form:12} c={c:<3} {clock.get('median_us', 0):6.1f} µs")
     finally:
-        host.stop()
-        frozen.stop()
-    out: dict[str, Any] = {"path": PATH, "prefix": host.prefix, "dispatch": dispatch}
+        for server in [*servers.values(), *clocked.values()]:
+            if server is not serve:
+                server.stop()
+    out: dict[str, Any] = {"path": PATH, "prefix": HOST_PREFIX, "pinned": was_pinned, "dispatch": dispatch}
     for c in concurrency:
         cell: dict[str, Any] = {}
         for name, by_c in runs.items():
@@ -97,14 +129,69 @@ def mount_cost(
                 "cpu_ms_per_request": spread([r["cpu_ms_per_request"] for r in rs]),
                 "errors": sum(r["errors"] for r in rs),
             }
-        for name, prefix in HOSTS:
+        for name, prefix, _, _ in HOSTS:
             pairs = list(zip(runs[name][c], runs["serve"][c], strict=True))
             cell[prefix + "added_p50_ms"] = spread([m["p50_ms"] - s["p50_ms"] for m, s in pairs])
             cell[prefix + "added_cpu_ms_per_request"] = spread(
                 [m["cpu_ms_per_request"] - s["cpu_ms_per_request"] for m, s in pairs]
             )
+        mounted, alone = (clocks[form][c] for form in CLOCKED)
+        cell["clock"] = {
+            "mount_us": spread([m["median_us"] for m in mounted]),
+            "bare_us": spread([b["median_us"] for b in alone]),
+            "host_layers_us": spread(
+                [m["median_us"] - b["median_us"] for m, b in zip(mounted, alone, strict=True)]
+            ),
+        }
         out[str(c)] = cell
     return out
+
+
+def _spec(server: Server, concurrency: int, warmup_s: float, duration_s: float) -> dict[str, Any]:
+    return {
+        "host": HOST,
+        "port": server.port,
+        "path": server.prefix + PATH,
+        "body": _messages(),
+        "headers": ANTHROPIC,
+        "mode": "closed",
+        "concurrency": concurrency,
+        "warmup_s": warmup_s,
+        "duration_s": duration_s,
+    }
+
+
+def _rotated(
+    servers: dict[str, Server], warmup_s: float, duration_s: float, phased: type[Phased]
+) -> dict[str, dict[str, Any]]:
+    """Concurrency 1 on every server in one window: one caller sends each request to each server in
+    turn (``bench.loadgen`` ``rotate``), so all of them are measured under the same conditions, the
+    same milliseconds apart, rather than in windows seconds apart; each server's CPU over the window."""
+    spec = {
+        "host": HOST,
+        "body": _messages(),
+        "headers": ANTHROPIC,
+        "mode": "rotate",
+        "warmup_s": warmup_s,
+        "duration_s": duration_s,
+        "targets": [{"port": s.port, "path": s.prefix + PATH} for s in servers.values()],
+    }
+    load = phased("bench.loadgen", spec)
+    load.expect("warm")
+    before = {name: server.cpu_s() for name, server in servers.items()}
+    load.go()
+    results = load.finish()["targets"]
+    return {
+        name: {**r, "server_cpu_s": server.cpu_s() - before[name]}
+        for (name, server), r in zip(servers.items(), results, strict=True)
+    }
+
+
+def _read_clock(server: Server) -> dict[str, Any]:
+    """The clocked host's figures since it was last read (reading starts a new count)."""
+    with urllib.request.urlopen(server.url + CLOCK_PATH, timeout=10) as answer:
+        figures: dict[str, Any] = orjson.loads(answer.read())
+    return figures
 
 
 _HEADERS = [
@@ -205,35 +292,56 @@ def host_dispatch(rounds: int, calls: int) -> dict[str, Any]:
 
 def render(result: dict[str, Any], cell: Callable[..., str]) -> list[str]:
     """The mounted-vs-serve table for docs/benchmarks.md."""
+    pinned = (
+        " The servers ran pinned to one CPU, the emulator and the load generator to the other."
+        if result.get("pinned")
+        else ""
+    )
     lines = [
         "### Mounted in a host app",
         "",
-        f"`{result['path']}` on the gateway mounted at `{result['prefix']}` in a FastAPI app under "
-        "uvicorn (`bench/host_app.py`) and on `bedrock-mw serve`, same config, same emulator, "
-        "repetitions interleaved; *added* is the mounted process's figure minus `serve`'s, paired by "
-        "repetition. The host runs as is, and again calling `gc.freeze()` once built (as `serve` does).",
+        f"`{result['path']}` on the gateway under `{result['prefix']}` in a FastAPI app under uvicorn "
+        "(`bench/host_app.py`) and on `bedrock-mw serve`, same config, same emulator, repetitions "
+        "interleaved; *added* is the host process's figure minus `serve`'s, paired by repetition. The "
+        "host mounts the gateway with `app.mount` (as is, and calling `gc.freeze()` once built, as "
+        f"`serve` does), or puts `GatewayMiddleware` in front of the FastAPI app.{pinned}",
         "",
-        "| host | c | serve p50 ms | mounted p50 ms | added p50 ms | serve CPU ms/request | "
-        "mounted CPU ms/request | added CPU ms/request |",
+        "| host | c | serve p50 ms | host p50 ms | added p50 ms | serve CPU ms/request | "
+        "host CPU ms/request | added CPU ms/request |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, prefix in HOSTS:
+    for name, prefix, label, _ in HOSTS:
         for c, data in result.items():
             if not c.isdigit() or name not in data:
                 continue
             s, m = data["serve"], data[name]
-            host = "as is" if name == "mounted" else "`gc.freeze()` after start-up"
             lines.append(
-                f"| {host} | {c} | {cell(s['p50_ms'])} | {cell(m['p50_ms'])} | "
+                f"| {label} | {c} | {cell(s['p50_ms'])} | {cell(m['p50_ms'])} | "
                 f"{cell(data[prefix + 'added_p50_ms'], '{:+.3f}')} | "
                 f"{cell(s['cpu_ms_per_request'], '{:.3f}')} | {cell(m['cpu_ms_per_request'], '{:.3f}')} | "
                 f"{cell(data[prefix + 'added_cpu_ms_per_request'], '{:+.3f}')} |"
             )
+    clocks = [(c, data["clock"]) for c, data in result.items() if c.isdigit() and "clock" in data]
+    if clocks:
+        lines += [
+            "",
+            "FastAPI's own layers timed in place, under the same load (`bench/host_app.py` "
+            "`LayerClock`: the way in to the mounted gateway, the way out, and FastAPI's wrappers of "
+            "each `send`; median per request, in µs, frozen hosts):",
+            "",
+            "| c | `app.mount`, clocked | the clock alone | FastAPI's layers |",
+            "|---:|---:|---:|---:|",
+            *(
+                f"| {c} | {cell(k['mount_us'], '{:.1f}')} | {cell(k['bare_us'], '{:.1f}')} | "
+                f"**{cell(k['host_layers_us'], '{:+.1f}')}** |"
+                for c, k in clocks
+            ),
+        ]
     dispatch = result.get("dispatch")
     if dispatch is not None:
         lines += [
             "",
-            "The code mounting adds, measured alone in-process (`bench/mount.py` `host_dispatch`: a "
+            "The same code measured alone in-process, caches warm (`bench/mount.py` `host_dispatch`: a "
             f"trivial ASGI app called directly and through FastAPI's `Mount`, {dispatch['calls']:,} "
             f"calls per round): {cell(dispatch['direct_us'], '{:.1f}')} µs direct, "
             f"{cell(dispatch['mounted_us'], '{:.1f}')} µs mounted, "

@@ -11,3 +11,5 @@ CONVERSE_KEY = "vk-bench-converse"
 LITELLM_KEY = "sk-" + "5e" * 32
 # Where the FastAPI host app mounts the gateway (bench.host_app).
 HOST_PREFIX = "/llm"
+# Where a clocked host app (bench.host_app --clock) answers with its clock's figures.
+CLOCK_PATH = "/_bench/host-layers"

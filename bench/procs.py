@@ -224,20 +224,54 @@ def start_relay(emulator: Server, workdir: Path) -> Server:
     return server
 
 
-def start_host_app(emulator: Server, workdir: Path, *, freeze: bool = False) -> Server:
-    """The gateway mounted in a FastAPI host app (``bench.host_app``), under uvicorn like ``serve``.
+def start_host_app(
+    emulator: Server, workdir: Path, *, form: str = "mount", freeze: bool = False, clock: bool = False
+) -> Server:
+    """The gateway in a FastAPI host app (``bench.host_app``), under uvicorn like ``serve``.
 
-    ``freeze``: the host calls ``gc.freeze()`` once it is built, as ``serve`` does.
+    ``form``: ``mount`` (``app.mount``), ``wrap`` (``GatewayMiddleware`` in front of the app) or, with
+    ``clock``, ``bare``; ``freeze``: the host calls ``gc.freeze()`` once built, as ``serve`` does;
+    ``clock``: the host's own layers are timed in place (``bench.host_app.LayerClock``).
     """
-    name = "host-frozen" if freeze else "host"
+    name = "-".join(["host", form, *(["frozen"] if freeze else []), *(["clock"] if clock else [])])
     config = workdir / f"{name}.json"
     config.write_bytes(orjson.dumps(gateway_config(emulator)))
     port = free_port()
-    command = [sys.executable, "-m", "bench.host_app", str(config), HOST, str(port)]
-    proc = _spawn([*command, *(["--freeze"] if freeze else [])], workdir / f"{name}.log")
+    command = [sys.executable, "-m", "bench.host_app", str(config), HOST, str(port), "--form", form]
+    command += [*(["--freeze"] if freeze else []), *(["--clock"] if clock else [])]
+    proc = _spawn(command, workdir / f"{name}.log")
     server = Server(name, proc, port, prefix=HOST_PREFIX)
     _wait_http(server.url + HOST_PREFIX + "/livez", proc)
     return server
+
+
+@contextlib.contextmanager
+def pinned(under_test: list[Server], others: list[Server]) -> Iterator[bool]:
+    """Servers under test on one CPU of their own; everything else, this process included (and so
+    the load generators it starts), on the rest. Yields whether it could (Linux, two CPUs or more).
+
+    At concurrency 1 a request hops from the load generator to the server, the emulator and back;
+    left to the scheduler, which CPU each hop lands on changes from window to window, and with it
+    the server's CPU time per request (by a fifth on the bench machine). Pinned, two windows of the
+    same server differ far less, so a difference of a few hundredths of a millisecond between two
+    servers can be seen. Every affinity is restored on the way out.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        yield False
+        return
+    before = {s.proc.pid: os.sched_getaffinity(s.proc.pid) for s in [*under_test, *others]}
+    before[0] = set(cpus)
+    try:
+        for server in under_test:
+            os.sched_setaffinity(server.proc.pid, {cpus[-1]})
+        for pid in [0, *(s.proc.pid for s in others)]:
+            os.sched_setaffinity(pid, set(cpus[:-1]))
+        yield True
+    finally:
+        for pid, mask in before.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, mask)
 
 
 def litellm_command() -> list[str] | None:
