@@ -2,9 +2,10 @@
 
 Three host processes (``HOSTS``: ``app.mount`` as is, ``app.mount`` with ``gc.freeze()``, and
 ``GatewayMiddleware`` in front of FastAPI with ``gc.freeze()``) and ``serve`` serve the same config
-on the same emulator and take the same closed-loop load in turn, repetitions interleaved, so all
-see the same machine. Each repetition pairs every host with ``serve``: the host's p50 and
-process CPU per request minus ``serve``'s.
+on the same emulator, pinned to one CPU. At concurrency 1 they share one window per repetition, one
+caller sending each request to each server in turn (:func:`_rotated`); at 16 each takes the same
+closed-loop load in its own window, in turn. Each repetition pairs every host with ``serve``: the
+host's p50 and process CPU per request minus ``serve``'s.
 
 What a host adds is mostly its framework's own code on the way to the gateway, so the part times
 that code twice. Alone and in-process (:func:`host_dispatch`): FastAPI's app and its ``Mount`` in
@@ -55,7 +56,6 @@ def mount_cost(
     warmup_s: float,
     duration_s: float,
     emulator: Server,
-    serve: Server,
     workdir: Path,
     measure: Callable[..., dict[str, Any]],
     log: Callable[[str], None],
@@ -65,9 +65,12 @@ def mount_cost(
     from ``serve``; FastAPI's own layers timed in place (``clock``); under ``dispatch``, what
     FastAPI's ``Mount`` adds measured alone (:func:`host_dispatch`).
 
-    The servers run pinned to one CPU, the emulator and the load on the other (``bench.procs.pinned``).
+    Every server is started for this part, ``serve`` included: a ``serve`` that earlier parts have
+    run for half an hour was measured 0.03 CPU ms per request slower at c=1 than a fresh host
+    process serving the same gateway, which would have flattered every host. The servers run pinned
+    to one CPU, the emulator and the load on the other (``bench.procs.pinned``).
     """
-    from bench.procs import Phased, pinned, start_host_app  # psutil: only where processes are run
+    from bench.procs import Phased, pinned, start_gateway, start_host_app  # psutil: only where run
 
     dispatch = host_dispatch(max(reps, 3), dispatch_calls)
     log(
@@ -75,9 +78,10 @@ def mount_cost(
         f"{dispatch['mounted_us']['median']:.1f} µs mounted, {dispatch['added_us']['median']:+.1f} µs added"
     )
 
-    servers = {"serve": serve}
+    servers: dict[str, Server] = {}
     clocked: dict[str, Server] = {}
     try:
+        servers["serve"] = start_gateway(emulator, workdir, name="serve-mount")
         for name, _, _, how in HOSTS:
             servers[name] = start_host_app(emulator, workdir, **how)
         for form in CLOCKED:
@@ -115,8 +119,7 @@ def mount_cost(
                         log(f"  rep {rep + 1} clock {form:12} c={c:<3} {clock.get('median_us', 0):6.1f} µs")
     finally:
         for server in [*servers.values(), *clocked.values()]:
-            if server is not serve:
-                server.stop()
+            server.stop()
     out: dict[str, Any] = {"path": PATH, "prefix": HOST_PREFIX, "pinned": was_pinned, "dispatch": dispatch}
     for c in concurrency:
         cell: dict[str, Any] = {}
@@ -297,14 +300,17 @@ def render(result: dict[str, Any], cell: Callable[..., str]) -> list[str]:
         if result.get("pinned")
         else ""
     )
+    separate = f" Measured in {result['separate_run']}." if result.get("separate_run") else ""
     lines = [
         "### Mounted in a host app",
         "",
         f"`{result['path']}` on the gateway under `{result['prefix']}` in a FastAPI app under uvicorn "
-        "(`bench/host_app.py`) and on `bedrock-mw serve`, same config, same emulator, repetitions "
-        "interleaved; *added* is the host process's figure minus `serve`'s, paired by repetition. The "
-        "host mounts the gateway with `app.mount` (as is, and calling `gc.freeze()` once built, as "
-        f"`serve` does), or puts `GatewayMiddleware` in front of the FastAPI app.{pinned}",
+        "(`bench/host_app.py`) and on `bedrock-mw serve`, same config, same emulator; at c=1 every "
+        "server in one window, one caller sending each request to each server in turn, at c=16 one "
+        "window each, in turn. *added* is the host process's figure minus `serve`'s, paired by "
+        "repetition. The host mounts the gateway with `app.mount` (as is, and calling `gc.freeze()` "
+        f"once built, as `serve` does), or puts `GatewayMiddleware` in front of the FastAPI app.{pinned}"
+        + separate,
         "",
         "| host | c | serve p50 ms | host p50 ms | added p50 ms | serve CPU ms/request | "
         "host CPU ms/request | added CPU ms/request |",

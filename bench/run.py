@@ -503,7 +503,6 @@ def main(argv: list[str] | None = None) -> int:
                         s.warmup_s,
                         s.duration_s,
                         emulator,
-                        gateway,
                         workdir,
                         measure,
                         log,

@@ -348,7 +348,7 @@ def test_the_mount_table_has_every_host_side_and_fastapis_layers_in_place() -> N
         mount_part.WRAPPED: side,
         **_mount_cell(p50=0.02, cpu=0.3, layers_us=40.0),
     }
-    result = {"path": "/v1/messages", "prefix": "/llm", "pinned": True, "1": cell}
+    result = {"path": "/v1/messages", "prefix": "/llm", "pinned": True, "separate_run": "a rerun", "1": cell}
     table = "\n".join(mount_part.render(result, report._cell))
     assert "| `app.mount`, as is | 1 | 1.00 | 1.00 | +0.020 | 0.500 | 0.500 | +0.300 |" in table
     assert (
@@ -360,7 +360,7 @@ def test_the_mount_table_has_every_host_side_and_fastapis_layers_in_place() -> N
         in table
     )
     assert "| 1 | 45.0 | 5.0 | **+40.0** |" in table
-    assert "pinned to one CPU" in table
+    assert "pinned to one CPU" in table and "Measured in a rerun." in table
 
 
 def test_the_latency_and_cpu_targets_state_the_floor_relays_figure_on_the_same_call() -> None:
