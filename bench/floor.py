@@ -19,7 +19,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
 from bedrock_mw.testing import EMULATOR_ACCESS_KEY_ID, EMULATOR_SECRET_ACCESS_KEY
-from bench.loadgen import _latency_result, _phase, main
+from bench.loadgen import Window, _latency_result, _phase, main
 from bench.stats import percentile
 
 
@@ -42,27 +42,19 @@ def _client(spec: dict[str, Any]) -> Any:
 
 async def _closed(spec: dict[str, Any]) -> dict[str, Any]:
     request = spec["request"]
-    window = [float("inf"), float("inf")]
+    window = Window()
     latencies: list[float] = []
-    stop = False
     async with _client(spec) as client:
 
         async def caller() -> None:
-            while not stop:
+            while window.running():
                 started = time.perf_counter()
                 await client.converse(**request)
                 ended = time.perf_counter()
-                if window[0] <= started and ended <= window[1]:
+                if window.holds(started, ended):
                     latencies.append(ended - started)
 
-        tasks = [asyncio.ensure_future(caller()) for _ in range(spec["concurrency"])]
-        await asyncio.sleep(spec["warmup_s"])
-        await _phase("warm")
-        window[0] = time.perf_counter()
-        window[1] = window[0] + spec["duration_s"]
-        await asyncio.sleep(spec["duration_s"])
-        stop = True
-        await asyncio.gather(*tasks)
+        await window.run(spec, [caller() for _ in range(spec["concurrency"])])
     return _latency_result(latencies, spec["duration_s"], 0)
 
 

@@ -99,40 +99,56 @@ class Connection:
             self.close()
 
 
+class Window:
+    """The measured window. Callers loop while it has not closed (:meth:`running`) and count only
+    the requests that started and ended inside it (:meth:`holds`); :meth:`run` lets them warm up,
+    tells the orchestrator, waits for its go-ahead, opens the window for ``duration_s`` and waits
+    for every caller to finish the request it has in flight when the window closes."""
+
+    def __init__(self) -> None:
+        self.start = self.end = float("inf")
+
+    def running(self) -> bool:
+        return time.perf_counter() < self.end
+
+    def holds(self, started: float, ended: float) -> bool:
+        return self.start <= started and ended <= self.end
+
+    async def run(self, spec: dict[str, Any], callers: list[Any]) -> None:
+        tasks = [asyncio.ensure_future(c) for c in callers]
+        await asyncio.sleep(spec["warmup_s"])
+        await _phase("warm")
+        self.start = time.perf_counter()
+        self.end = self.start + spec["duration_s"]
+        await asyncio.gather(*tasks)
+
+
 async def _closed(spec: dict[str, Any]) -> dict[str, Any]:
     raw = _request_bytes(spec)
     conns = [Connection(spec["host"], spec["port"]) for _ in range(spec["concurrency"])]
-    window: list[float] = [float("inf"), float("inf")]  # start, end of the measured window
+    window = Window()
     latencies: list[float] = []
     first_bytes: list[float] = []
     timeline: list[tuple[float, float, float]] = []  # (start, first byte, end) per measured request
     errors = 0
-    stop = False
 
     async def caller(conn: Connection) -> None:
         nonlocal errors
-        while not stop:
+        while window.running():
             started = time.perf_counter()
             status, headers = await conn.head(raw)
             first = 0.0
             async for _ in conn.body_chunks(headers):
                 first = first or time.perf_counter()
             ended = time.perf_counter()
-            if window[0] <= started and ended <= window[1]:
+            if window.holds(started, ended):
                 latencies.append(ended - started)
                 first_bytes.append((first or ended) - started)
                 timeline.append((started, first or ended, ended))
                 if status != 200:
                     errors += 1
 
-    tasks = [asyncio.ensure_future(caller(c)) for c in conns]
-    await asyncio.sleep(spec["warmup_s"])
-    await _phase("warm")
-    window[0] = time.perf_counter()
-    window[1] = window[0] + spec["duration_s"]
-    await asyncio.sleep(spec["duration_s"])
-    stop = True
-    await asyncio.gather(*tasks)
+    await window.run(spec, [caller(c) for c in conns])
     for c in conns:
         c.close()
     result = _latency_result(latencies, spec["duration_s"], errors)
@@ -140,7 +156,7 @@ async def _closed(spec: dict[str, Any]) -> dict[str, Any]:
     result["ttfb_p50_ms"] = percentile(first_bytes, 50) * 1000
     result["ttfb_p99_ms"] = percentile(first_bytes, 99) * 1000
     if spec.get("timeline"):
-        _write_timeline(spec["timeline"], window[0], timeline)
+        _write_timeline(spec["timeline"], window.start, timeline)
     return result
 
 
@@ -171,13 +187,12 @@ async def _rotate(spec: dict[str, Any]) -> dict[str, Any]:
     conns = [Connection(spec["host"], t["port"]) for t in targets]
     latencies: list[list[float]] = [[] for _ in targets]
     errors = [0] * len(targets)
-    window: list[float] = [float("inf"), float("inf")]
+    window = Window()
     order = list(range(len(targets)))
     shuffle = random.Random(spec.get("seed", 18)).shuffle
-    stop = False
 
     async def caller() -> None:
-        while not stop:
+        while window.running():
             shuffle(order)  # no server always follows the same one
             for i in order:
                 started = time.perf_counter()
@@ -185,18 +200,11 @@ async def _rotate(spec: dict[str, Any]) -> dict[str, Any]:
                 async for _ in conns[i].body_chunks(headers):
                     pass
                 ended = time.perf_counter()
-                if window[0] <= started and ended <= window[1]:
+                if window.holds(started, ended):
                     latencies[i].append(ended - started)
                     errors[i] += status != 200
 
-    task = asyncio.ensure_future(caller())
-    await asyncio.sleep(spec["warmup_s"])
-    await _phase("warm")
-    window[0] = time.perf_counter()
-    window[1] = window[0] + spec["duration_s"]
-    await asyncio.sleep(spec["duration_s"])
-    stop = True
-    await task
+    await window.run(spec, [caller()])
     for conn in conns:
         conn.close()
     per_target = zip(latencies, errors, strict=True)
