@@ -32,7 +32,7 @@ from bench.stats import spread
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
-    from bench.procs import Phased, Server
+    from bench.procs import Server
 
 PATH = "/v1/messages"
 # The README's form, the host calling gc.freeze() once built (as serve does; docs/deploy.md advises it).
@@ -70,7 +70,7 @@ def mount_cost(
     process serving the same gateway, which would have flattered every host. The servers run pinned
     to one CPU, the emulator and the load on the other (``bench.procs.pinned``).
     """
-    from bench.procs import Phased, pinned, start_gateway, start_host_app  # psutil: only where run
+    from bench.procs import pinned, start_gateway, start_host_app  # psutil: only where run
 
     dispatch = host_dispatch(max(reps, 3), dispatch_calls)
     log(
@@ -94,7 +94,7 @@ def mount_cost(
             for rep in range(reps):
                 for c in concurrency:
                     if c == 1:  # every side in one window, request by request
-                        window = _rotated(servers, warmup_s, duration_s * len(servers), Phased)
+                        window = _rotated(servers, warmup_s, duration_s * len(servers), measure)
                     else:
                         window = {
                             name: measure("bench.loadgen", _spec(s, c, warmup_s, duration_s), watched=s)
@@ -165,7 +165,7 @@ def _spec(server: Server, concurrency: int, warmup_s: float, duration_s: float) 
 
 
 def _rotated(
-    servers: dict[str, Server], warmup_s: float, duration_s: float, phased: type[Phased]
+    servers: dict[str, Server], warmup_s: float, duration_s: float, measure: Callable[..., dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     """Concurrency 1 on every server in one window: one caller sends each request to each server in
     turn (``bench.loadgen`` ``rotate``), so all of them are measured under the same conditions, the
@@ -179,11 +179,10 @@ def _rotated(
         "duration_s": duration_s,
         "targets": [{"port": s.port, "path": s.prefix + PATH} for s in servers.values()],
     }
-    load = phased("bench.loadgen", spec)
-    load.expect("warm")
-    before = {name: server.cpu_s() for name, server in servers.items()}
-    load.go()
-    results = load.finish()["targets"]
+    before: dict[str, float] = {}
+    results = measure(
+        "bench.loadgen", spec, on_warm=lambda: before.update({n: s.cpu_s() for n, s in servers.items()})
+    )["targets"]
     return {
         name: {**r, "server_cpu_s": server.cpu_s() - before[name]}
         for (name, server), r in zip(servers.items(), results, strict=True)
